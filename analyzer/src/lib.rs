@@ -1,0 +1,1 @@
+//! Passive DNS analyzer library.

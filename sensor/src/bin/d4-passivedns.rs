@@ -1,0 +1,4 @@
+fn main() {
+    eprintln!("d4-passivedns: not implemented yet");
+    std::process::exit(2);
+}

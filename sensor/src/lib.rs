@@ -1,0 +1,1 @@
+//! D4 sensor library.

@@ -1,0 +1,1 @@
+//! ingest: see lib.rs.

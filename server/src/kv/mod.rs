@@ -1,0 +1,1 @@
+//! kv: see lib.rs.

@@ -1,0 +1,1 @@
+//! queues: see lib.rs.
