@@ -25,7 +25,9 @@ pub fn free_port() -> u16 {
 
 /// Whether tests run under CI (`CI=true`), where missing tools are failures, not skips.
 pub fn in_ci() -> bool {
-    std::env::var("CI").map(|v| v == "true" || v == "1").unwrap_or(false)
+    std::env::var("CI")
+        .map(|v| v == "true" || v == "1")
+        .unwrap_or(false)
 }
 
 /// Returns true if `tool` is on PATH. If it is not: panics under CI, otherwise prints a
@@ -35,7 +37,10 @@ pub fn require(tool: &str) -> bool {
         .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
         .unwrap_or(false);
     if !found {
-        assert!(!in_ci(), "{tool} is required under CI=true but is not installed");
+        assert!(
+            !in_ci(),
+            "{tool} is required under CI=true but is not installed"
+        );
         eprintln!("SKIP: {tool} not installed");
     }
     found
@@ -137,7 +142,10 @@ impl Proc {
     /// Sends SIGTERM and waits up to `timeout` for exit; returns the exit status code.
     pub fn terminate(&mut self, timeout: Duration) -> Option<i32> {
         let child = self.child.as_mut()?;
-        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if let Ok(Some(st)) = child.try_wait() {
@@ -178,7 +186,11 @@ impl Drop for Proc {
     fn drop(&mut self) {
         self.kill();
         if std::thread::panicking() {
-            eprintln!("----- output of {} -----\n{}\n-----", self.name, self.output());
+            eprintln!(
+                "----- output of {} -----\n{}\n-----",
+                self.name,
+                self.output()
+            );
         }
     }
 }
@@ -242,7 +254,12 @@ impl Store {
             "store on port {port} did not start: {}",
             proc.output()
         );
-        Some(Store { port, kind, proc, dir })
+        Some(Store {
+            port,
+            kind,
+            proc,
+            dir,
+        })
     }
 
     /// Data directory of this store.
@@ -258,7 +275,8 @@ impl Store {
     /// Sends one command (inline-free RESP) and returns the raw reply text; for quick checks
     /// without a client library. Only simple replies (status, error, integer, bulk, array of bulks).
     pub fn cmd(&self, args: &[&str]) -> Reply {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap_or_else(|e| panic!("connect: {e}"));
+        let mut s =
+            TcpStream::connect(("127.0.0.1", self.port)).unwrap_or_else(|e| panic!("connect: {e}"));
         s.set_read_timeout(Some(Duration::from_secs(10))).ok();
         let mut req = format!("*{}\r\n", args.len()).into_bytes();
         for a in args {
@@ -273,7 +291,8 @@ impl Store {
 
     /// `cmd` on a given db (SELECT first, on the same connection).
     pub fn cmd_db(&self, db: u8, args: &[&str]) -> Reply {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap_or_else(|e| panic!("connect: {e}"));
+        let mut s =
+            TcpStream::connect(("127.0.0.1", self.port)).unwrap_or_else(|e| panic!("connect: {e}"));
         s.set_read_timeout(Some(Duration::from_secs(10))).ok();
         let dbs = db.to_string();
         let mut req = Vec::new();
@@ -326,7 +345,10 @@ impl Reply {
     /// Array of bulk strings as Strings (nil or non-string items become empty).
     pub fn as_strings(&self) -> Vec<String> {
         match self {
-            Reply::Array(Some(items)) => items.iter().map(|i| i.as_str().unwrap_or_default()).collect(),
+            Reply::Array(Some(items)) => items
+                .iter()
+                .map(|i| i.as_str().unwrap_or_default())
+                .collect(),
             _ => Vec::new(),
         }
     }
@@ -334,7 +356,8 @@ impl Reply {
 
 fn read_reply(r: &mut impl BufRead) -> Reply {
     let mut line = String::new();
-    r.read_line(&mut line).unwrap_or_else(|e| panic!("read: {e}"));
+    r.read_line(&mut line)
+        .unwrap_or_else(|e| panic!("read: {e}"));
     let line = line.trim_end_matches("\r\n");
     let (kind, rest) = line.split_at(1.min(line.len()));
     match kind {
@@ -347,7 +370,8 @@ fn read_reply(r: &mut impl BufRead) -> Reply {
                 return Reply::Bulk(None);
             }
             let mut buf = vec![0u8; n as usize + 2];
-            r.read_exact(&mut buf).unwrap_or_else(|e| panic!("read: {e}"));
+            r.read_exact(&mut buf)
+                .unwrap_or_else(|e| panic!("read: {e}"));
             buf.truncate(n as usize);
             Reply::Bulk(Some(buf))
         }
@@ -381,26 +405,6 @@ pub fn python(script: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn free_ports_are_bindable() {
-        let p = free_port();
-        assert!(TcpListener::bind(("127.0.0.1", p)).is_ok());
-    }
-
-    #[test]
-    fn store_answers_ping() {
-        let Some(store) = Store::start_kind(StoreKind::Redis) else { return };
-        assert_eq!(store.cmd(&["PING"]), Reply::Status("PONG".into()));
-        assert_eq!(store.cmd_db(2, &["LPUSH", "k", "a", "b"]), Reply::Int(2));
-        assert_eq!(store.cmd_db(2, &["RPOP", "k"]).as_str().as_deref(), Some("a"));
-        assert_eq!(store.cmd(&["EXISTS", "k"]), Reply::Int(0));
-    }
-}
-
 /// Certificates made by the project's own `gen_cert/` scripts in a temp directory:
 /// `rootCA.crt`, `server.crt`, `server.key` (valid for 127.0.0.1, ::1, localhost).
 pub struct Certs {
@@ -413,8 +417,14 @@ impl Certs {
         assert!(require("openssl") || !in_ci(), "openssl missing");
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
         let src = workspace_root().join("gen_cert");
-        for f in ["gen_root.sh", "gen_cert.sh", "openssl.cnf", "server_ext.cnf"] {
-            std::fs::copy(src.join(f), dir.path().join(f)).unwrap_or_else(|e| panic!("copy {f}: {e}"));
+        for f in [
+            "gen_root.sh",
+            "gen_cert.sh",
+            "openssl.cnf",
+            "server_ext.cnf",
+        ] {
+            std::fs::copy(src.join(f), dir.path().join(f))
+                .unwrap_or_else(|e| panic!("copy {f}: {e}"));
         }
         for script in ["gen_root.sh", "gen_cert.sh"] {
             let st = Command::new("bash")
@@ -442,5 +452,30 @@ impl Certs {
     /// Server private key (PEM).
     pub fn key(&self) -> PathBuf {
         self.dir.path().join("server.key")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_ports_are_bindable() {
+        let p = free_port();
+        assert!(TcpListener::bind(("127.0.0.1", p)).is_ok());
+    }
+
+    #[test]
+    fn store_answers_ping() {
+        let Some(store) = Store::start_kind(StoreKind::Redis) else {
+            return;
+        };
+        assert_eq!(store.cmd(&["PING"]), Reply::Status("PONG".into()));
+        assert_eq!(store.cmd_db(2, &["LPUSH", "k", "a", "b"]), Reply::Int(2));
+        assert_eq!(
+            store.cmd_db(2, &["RPOP", "k"]).as_str().as_deref(),
+            Some("a")
+        );
+        assert_eq!(store.cmd(&["EXISTS", "k"]), Reply::Int(0));
     }
 }

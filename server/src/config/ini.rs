@@ -76,7 +76,9 @@ impl Ini {
                 continue;
             }
             let Some(sec) = current.clone() else {
-                return Err(err(format!("option {trimmed:?} appears before any [section]")));
+                return Err(err(format!(
+                    "option {trimmed:?} appears before any [section]"
+                )));
             };
             let pos = trimmed
                 .find(['=', ':'])

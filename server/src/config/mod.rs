@@ -92,13 +92,20 @@ impl<'a> Reader<'a> {
     }
 
     /// An option parsed with `FromStr`, or `default` when absent.
-    pub fn parsed<T: std::str::FromStr>(&self, section: &str, key: &str, default: T) -> Result<T, ConfigError>
+    pub fn parsed<T: std::str::FromStr>(
+        &self,
+        section: &str,
+        key: &str,
+        default: T,
+    ) -> Result<T, ConfigError>
     where
         T::Err: std::fmt::Display,
     {
         match self.opt(section, key) {
             None => Ok(default),
-            Some(v) => v.parse().map_err(|e: T::Err| self.invalid(section, key, v, e.to_string())),
+            Some(v) => v
+                .parse()
+                .map_err(|e: T::Err| self.invalid(section, key, v, e.to_string())),
         }
     }
 
@@ -107,7 +114,12 @@ impl<'a> Reader<'a> {
         match self.opt(section, key) {
             None => Ok(default),
             Some(v) => parse_bool(v).ok_or_else(|| {
-                self.invalid(section, key, v, "expected one of yes/no, true/false, on/off, 1/0".into())
+                self.invalid(
+                    section,
+                    key,
+                    v,
+                    "expected one of yes/no, true/false, on/off, 1/0".into(),
+                )
             }),
         }
     }
@@ -207,7 +219,10 @@ pub struct ServerConfig {
 
 /// Every section and option this program reads; others are reported as unknown.
 const KNOWN: &[(&str, &[&str])] = &[
-    ("Save_Directories", &["use_default_save_directory", "save_directory"]),
+    (
+        "Save_Directories",
+        &["use_default_save_directory", "save_directory"],
+    ),
     (
         "D4_Server",
         &[
@@ -235,7 +250,7 @@ impl ServerConfig {
     }
 
     /// Parses `server.conf` text (used by tests).
-    pub fn from_str(text: &str) -> Result<Self, ConfigError> {
+    pub fn from_text(text: &str) -> Result<Self, ConfigError> {
         let ini = Ini::parse(text).map_err(|source| ConfigError::Syntax {
             path: PathBuf::from("<text>"),
             source,
@@ -274,9 +289,15 @@ impl ServerConfig {
                 ))
             }
         };
-        let analyzer_queues_max_size: u64 = r.parsed("D4_Server", "analyzer_queues_max_size", 100_000_000)?;
+        let analyzer_queues_max_size: u64 =
+            r.parsed("D4_Server", "analyzer_queues_max_size", 100_000_000)?;
         if analyzer_queues_max_size == 0 {
-            return Err(r.invalid("D4_Server", "analyzer_queues_max_size", "0", "must be at least 1".into()));
+            return Err(r.invalid(
+                "D4_Server",
+                "analyzer_queues_max_size",
+                "0",
+                "must be at least 1".into(),
+            ));
         }
         let unknown = ini
             .sections()
@@ -287,16 +308,28 @@ impl ServerConfig {
         Ok(ServerConfig {
             data_dir,
             server_port: r.parsed("D4_Server", "server_port", 4443)?,
-            server_host: r.opt("D4_Server", "server_host").unwrap_or("::").to_string(),
+            server_host: r
+                .opt("D4_Server", "server_host")
+                .unwrap_or("::")
+                .to_string(),
             server_mode,
             default_hmac_key: r
                 .opt("D4_Server", "default_hmac_key")
                 .unwrap_or("private key to change")
                 .to_string(),
             analyzer_queues_max_size,
-            tls_cert_file: PathBuf::from(r.opt("D4_Server", "tls_cert_file").unwrap_or("gen_cert/server.crt")),
-            tls_key_file: PathBuf::from(r.opt("D4_Server", "tls_key_file").unwrap_or("gen_cert/server.key")),
-            web_host: r.opt("Flask_Server", "host").unwrap_or("127.0.0.1").to_string(),
+            tls_cert_file: PathBuf::from(
+                r.opt("D4_Server", "tls_cert_file")
+                    .unwrap_or("gen_cert/server.crt"),
+            ),
+            tls_key_file: PathBuf::from(
+                r.opt("D4_Server", "tls_key_file")
+                    .unwrap_or("gen_cert/server.key"),
+            ),
+            web_host: r
+                .opt("Flask_Server", "host")
+                .unwrap_or("127.0.0.1")
+                .to_string(),
             web_port: r.parsed("Flask_Server", "port", 7000)?,
             redis_stream: RedisEndpoint::read(&r, "Redis_STREAM", 6379, 0)?,
             redis_metadata: RedisEndpoint::read(&r, "Redis_METADATA", 6380, 0)?,
@@ -316,7 +349,7 @@ mod tests {
 
     #[test]
     fn sample_loads_with_upstream_defaults() {
-        let c = ServerConfig::from_str(SAMPLE).unwrap();
+        let c = ServerConfig::from_text(SAMPLE).unwrap();
         assert_eq!(c.server_port, 4443);
         assert_eq!(c.server_mode, ServerMode::Registration);
         assert_eq!(c.default_hmac_key, "private key to change");
@@ -332,7 +365,14 @@ mod tests {
     /// Corrupt each typed value of the sample in turn: the error must name that option.
     #[test]
     fn each_corrupted_value_is_rejected_by_name() {
-        for key in ["server_port", "server_mode", "analyzer_queues_max_size", "port", "db", "use_default_save_directory"] {
+        for key in [
+            "server_port",
+            "server_mode",
+            "analyzer_queues_max_size",
+            "port",
+            "db",
+            "use_default_save_directory",
+        ] {
             let mut done = false;
             let text: String = SAMPLE
                 .lines()
@@ -346,21 +386,26 @@ mod tests {
                 })
                 .collect();
             assert!(done, "{key} not in sample");
-            let err = ServerConfig::from_str(&text).unwrap_err().to_string();
+            let err = ServerConfig::from_text(&text).unwrap_err().to_string();
             assert!(err.contains(key), "{key}: {err}");
         }
     }
 
     #[test]
     fn unknown_options_are_reported_not_rejected() {
-        let c = ServerConfig::from_str("[D4_Server]\nserver_mode = shared-secret\nfoo = 1\n").unwrap();
+        let c =
+            ServerConfig::from_text("[D4_Server]\nserver_mode = shared-secret\nfoo = 1\n").unwrap();
         assert_eq!(c.unknown, vec!["[D4_Server] foo".to_string()]);
         assert_eq!(c.server_mode, ServerMode::SharedSecret);
     }
 
     #[test]
     fn ipv6_hosts_are_bracketed_in_urls() {
-        let e = RedisEndpoint { host: "::1".into(), port: 6380, db: 2 };
+        let e = RedisEndpoint {
+            host: "::1".into(),
+            port: 6380,
+            db: 2,
+        };
         assert_eq!(e.url(), "redis://[::1]:6380/2");
     }
 }

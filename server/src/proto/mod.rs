@@ -290,7 +290,14 @@ mod tests {
     /// Golden layout from spec §1.1: field offsets and little-endian integers.
     #[test]
     fn header_layout_is_little_endian_at_spec_offsets() {
-        let pkt = encode_packet(1, DataType::PASSIVEDNS, UUID, 0x0102030405060708, b"k", b"abc");
+        let pkt = encode_packet(
+            1,
+            DataType::PASSIVEDNS,
+            UUID,
+            0x0102030405060708,
+            b"k",
+            b"abc",
+        );
         assert_eq!(pkt.len(), 65);
         assert_eq!(pkt[0], 1);
         assert_eq!(pkt[1], 8);
@@ -305,7 +312,14 @@ mod tests {
     /// The HMAC is over bytes [0..26) ‖ 32 zero bytes ‖ [58..62) ‖ payload (clients.md §1).
     #[test]
     fn hmac_covers_header_with_zeroed_field_and_payload() {
-        let pkt = encode_packet(1, DataType::PASSIVEDNS, UUID, 1703350733, b"private key to change", b"line\n");
+        let pkt = encode_packet(
+            1,
+            DataType::PASSIVEDNS,
+            UUID,
+            1703350733,
+            b"private key to change",
+            b"line\n",
+        );
         let mut msg = pkt[..26].to_vec();
         msg.extend_from_slice(&[0; 32]);
         msg.extend_from_slice(&pkt[58..]);
@@ -323,8 +337,16 @@ mod tests {
             hex::encode(&pkt[26..58]),
             "f34da599ea8887caee9ed10b848b3a53cc91b0dd66ada930701a7c9d5d20f42e"
         );
-        let line = b"1703350733.123456||127.0.0.1||8.8.8.8||IN||example.com.||A||93.184.216.34||300||1\n";
-        let pkt = encode_packet(1, DataType::PASSIVEDNS, UUID, 1703350733, b"private key to change", line);
+        let line =
+            b"1703350733.123456||127.0.0.1||8.8.8.8||IN||example.com.||A||93.184.216.34||300||1\n";
+        let pkt = encode_packet(
+            1,
+            DataType::PASSIVEDNS,
+            UUID,
+            1703350733,
+            b"private key to change",
+            line,
+        );
         assert_eq!(
             hex::encode(&pkt[26..58]),
             "de7baa9605c23576b19b4fa172e0d73a05311f9c180288c26b3f46946dd8912b"
@@ -336,15 +358,23 @@ mod tests {
         let lim = Limits::default();
         assert_eq!(decode(&[0u8; 61], &lim).unwrap(), Decoded::NeedHeader);
         let pkt = encode_packet(1, DataType::PASSIVEDNS, UUID, 1, b"k", b"hello");
-        assert!(matches!(decode(&pkt[..64], &lim).unwrap(), Decoded::NeedPayload(h) if h.size == 5));
+        assert!(
+            matches!(decode(&pkt[..64], &lim).unwrap(), Decoded::NeedPayload(h) if h.size == 5)
+        );
         let mut big = pkt.clone();
         big[58..62].copy_from_slice(&(MAX_PAYLOAD_SIZE + 1).to_le_bytes());
         assert_eq!(
             decode(&big, &lim).unwrap_err(),
-            ProtoError::Oversize { size: MAX_PAYLOAD_SIZE + 1, max: MAX_PAYLOAD_SIZE }
+            ProtoError::Oversize {
+                size: MAX_PAYLOAD_SIZE + 1,
+                max: MAX_PAYLOAD_SIZE
+            }
         );
         big[58..62].copy_from_slice(&MAX_PAYLOAD_SIZE.to_le_bytes());
-        assert!(matches!(decode(&big, &lim).unwrap(), Decoded::NeedPayload(_)));
+        assert!(matches!(
+            decode(&big, &lim).unwrap(),
+            Decoded::NeedPayload(_)
+        ));
     }
 
     #[test]
@@ -359,7 +389,9 @@ mod tests {
         assert!(is_valid_uuid_v4_str("ff7ba400-e76c-4053-982d-feec42bdef38"));
         assert!(is_valid_uuid_v4_str("ff7ba400e76c4053982dfeec42bdef38"));
         assert!(!is_valid_uuid_v4_str("FF7BA400E76C4053982DFEEC42BDEF38"));
-        assert!(!is_valid_uuid_v4_str("{ff7ba400-e76c-4053-982d-feec42bdef38}"));
+        assert!(!is_valid_uuid_v4_str(
+            "{ff7ba400-e76c-4053-982d-feec42bdef38}"
+        ));
         assert!(!is_valid_uuid_v4_str("ff7ba400"));
     }
 
