@@ -1,0 +1,178 @@
+//! One batch of queue lines, aggregated into the writes it causes (pure, no I/O).
+//!
+//! Aggregating is equivalent to upstream's per-line commands (spec `pdns.md` §1.5) applied in
+//! order: sets get the union, `s:` the first line's timestamp (`SET NX`), `l:` the maximum,
+//! `o:` and the `dist:`/`stats:` counters the sums.
+
+use std::collections::HashMap;
+
+use crate::config::AnalyzerConfig;
+use crate::line::{self, LineError, Record};
+
+/// `((name, type), members)` of one `r:` or `v:` set.
+pub type SetMembers<'a> = ((&'a str, u16), Vec<&'a str>);
+
+/// Aggregate of one `(q, v, t)` tuple within a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tuple {
+    /// Query name.
+    pub q: String,
+    /// Answer.
+    pub v: String,
+    /// Type.
+    pub t: u16,
+    /// Timestamp of the first line (first seen if the store has none).
+    pub first: u64,
+    /// Largest timestamp.
+    pub last: u64,
+    /// Lines.
+    pub count: i64,
+}
+
+/// Everything one batch writes.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// Tuples in first-seen order.
+    pub tuples: Vec<Tuple>,
+    index: HashMap<(String, String, u16), usize>,
+    /// Field → increment for `dist:ttl`, `dist:class`, `dist:type`.
+    pub dist_ttl: HashMap<String, i64>,
+    /// See [`Batch::dist_ttl`].
+    pub dist_class: HashMap<String, i64>,
+    /// See [`Batch::dist_ttl`].
+    pub dist_type: HashMap<String, i64>,
+    /// Records written (`stats:processed`).
+    pub processed: i64,
+    /// Reason → rejected lines.
+    pub rejected: HashMap<&'static str, i64>,
+    /// Lines skipped by `[exclude]`.
+    pub excluded: i64,
+    /// First rejected line and its error, for the one log line per batch.
+    pub first_error: Option<(String, LineError)>,
+}
+
+impl Batch {
+    /// Parses and aggregates raw queue items.
+    pub fn from_lines<'a>(
+        lines: impl IntoIterator<Item = &'a [u8]>,
+        cfg: &AnalyzerConfig,
+    ) -> Batch {
+        let mut b = Batch::default();
+        for raw in lines {
+            match line::parse(raw) {
+                Ok(r) if cfg.excluded(&r.q) => b.excluded += 1,
+                Ok(r) => b.add(r),
+                Err(e) => b.reject(raw, e),
+            }
+        }
+        b
+    }
+
+    /// Adds one accepted record.
+    pub fn add(&mut self, r: Record) {
+        if let Some(ttl) = &r.ttl {
+            *self.dist_ttl.entry(ttl.clone()).or_default() += 1;
+        }
+        *self.dist_class.entry(r.class).or_default() += 1;
+        *self.dist_type.entry(r.t.to_string()).or_default() += 1;
+        self.processed += 1;
+        let key = (r.q, r.v, r.t);
+        if let Some(&i) = self.index.get(&key) {
+            let t = &mut self.tuples[i];
+            t.last = t.last.max(r.ts);
+            t.count += 1;
+            return;
+        }
+        self.index.insert(key.clone(), self.tuples.len());
+        let (q, v, t) = key;
+        self.tuples.push(Tuple {
+            q,
+            v,
+            t,
+            first: r.ts,
+            last: r.ts,
+            count: 1,
+        });
+    }
+
+    /// Counts one rejected line.
+    pub fn reject(&mut self, raw: &[u8], e: LineError) {
+        *self.rejected.entry(e.reason()).or_default() += 1;
+        if self.first_error.is_none() {
+            self.first_error = Some((String::from_utf8_lossy(raw).chars().take(200).collect(), e));
+        }
+    }
+
+    /// Rejected lines in total.
+    pub fn rejected_total(&self) -> i64 {
+        self.rejected.values().sum()
+    }
+
+    /// Members of each forward set `(q, t)` and reverse set `(v, t)`, in first-seen order.
+    pub fn sets(&self) -> (Vec<SetMembers<'_>>, Vec<SetMembers<'_>>) {
+        (
+            group(
+                self.tuples
+                    .iter()
+                    .map(|t| ((t.q.as_str(), t.t), t.v.as_str())),
+            ),
+            group(
+                self.tuples
+                    .iter()
+                    .map(|t| ((t.v.as_str(), t.t), t.q.as_str())),
+            ),
+        )
+    }
+}
+
+fn group<'a>(
+    items: impl Iterator<Item = ((&'a str, u16), &'a str)>,
+) -> Vec<((&'a str, u16), Vec<&'a str>)> {
+    let mut out: Vec<((&str, u16), Vec<&str>)> = Vec::new();
+    let mut at: HashMap<(&str, u16), usize> = HashMap::new();
+    for (k, m) in items {
+        match at.get(&k) {
+            Some(&i) => out[i].1.push(m),
+            None => {
+                at.insert(k, out.len());
+                out.push((k, vec![m]));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use d4_core::config::Ini;
+
+    fn cfg() -> AnalyzerConfig {
+        let ini = Ini::parse("[exclude]\nsubstring = spamhaus.org\n").expect("ini");
+        AnalyzerConfig::from_ini(&ini, &|_| None).expect("cfg")
+    }
+
+    #[test]
+    fn aggregates_like_sequential_upstream_commands() {
+        let lines: Vec<&[u8]> = vec![
+            b"200||c||s||IN||a.org||A||1.1.1.1||60||1",
+            b"100||c||s||IN||a.org||A||1.1.1.1||60||1",
+            b"300||c||s||IN||a.org||A||2.2.2.2||30||1",
+            b"300||c||s||IN||x.spamhaus.org||A||2.2.2.2||30||1",
+            b"junk",
+            b"400||c||s||CH||b.org||A||1.1.1.1",
+        ];
+        let b = Batch::from_lines(lines, &cfg());
+        assert_eq!(b.processed, 4);
+        assert_eq!(b.excluded, 1);
+        assert_eq!(b.rejected.get("too-few-fields"), Some(&1));
+        let t = &b.tuples[0];
+        assert_eq!((t.first, t.last, t.count), (200, 200, 2));
+        assert_eq!(b.dist_ttl.get("60"), Some(&2));
+        assert_eq!(b.dist_class.get("CH"), Some(&1));
+        assert_eq!(b.dist_type.get("1"), Some(&4));
+        let (fwd, rev) = b.sets();
+        assert_eq!(fwd[0], (("a.org", 1), vec!["1.1.1.1", "2.2.2.2"]));
+        assert_eq!(rev[0], (("1.1.1.1", 1), vec!["a.org", "b.org"]));
+    }
+}

@@ -1,0 +1,344 @@
+//! `analyzer.conf` (upstream INI, spec `pdns.md` §1.1) → typed [`AnalyzerConfig`].
+//!
+//! Upstream sections: `[global] my-uuid, d4-server, logging-level`, `[expiration] <type> = <secs>`,
+//! `[exclude] substring`. d4-rs additions (all optional): `[store] host, port, db` and
+//! `[cof] origin, basic-auth, token`. Environment variables override as upstream:
+//! `D4_ANALYZER_REDIS_HOST/PORT` (store) and `D4_REDIS_METADATA_HOST/PORT` (D4 queue server).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use d4_core::config::{read_ini, ConfigError, Ini, Reader};
+
+use crate::rrtype;
+
+/// Default config path, relative to the project root.
+pub const DEFAULT_PATH: &str = "conf/analyzer.conf";
+
+/// Host, port and db of one Redis-compatible server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// Host name or address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// Database index.
+    pub db: u8,
+}
+
+impl Endpoint {
+    /// `redis://host:port/db` (IPv6 literals bracketed).
+    pub fn url(&self) -> String {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        format!("redis://{host}:{}/{}", self.port, self.db)
+    }
+}
+
+/// Access control of the COF server: accepted Basic credentials and bearer tokens.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Auth {
+    /// `user:password` pairs.
+    pub basic: Vec<String>,
+    /// Tokens (`Authorization: Bearer <t>` or a bare `Authorization: <t>`, as CIRCL clients send).
+    pub tokens: Vec<String>,
+}
+
+impl Auth {
+    /// Whether any credential is configured (then every request needs one).
+    pub fn enabled(&self) -> bool {
+        !self.basic.is_empty() || !self.tokens.is_empty()
+    }
+}
+
+/// The validated analyzer configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnalyzerConfig {
+    /// Queue uuid (`[global] my-uuid`); required by the ingestion only.
+    pub my_uuid: Option<String>,
+    /// D4 server queue store (`[global] d4-server`, db 2).
+    pub d4_server: Option<Endpoint>,
+    /// `[global] logging-level` (`DEBUG`, `INFO`, ...), if set.
+    pub logging_level: Option<String>,
+    /// Per-type expiry in seconds.
+    pub expiration: HashMap<u16, i64>,
+    /// Substrings of query names to skip (trimmed, empty entries dropped).
+    pub exclude: Vec<String>,
+    /// The pDNS store.
+    pub store: Endpoint,
+    /// Static sensor id attributed to every line of the queue (`[global] sensor-id`, d4-rs).
+    pub sensor_id: Option<String>,
+    /// `origin` field of COF records.
+    pub origin: String,
+    /// COF access control.
+    pub auth: Auth,
+}
+
+/// Upstream's constant COF origin.
+pub const DEFAULT_ORIGIN: &str = "origin not configured";
+
+impl AnalyzerConfig {
+    /// Reads a file, applying the process environment.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        Self::from_ini(&read_ini(path)?, &|k| std::env::var(k).ok())
+    }
+
+    /// Defaults (no file): store from the environment or 127.0.0.1:6400.
+    pub fn defaults() -> Result<Self, ConfigError> {
+        Self::from_ini(&Ini::default(), &|k| std::env::var(k).ok())
+    }
+
+    /// Validates a parsed file; `env` looks up environment variables.
+    pub fn from_ini(ini: &Ini, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let r = Reader::new(ini);
+        let d4_server = match r.opt("global", "d4-server") {
+            Some(v) => Some(d4_endpoint(&r, v, env)?),
+            None => None,
+        };
+        Ok(AnalyzerConfig {
+            my_uuid: r.opt("global", "my-uuid").map(str::to_string),
+            d4_server,
+            logging_level: r.opt("global", "logging-level").map(str::to_string),
+            expiration: expiration(ini, &r)?,
+            exclude: r
+                .opt("exclude", "substring")
+                .map(|s| {
+                    s.split(',')
+                        .map(str::trim)
+                        .filter(|x| !x.is_empty())
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            store: store_endpoint(&r, env)?,
+            sensor_id: r
+                .opt("global", "sensor-id")
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
+            origin: r.opt("cof", "origin").unwrap_or(DEFAULT_ORIGIN).to_string(),
+            auth: Auth {
+                basic: list(r.opt("cof", "basic-auth")),
+                tokens: list(r.opt("cof", "token")),
+            },
+        })
+    }
+
+    /// The ingestion's queue uuid and D4 endpoint, or an error naming the missing option.
+    pub fn queue(&self) -> Result<(&str, &Endpoint), ConfigError> {
+        let missing = |key: &str| ConfigError::Missing {
+            section: "global".into(),
+            key: key.into(),
+        };
+        Ok((
+            self.my_uuid.as_deref().ok_or_else(|| missing("my-uuid"))?,
+            self.d4_server
+                .as_ref()
+                .ok_or_else(|| missing("d4-server"))?,
+        ))
+    }
+
+    /// Expiry for a type, if configured.
+    pub fn expiry(&self, t: u16) -> Option<i64> {
+        self.expiration.get(&t).copied()
+    }
+
+    /// Whether a normalised query name is excluded.
+    pub fn excluded(&self, q: &str) -> bool {
+        self.exclude.iter().any(|s| q.contains(s.as_str()))
+    }
+}
+
+fn list(v: Option<&str>) -> Vec<String> {
+    v.map(|s| {
+        s.split(',')
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+            .map(str::to_string)
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+fn expiration(ini: &Ini, r: &Reader<'_>) -> Result<HashMap<u16, i64>, ConfigError> {
+    let mut out = HashMap::new();
+    for (key, value) in ini.options("expiration") {
+        let t = key
+            .parse::<u16>()
+            .ok()
+            .or_else(|| rrtype::number(key))
+            .ok_or_else(|| {
+                r.invalid(
+                    "expiration",
+                    key,
+                    value,
+                    "option name must be a decimal RR type or a mnemonic".into(),
+                )
+            })?;
+        let secs = value
+            .parse::<i64>()
+            .ok()
+            .filter(|s| *s > 0)
+            .ok_or_else(|| {
+                r.invalid(
+                    "expiration",
+                    key,
+                    value,
+                    "expected a positive number of seconds".into(),
+                )
+            })?;
+        out.insert(t, secs);
+    }
+    Ok(out)
+}
+
+/// Splits `host:port` (or `[v6]:port`).
+fn split_host_port(v: &str) -> Option<(String, u16)> {
+    let (host, port) = v.rsplit_once(':')?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    Some((host.to_string(), port.parse().ok()?)).filter(|(h, _)| !h.is_empty())
+}
+
+fn env_port(env: &dyn Fn(&str) -> Option<String>, var: &str) -> Result<Option<u16>, ConfigError> {
+    match env(var) {
+        None => Ok(None),
+        Some(p) => p.parse().map(Some).map_err(|_| ConfigError::Invalid {
+            section: "environment".into(),
+            key: var.into(),
+            value: p,
+            reason: "expected a TCP port".into(),
+        }),
+    }
+}
+
+fn d4_endpoint(
+    r: &Reader<'_>,
+    v: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Endpoint, ConfigError> {
+    let (host, port) = split_host_port(v)
+        .ok_or_else(|| r.invalid("global", "d4-server", v, "expected host:port".into()))?;
+    Ok(Endpoint {
+        host: env("D4_REDIS_METADATA_HOST").unwrap_or(host),
+        port: env_port(env, "D4_REDIS_METADATA_PORT")?.unwrap_or(port),
+        db: crate::keys::QUEUE_DB,
+    })
+}
+
+fn store_endpoint(
+    r: &Reader<'_>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Endpoint, ConfigError> {
+    let host = r.opt("store", "host").unwrap_or("127.0.0.1").to_string();
+    let port = r.parsed("store", "port", 6400u16)?;
+    let db = r.parsed("store", "db", 0u8)?;
+    Ok(Endpoint {
+        host: env("D4_ANALYZER_REDIS_HOST").unwrap_or(host),
+        port: env_port(env, "D4_ANALYZER_REDIS_PORT")?.unwrap_or(port),
+        db,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = include_str!("../../conf/analyzer.conf.sample");
+
+    fn load(text: &str, env: &[(&str, &str)]) -> Result<AnalyzerConfig, ConfigError> {
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        AnalyzerConfig::from_ini(&Ini::parse(text).expect("ini"), &|k| env.get(k).cloned())
+    }
+
+    #[test]
+    fn sample_file_loads_with_upstream_values() {
+        let c = load(SAMPLE, &[]).expect("sample");
+        assert_eq!(
+            c.my_uuid.as_deref(),
+            Some("6a2461ce-c29d-44fc-b4fa-947d68826639")
+        );
+        assert_eq!(
+            c.d4_server,
+            Some(Endpoint {
+                host: "127.0.0.1".into(),
+                port: 6380,
+                db: 2
+            })
+        );
+        assert_eq!(c.expiry(16), Some(24000));
+        assert_eq!(c.expiry(99), Some(26000));
+        assert_eq!(c.expiry(1), None);
+        assert_eq!(c.exclude, vec!["spamhaus.org", "asn.cymru.com"]);
+        assert_eq!(c.store.url(), "redis://127.0.0.1:6400/0");
+        assert!(c.excluded("1.2.3.4.zen.spamhaus.org"));
+        assert!(!c.excluded("example.com"));
+        assert!(!c.auth.enabled());
+    }
+
+    #[test]
+    fn environment_overrides_as_upstream() {
+        let env = [
+            ("D4_ANALYZER_REDIS_HOST", "10.0.0.1"),
+            ("D4_ANALYZER_REDIS_PORT", "7000"),
+            ("D4_REDIS_METADATA_HOST", "10.0.0.2"),
+            ("D4_REDIS_METADATA_PORT", "7001"),
+        ];
+        let c = load(SAMPLE, &env).expect("sample");
+        assert_eq!(c.store.url(), "redis://10.0.0.1:7000/0");
+        assert_eq!(
+            c.d4_server.map(|e| e.url()).as_deref(),
+            Some("redis://10.0.0.2:7001/2")
+        );
+    }
+
+    #[test]
+    fn store_section_and_ipv6_d4_server() {
+        let c = load(
+            "[global]\nd4-server = [::1]:6380\n[store]\nhost = ::1\nport = 6500\ndb = 3\n",
+            &[],
+        )
+        .expect("cfg");
+        assert_eq!(c.store.url(), "redis://[::1]:6500/3");
+        assert_eq!(
+            c.d4_server.map(|e| e.url()).as_deref(),
+            Some("redis://[::1]:6380/2")
+        );
+    }
+
+    #[test]
+    fn each_corrupted_value_names_its_key() {
+        let cases = [
+            (
+                "d4-server = 127.0.0.1:6380",
+                "d4-server = 127.0.0.1",
+                "d4-server",
+            ),
+            ("16 = 24000", "16 = soon", "16"),
+            ("16 = 24000", "bogus = 1", "bogus"),
+        ];
+        for (from, to, key) in cases {
+            let text = SAMPLE.replace(from, to);
+            assert_ne!(text, SAMPLE, "{from}");
+            let err = load(&text, &[]).expect_err(to).to_string();
+            assert!(err.contains(key), "{err}");
+        }
+        let err = load(SAMPLE, &[("D4_ANALYZER_REDIS_PORT", "x")])
+            .expect_err("env")
+            .to_string();
+        assert!(err.contains("D4_ANALYZER_REDIS_PORT"), "{err}");
+    }
+
+    #[test]
+    fn empty_exclusion_excludes_nothing() {
+        let c = load("[exclude]\nsubstring =\n", &[]).expect("cfg");
+        assert!(!c.excluded("example.com"));
+    }
+}

@@ -1,0 +1,100 @@
+//! Every Redis key name the passive DNS analyzer reads or writes, and nothing else.
+//!
+//! pDNS store (spec `pdns.md` §1.5, db 0 of the store on port 6400 by default): `r:`, `v:`, `s:`,
+//! `l:`, `o:`, `dist:*`, `stats:*`, `sensors:seen`. D4 side (spec `d4-core-server.md` §3.3,
+//! Redis_ANALYZER db 2): the type-8 analyzer queue `analyzer:8:<queue-uuid>`.
+//!
+//! Keys are plain `:`-joined strings; names or answers may themselves contain `:` (IPv6) so keys
+//! are only ever built, never parsed.
+
+/// The D4 analyzer queue this ingestion pops: `analyzer:8:<uuid>` on db 2 of the D4 server
+/// (spec `d4-core-server.md` §3.3; the D4 server's own key module formats the same name).
+pub fn queue(uuid: &str) -> String {
+    format!("analyzer:8:{uuid}")
+}
+
+/// Database index of the analyzer queues on the D4 server's Redis (spec `d4-core-server.md` §3.3).
+pub const QUEUE_DB: u8 = 2;
+
+/// Forward set `r:<q>:<t>`: answers seen for a name and type.
+pub fn forward(q: &str, t: u16) -> String {
+    format!("r:{q}:{t}")
+}
+
+/// Reverse set `v:<v>:<t>`: names that had this answer for this type.
+pub fn reverse(v: &str, t: u16) -> String {
+    format!("v:{v}:{t}")
+}
+
+/// First-seen string `s:<q>:<v>:<t>` (epoch seconds).
+pub fn first_seen(q: &str, v: &str, t: u16) -> String {
+    format!("s:{q}:{v}:{t}")
+}
+
+/// Last-seen string `l:<q>:<v>:<t>` (epoch seconds).
+pub fn last_seen(q: &str, v: &str, t: u16) -> String {
+    format!("l:{q}:{v}:{t}")
+}
+
+/// Occurrence counter `o:<q>:<v>:<t>`.
+pub fn occurrences(q: &str, v: &str, t: u16) -> String {
+    format!("o:{q}:{v}:{t}")
+}
+
+/// Hash of TTL text → count.
+pub const DIST_TTL: &str = "dist:ttl";
+/// Hash of class text → count.
+pub const DIST_CLASS: &str = "dist:class";
+/// Hash of decimal type → count.
+pub const DIST_TYPE: &str = "dist:type";
+/// Counter of records written (upstream `stats:processed`).
+pub const STATS_PROCESSED: &str = "stats:processed";
+/// Sorted set sensor id → records (upstream, written by the COF importer and read by `/info`).
+pub const STATS_SENSORS: &str = "stats:sensors";
+/// Set of sensor ids seen (upstream, COF importer).
+pub const SENSORS_SEEN: &str = "sensors:seen";
+/// d4-rs addition: hash reason → number of input lines rejected for that reason.
+pub const STATS_REJECTED: &str = "stats:rejected";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // One golden row per key family of spec pdns.md §1.5 "Key/value catalogue".
+    #[test]
+    fn key_catalogue_matches_spec() {
+        assert_eq!(forward("example.com", 1), "r:example.com:1");
+        assert_eq!(reverse("93.184.216.34", 1), "v:93.184.216.34:1");
+        assert_eq!(
+            first_seen("example.com", "93.184.216.34", 1),
+            "s:example.com:93.184.216.34:1"
+        );
+        assert_eq!(
+            last_seen("example.com", "93.184.216.34", 1),
+            "l:example.com:93.184.216.34:1"
+        );
+        assert_eq!(
+            occurrences("example.com", "93.184.216.34", 1),
+            "o:example.com:93.184.216.34:1"
+        );
+        assert_eq!(reverse("2a00:1450::1", 28), "v:2a00:1450::1:28");
+        assert_eq!(
+            (DIST_TTL, DIST_CLASS, DIST_TYPE),
+            ("dist:ttl", "dist:class", "dist:type")
+        );
+        assert_eq!(STATS_PROCESSED, "stats:processed");
+        assert_eq!(
+            (STATS_SENSORS, SENSORS_SEEN),
+            ("stats:sensors", "sensors:seen")
+        );
+    }
+
+    #[test]
+    fn queue_name_matches_d4_core_spec() {
+        assert_eq!(
+            queue("6a2461ce-c29d-44fc-b4fa-947d68826639"),
+            "analyzer:8:6a2461ce-c29d-44fc-b4fa-947d68826639"
+        );
+        assert_eq!(QUEUE_DB, 2);
+    }
+}

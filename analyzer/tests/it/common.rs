@@ -1,0 +1,256 @@
+//! Harness for the analyzer tests: persistent redis-server instances that can be restarted on
+//! the same port, `analyzer.conf` files, and the analyzer binaries as child processes.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use d4_testkit::{bin_path, free_port, require, wait_for_port, Proc, Reply, Store};
+
+/// A redis-server with an append-only file fsynced on every write, restartable on its port.
+pub struct PersistentRedis {
+    pub port: u16,
+    dir: tempfile::TempDir,
+    proc: Option<Proc>,
+}
+
+impl PersistentRedis {
+    pub fn start() -> Option<PersistentRedis> {
+        if !require("redis-server") {
+            return None;
+        }
+        let mut r = PersistentRedis {
+            port: free_port(),
+            dir: tempfile::tempdir().expect("tempdir"),
+            proc: None,
+        };
+        r.restart();
+        Some(r)
+    }
+
+    /// SIGKILLs the server (no clean shutdown).
+    pub fn kill(&mut self) {
+        if let Some(mut p) = self.proc.take() {
+            p.kill();
+        }
+    }
+
+    /// Starts (again) on the same port and directory.
+    pub fn restart(&mut self) {
+        self.kill();
+        let mut cmd = Command::new("redis-server");
+        cmd.args([
+            "--port",
+            &self.port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+        ])
+        .arg(self.dir.path())
+        .args([
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+        ]);
+        let proc = Proc::spawn(&format!("redis-{}", self.port), cmd);
+        assert!(
+            wait_for_port(self.port, Duration::from_secs(10)),
+            "redis did not start: {}",
+            proc.output()
+        );
+        self.proc = Some(proc);
+        // The AOF may still be loading: wait until commands are served.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Reply::Status(s) = self.cmd(&["PING"]) {
+                if s == "PONG" {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Reply {
+        raw_cmd(self.port, 0, args)
+    }
+
+    pub fn cmd_db(&self, db: u8, args: &[&str]) -> Reply {
+        raw_cmd(self.port, db, args)
+    }
+}
+
+/// One command on `port`/`db` over a fresh connection, via the testkit's RESP reader.
+pub fn raw_cmd(port: u16, db: u8, args: &[&str]) -> Reply {
+    // Store::cmd_db needs a Store; reuse its wire code through a throwaway shim.
+    let shim = StorePort(port);
+    shim.cmd_db(db, args)
+}
+
+struct StorePort(u16);
+
+impl StorePort {
+    fn cmd_db(&self, db: u8, args: &[&str]) -> Reply {
+        use std::io::{BufRead, BufReader, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.0)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+        let mut req = Vec::new();
+        let dbs = db.to_string();
+        for c in [&["SELECT", dbs.as_str()][..], args] {
+            req.extend_from_slice(format!("*{}\r\n", c.len()).as_bytes());
+            for a in c {
+                req.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+                req.extend_from_slice(a.as_bytes());
+                req.extend_from_slice(b"\r\n");
+            }
+        }
+        s.write_all(&req).expect("write");
+        let mut r = BufReader::new(s);
+        fn read(r: &mut impl BufRead) -> Reply {
+            let mut line = String::new();
+            if r.read_line(&mut line).unwrap_or(0) == 0 {
+                return Reply::Error("connection closed".into());
+            }
+            let line = line.trim_end_matches("\r\n");
+            let (k, rest) = line.split_at(1.min(line.len()));
+            match k {
+                "+" => Reply::Status(rest.into()),
+                "-" => Reply::Error(rest.into()),
+                ":" => Reply::Int(rest.parse().unwrap_or(0)),
+                "$" => {
+                    let n: i64 = rest.parse().unwrap_or(-1);
+                    if n < 0 {
+                        return Reply::Bulk(None);
+                    }
+                    let mut buf = vec![0u8; n as usize + 2];
+                    if r.read_exact(&mut buf).is_err() {
+                        return Reply::Error("short read".into());
+                    }
+                    buf.truncate(n as usize);
+                    Reply::Bulk(Some(buf))
+                }
+                "*" => {
+                    let n: i64 = rest.parse().unwrap_or(-1);
+                    if n < 0 {
+                        return Reply::Array(None);
+                    }
+                    Reply::Array(Some((0..n).map(|_| read(r)).collect()))
+                }
+                _ => Reply::Error(format!("unexpected {line:?}")),
+            }
+        }
+        let _ = read(&mut r);
+        read(&mut r)
+    }
+}
+
+/// Writes an analyzer.conf for queue server `d4_port` and store `store_port`.
+pub fn write_conf(dir: &Path, d4_port: u16, store_port: u16, extra: &str) -> PathBuf {
+    let path = dir.join("analyzer.conf");
+    let text = format!(
+        "[global]\nmy-uuid = {UUID}\nd4-server = 127.0.0.1:{d4_port}\nlogging-level = INFO\n\n\
+         [expiration]\n16 = 24000\n99 = 26000\n\n[exclude]\nsubstring = spamhaus.org,asn.cymru.com\n\n\
+         [store]\nhost = 127.0.0.1\nport = {store_port}\n{extra}"
+    );
+    std::fs::write(&path, text).expect("write conf");
+    path
+}
+
+/// The queue uuid used by the tests.
+pub const UUID: &str = "6a2461ce-c29d-44fc-b4fa-947d68826639";
+
+/// `analyzer:8:<UUID>`.
+pub fn queue_key() -> String {
+    format!("analyzer:8:{UUID}")
+}
+
+/// A command for an analyzer binary with the environment overrides removed.
+pub fn analyzer_cmd(bin: &str) -> Command {
+    let mut cmd = Command::new(bin_path(bin));
+    for v in [
+        "D4_ANALYZER_REDIS_HOST",
+        "D4_ANALYZER_REDIS_PORT",
+        "D4_REDIS_METADATA_HOST",
+        "D4_REDIS_METADATA_PORT",
+        "RUST_LOG",
+    ] {
+        cmd.env_remove(v);
+    }
+    cmd
+}
+
+/// Pushes lines like the D4 server does (LPUSH, oldest first) onto the test queue.
+pub fn push_lines(store: &Store, lines: &[&str]) {
+    for chunk in lines.chunks(1000) {
+        let mut args = vec!["LPUSH", "analyzer:8:6a2461ce-c29d-44fc-b4fa-947d68826639"];
+        args.extend_from_slice(chunk);
+        assert!(matches!(store.cmd_db(2, &args), Reply::Int(_)));
+    }
+}
+
+/// Pushes lines to a queue on an arbitrary port.
+pub fn push_lines_port(port: u16, lines: &[String]) {
+    let key = queue_key();
+    for chunk in lines.chunks(1000) {
+        let mut args = vec!["LPUSH", key.as_str()];
+        args.extend(chunk.iter().map(String::as_str));
+        assert!(matches!(raw_cmd(port, 2, &args), Reply::Int(_)));
+    }
+}
+
+/// Polls `cond` every 50 ms up to `timeout`.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    cond()
+}
+
+/// Every key of a db with its value rendered as text, sorted: strings as-is, sets and hash
+/// fields sorted, plus ` ttl` when the key expires.
+pub fn dump(port: u16, db: u8) -> Vec<String> {
+    let mut keys = raw_cmd(port, db, &["KEYS", "*"]).as_strings();
+    keys.sort();
+    keys.iter()
+        .map(|k| {
+            let ty = raw_cmd(port, db, &["TYPE", k]);
+            let val = match ty.as_str().as_deref() {
+                Some("string") => raw_cmd(port, db, &["GET", k]).as_str().unwrap_or_default(),
+                Some("set") => {
+                    let mut m = raw_cmd(port, db, &["SMEMBERS", k]).as_strings();
+                    m.sort();
+                    format!("{{{}}}", m.join(", "))
+                }
+                Some("hash") => {
+                    let flat = raw_cmd(port, db, &["HGETALL", k]).as_strings();
+                    let mut pairs: Vec<String> = flat
+                        .chunks(2)
+                        .map(|p| format!("{}={}", p[0], p.get(1).cloned().unwrap_or_default()))
+                        .collect();
+                    pairs.sort();
+                    format!("{{{}}}", pairs.join(", "))
+                }
+                Some("zset") => raw_cmd(port, db, &["ZRANGE", k, "0", "-1", "WITHSCORES"])
+                    .as_strings()
+                    .join(","),
+                other => format!("<{other:?}>"),
+            };
+            let ttl = raw_cmd(port, db, &["TTL", k]).as_int().unwrap_or(-1);
+            let ttl = if ttl > 0 {
+                " ttl".to_string()
+            } else {
+                String::new()
+            };
+            format!("{k} = {val}{ttl}")
+        })
+        .collect()
+}

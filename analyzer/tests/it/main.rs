@@ -1,0 +1,5 @@
+//! Process-level tests of the analyzer binaries against real `redis-server` (one binary,
+//! one module per topic).
+
+mod common;
+mod ingestion;
