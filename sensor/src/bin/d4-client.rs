@@ -1,4 +1,91 @@
+//! `d4-client`: drop-in for d4-goclient. Reads the configuration directory, streams the
+//! configured source as D4 packets to the destination, exits 0 once a finite input has
+//! been delivered and the connection closed gracefully.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::Parser;
+use d4_sensor::client::{self, ClientFlags};
+use d4_sensor::config::{ClientConfig, Source};
+use d4_sensor::goflags::normalize_args;
+use d4_sensor::source;
+use d4_sensor::stats::Stats;
+
+/// goclient-compatible D4 client (flags may be written Go-style: `-ce=false`, `-rt 30s`).
+#[derive(Debug, Parser)]
+#[command(name = "d4-client", version)]
+struct Cli {
+    /// Configuration directory (key, uuid, snaplen, type, version, source, destination, ...).
+    #[arg(short = 'c', long = "config")]
+    config: PathBuf,
+    /// Check the configuration directory and exit.
+    #[arg(long)]
+    validate: bool,
+    #[command(flatten)]
+    flags: ClientFlags,
+}
+
 fn main() {
-    eprintln!("d4-client: not implemented yet");
-    std::process::exit(2);
+    let cli = Cli::parse_from(normalize_args(std::env::args()));
+    d4_sensor::init_logging(cli.flags.verbose);
+    if let Err(e) = run(cli) {
+        eprintln!("d4-client: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let cfg = ClientConfig::load(&cli.config).context("bad configuration")?;
+    client::log_config(&cfg);
+    if cli.validate {
+        println!("configuration OK");
+        return Ok(());
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let r = rt.block_on(async_main(cfg, cli.flags));
+    // A blocking stdin read may still be pending after a signal: do not wait for it.
+    rt.shutdown_timeout(std::time::Duration::from_millis(200));
+    r
+}
+
+async fn async_main(cfg: ClientConfig, flags: ClientFlags) -> anyhow::Result<()> {
+    let stats = Arc::new(Stats::default());
+    d4_sensor::spawn_stats_signal(stats.clone());
+    let pipe = client::start(&cfg, &flags, stats.clone())?;
+    let em = pipe.emitter;
+    let snaplen = cfg.snaplen;
+    let feed = async {
+        match &cfg.source {
+            Source::Stdin => source::copy_stream(tokio::io::stdin(), "stdin", snaplen, &em).await,
+            Source::File(p) => source::copy_file(p, snaplen, &em).await,
+            Source::Pcap => {
+                source::copy_file(std::path::Path::new("capture.pcap"), snaplen, &em).await
+            }
+            Source::Folder(dir) => {
+                let dir = client::folder_path(dir, flags.daily);
+                source::watch_folder(dir, flags.json, flags.reload, snaplen, em.clone()).await
+            }
+            Source::D4Server { addr, db, queue } => {
+                source::pop_queue(addr, *db, queue, flags.reload, snaplen, &em).await
+            }
+        }
+    };
+    let fed = tokio::select! {
+        r = feed => r,
+        _ = d4_sensor::shutdown_signal() => {
+            tracing::info!("Exiting.");
+            Ok(())
+        }
+    };
+    drop(em);
+    let sent = pipe.sender.await.context("sender task")?;
+    tracing::info!(stats = %stats.summary(), "Done.");
+    fed.context("source")?;
+    sent.context("delivery")?;
+    Ok(())
 }

@@ -1,0 +1,190 @@
+//! The D4 client glue shared by `d4-client` and `d4-sensor`: goclient's flags, the
+//! sender task for the configured destination, and the channel sources write into.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::config::{ClientConfig, Destination};
+use crate::goflags::parse_duration;
+use crate::packetizer::Signer;
+use crate::sender::{self, NetOptions, NetSender, SendError, SessionStart};
+use crate::source::Emitter;
+use crate::stats::Stats;
+
+fn go_bool(s: &str) -> Result<bool, String> {
+    match s {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
+        _ => Err(format!("invalid boolean {s:?}")),
+    }
+}
+
+/// goclient's transport flags (Go spelling `-ce`, `-cc`, ... is accepted, see `goflags`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClientFlags {
+    /// Use TLS to the D4 server (`-ce=false` for plain TCP).
+    #[arg(long = "ce", value_parser = go_bool, default_value = "true", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub tls: bool,
+    /// Verify the server certificate against CONFDIR/rootCA.crt (default: accept any, as goclient).
+    #[arg(long = "cc", value_parser = go_bool, default_value = "false", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub check_cert: bool,
+    /// Dial timeout (Go duration; 0 = OS default).
+    #[arg(long = "ct", value_parser = parse_duration, default_value = "0")]
+    pub connect_timeout: Duration,
+    /// TCP keepalive period (negative not supported; 0 = disabled).
+    #[arg(long = "cka", value_parser = parse_duration, default_value = "30s")]
+    pub keepalive: Duration,
+    /// Longest wait between reconnection attempts (backoff starts at 100ms and doubles).
+    #[arg(long = "rt", value_parser = parse_duration, default_value = "30s")]
+    pub retry: Duration,
+    /// Poll delay of the folder and d4server sources when they have nothing new.
+    #[arg(long = "rl", value_parser = parse_duration, default_value = "200ms")]
+    pub reload: Duration,
+    /// Debug logging.
+    #[arg(short = 'v', value_parser = go_bool, default_value = "false", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub verbose: bool,
+    /// Folder source: watch DIR/YYYYMMDD (accepted; the day folder is followed).
+    #[arg(long = "daily", value_parser = go_bool, default_value = "false", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub daily: bool,
+    /// Folder source: send raw file bytes instead of base64.
+    #[arg(long = "json", value_parser = go_bool, default_value = "false", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub json: bool,
+    /// SOCKS5 via Tor (not supported: rejected with an error).
+    #[arg(long = "tor", value_parser = go_bool, default_value = "false", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub tor: bool,
+    /// Bytes of recent packets re-sent after a reconnect (MiB).
+    #[arg(long = "replay-mb", default_value_t = 8)]
+    pub replay_mb: usize,
+    /// Age limit of the replay window (Go duration).
+    #[arg(long = "replay-secs", value_parser = parse_duration, default_value = "5s")]
+    pub replay_age: Duration,
+    /// Memory buffer between source and sender while disconnected (MiB).
+    #[arg(long = "buffer-mb", default_value_t = 64)]
+    pub buffer_mb: usize,
+    /// How long to wait at the end for the server to close after close_notify.
+    #[arg(long = "drain-timeout", value_parser = parse_duration, default_value = "10s")]
+    pub drain_timeout: Duration,
+}
+
+/// The running sender and the means to feed it.
+pub struct Pipeline {
+    /// Where sources push payloads.
+    pub emitter: Emitter,
+    /// The sender task; finishes after the channel closes and everything is delivered.
+    pub sender: JoinHandle<Result<(), SendError>>,
+}
+
+/// Builds the TLS connector for `cfg` and `flags`.
+fn connector(
+    cfg: &ClientConfig,
+    flags: &ClientFlags,
+) -> anyhow::Result<Option<tokio_rustls::TlsConnector>> {
+    if !flags.tls {
+        return Ok(None);
+    }
+    let conf = if flags.check_cert {
+        crate::tls::verifying_config(&cfg.root_ca_path())?
+    } else {
+        crate::tls::insecure_config()?
+    };
+    Ok(Some(tokio_rustls::TlsConnector::from(Arc::new(conf))))
+}
+
+/// Starts the sender for the configured destination. Must run inside a tokio runtime.
+pub fn start(
+    cfg: &ClientConfig,
+    flags: &ClientFlags,
+    stats: Arc<Stats>,
+) -> anyhow::Result<Pipeline> {
+    if flags.tor {
+        anyhow::bail!("-tor is not supported by this client");
+    }
+    let signer = Signer {
+        version: cfg.version,
+        uuid: cfg.uuid,
+        key: cfg.key.clone(),
+    };
+    let per_packet = cfg.snaplen + d4_core::proto::HEADER_SIZE;
+    let capacity = ((flags.buffer_mb.max(1) << 20) / per_packet).clamp(16, 1 << 20);
+    let (tx, rx) = mpsc::channel(capacity);
+    let start = SessionStart {
+        signer: signer.clone(),
+        meta: cfg.metaheader.clone(),
+        snaplen: cfg.snaplen,
+    };
+    let sender = match &cfg.destination {
+        Destination::Stdout => tokio::spawn(sender::run_stdout(rx, start, stats.clone())),
+        Destination::Net { host, port } => {
+            let opts = NetOptions {
+                host: host.clone(),
+                port: *port,
+                tls: connector(cfg, flags)?,
+                connect_timeout: Some(flags.connect_timeout).filter(|d| !d.is_zero()),
+                keepalive: Some(flags.keepalive).filter(|d| !d.is_zero()),
+                retry_max: flags.retry,
+                replay_bytes: flags.replay_mb << 20,
+                replay_age: flags.replay_age,
+                drain_timeout: flags.drain_timeout,
+            };
+            tokio::spawn(NetSender::new(opts, start, stats.clone()).run(rx))
+        }
+    };
+    let emitter = Emitter {
+        signer,
+        data_type: cfg.data_packet_type(),
+        tx,
+        stats,
+    };
+    Ok(Pipeline { emitter, sender })
+}
+
+/// Logs the configuration warnings and the identity once at start.
+pub fn log_config(cfg: &ClientConfig) {
+    for w in &cfg.warnings {
+        tracing::warn!("{w}");
+    }
+    let uuid = crate::config::format_uuid(&cfg.uuid);
+    if cfg.uuid_generated {
+        tracing::info!(%uuid, file = %cfg.dir.join("uuid").display(), "UUIDv4 generated and saved.");
+    }
+    tracing::info!(%uuid, data_type = %cfg.data_type, snaplen = cfg.snaplen, destination = ?cfg.destination, "D4 client configured.");
+}
+
+/// The folder to watch: `folder`, or `folder/YYYYMMDD` with `-daily` (UTC day).
+pub fn folder_path(base: &std::path::Path, daily: bool) -> PathBuf {
+    if !daily {
+        return base.to_path_buf();
+    }
+    let day = chrono_like_day(crate::packetizer::now_secs());
+    base.join(day)
+}
+
+/// `YYYYMMDD` of a Unix time (UTC), without a date library.
+fn chrono_like_day(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}{m:02}{d:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn day_folder_names() {
+        assert_eq!(super::chrono_like_day(0), "19700101");
+        assert_eq!(super::chrono_like_day(1_703_350_733), "20231223");
+        assert_eq!(super::chrono_like_day(951_782_400), "20000229");
+    }
+}

@@ -1,0 +1,352 @@
+//! Delivers signed D4 packets to the destination: stdout, or a D4 server over TLS
+//! (or plain TCP with `-ce=false`), reconnecting after any failure.
+//!
+//! D4 has no acknowledgements, so after a drop the sender cannot know which bytes the
+//! server processed. It keeps a **replay window** of the packets it wrote most recently
+//! — at most `replay_bytes` and none older than `replay_age` — and re-sends that window
+//! on the next connection, right after the meta header (types 2/254). Packets the
+//! server had already processed become duplicates; their number per reconnect is
+//! bounded by the window. Meanwhile the source keeps filling a bounded channel and
+//! blocks when it is full (backpressure), so nothing is dropped while disconnected.
+//!
+//! The connection is also *read*: the server never sends D4 data, so EOF or an error on
+//! the read side means it is gone and is noticed before the next write. TLS 1.3 session
+//! tickets are consumed that way too.
+//!
+//! At the end of the input the sender flushes, sends TLS close_notify and shuts its
+//! write side, then reads until the server closes (bounded by `drain_timeout`). Closing
+//! with unread input would make the kernel reset the connection and the server could
+//! lose what it had not read yet. A reset during that drain counts as a drop.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_rustls::TlsConnector;
+
+use crate::packetizer::{now_secs, Signer};
+use crate::stats::Stats;
+
+/// A bidirectional byte stream (TLS or plain TCP).
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// How to reach and talk to a D4 server.
+#[derive(Clone)]
+pub struct NetOptions {
+    /// Host (name or address, no brackets).
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// TLS connector; `None` for plain TCP.
+    pub tls: Option<TlsConnector>,
+    /// Dial timeout (`-ct`); `None` = the OS default.
+    pub connect_timeout: Option<Duration>,
+    /// TCP keepalive period (`-cka`); `None` = disabled.
+    pub keepalive: Option<Duration>,
+    /// Longest pause between reconnection attempts (`-rt`).
+    pub retry_max: Duration,
+    /// Replay window size in bytes.
+    pub replay_bytes: usize,
+    /// Replay window age.
+    pub replay_age: Duration,
+    /// How long to wait for the server to close after our close_notify.
+    pub drain_timeout: Duration,
+}
+
+/// What goes first on every new connection: the meta header of types 2/254.
+#[derive(Clone)]
+pub struct SessionStart {
+    /// Signs the meta packets (with the connection time).
+    pub signer: Signer,
+    /// Raw `metaheader.json`, if any.
+    pub meta: Option<Vec<u8>>,
+    /// snaplen used to chunk the meta header.
+    pub snaplen: usize,
+}
+
+impl SessionStart {
+    fn packets(&self) -> Vec<Vec<u8>> {
+        match &self.meta {
+            Some(m) => self.signer.meta_packets(m, self.snaplen, now_secs()),
+            None => Vec::new(),
+        }
+    }
+}
+
+/// Why delivery stopped for good.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// Writing to stdout failed.
+    #[error("stdout: {0}")]
+    Stdout(std::io::Error),
+    /// The final graceful close kept failing.
+    #[error("connection reset while closing, {attempts} attempts: {last}")]
+    Close {
+        /// Attempts made.
+        attempts: u32,
+        /// Last error.
+        last: std::io::Error,
+    },
+}
+
+/// Most packets written in one batch (one flush).
+const BATCH: usize = 256;
+
+/// Writes every packet from `rx` to stdout; returns at the end of the input.
+pub async fn run_stdout(
+    mut rx: mpsc::Receiver<Vec<u8>>,
+    start: SessionStart,
+    stats: Arc<Stats>,
+) -> Result<(), SendError> {
+    let mut out = tokio::io::stdout();
+    for p in start.packets() {
+        out.write_all(&p).await.map_err(SendError::Stdout)?;
+    }
+    let mut batch = Vec::new();
+    while let Some(first) = rx.recv().await {
+        batch.clear();
+        let n = collect_batch(&mut rx, first, &mut batch);
+        out.write_all(&batch).await.map_err(SendError::Stdout)?;
+        out.flush().await.map_err(SendError::Stdout)?;
+        Stats::add(&stats.d4_packets, n as u64);
+        Stats::add(&stats.d4_bytes, batch.len() as u64);
+    }
+    out.flush().await.map_err(SendError::Stdout)
+}
+
+/// Appends `first` and whatever else is immediately available (up to [`BATCH`]).
+fn collect_batch(rx: &mut mpsc::Receiver<Vec<u8>>, first: Vec<u8>, batch: &mut Vec<u8>) -> usize {
+    batch.extend_from_slice(&first);
+    let mut n = 1;
+    while n < BATCH {
+        match rx.try_recv() {
+            Ok(p) => {
+                batch.extend_from_slice(&p);
+                n += 1;
+            }
+            Err(_) => break,
+        }
+    }
+    n
+}
+
+/// The network sender: one connection at a time, plus the replay window.
+pub struct NetSender {
+    opts: NetOptions,
+    start: SessionStart,
+    stats: Arc<Stats>,
+    window: VecDeque<(Instant, Vec<u8>)>,
+    window_bytes: usize,
+    connected_once: bool,
+}
+
+/// Result of one attempt to close gracefully.
+enum CloseOutcome {
+    Done,
+    Reset(std::io::Error),
+}
+
+impl NetSender {
+    /// A sender for `opts`; nothing is connected yet.
+    pub fn new(opts: NetOptions, start: SessionStart, stats: Arc<Stats>) -> NetSender {
+        NetSender {
+            opts,
+            start,
+            stats,
+            window: VecDeque::new(),
+            window_bytes: 0,
+            connected_once: false,
+        }
+    }
+
+    /// Delivers everything from `rx`; returns after the graceful close at its end.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<Vec<u8>>) -> Result<(), SendError> {
+        let mut conn: Option<Box<dyn Io>> = None;
+        let mut backoff = Duration::from_millis(100);
+        let mut close_attempts = 0u32;
+        let mut scratch = vec![0u8; 4096];
+        let mut batch = Vec::new();
+        loop {
+            let Some(c) = conn.as_mut() else {
+                match self.open().await {
+                    Ok(c) => {
+                        conn = Some(c);
+                        backoff = Duration::from_millis(100);
+                    }
+                    Err(e) => {
+                        Stats::add(&self.stats.connect_failures, 1);
+                        tracing::warn!(error = %e, retry_in = ?backoff, "Cannot connect to the D4 server.");
+                        tokio::time::sleep(backoff).await;
+                        backoff =
+                            (backoff * 2).min(self.opts.retry_max.max(Duration::from_millis(100)));
+                    }
+                }
+                continue;
+            };
+            tokio::select! {
+                biased;
+                r = c.read(&mut scratch) => {
+                    if let Ok(n @ 1..) = r {
+                        tracing::debug!(bytes = n, "Ignoring data from the server.");
+                        continue;
+                    }
+                    tracing::warn!(result = ?r.map(|_| ()), "Server closed the connection; reconnecting.");
+                    conn = None;
+                }
+                p = rx.recv() => match p {
+                    Some(first) => {
+                        batch.clear();
+                        let n = collect_batch(&mut rx, first, &mut batch);
+                        if let Err(e) = self.write_batch(c, &batch, n).await {
+                            tracing::warn!(error = %e, "Write to the D4 server failed; reconnecting.");
+                            conn = None;
+                        }
+                    }
+                    None => match close(c, self.opts.drain_timeout).await {
+                        CloseOutcome::Done => return Ok(()),
+                        CloseOutcome::Reset(e) => {
+                            close_attempts += 1;
+                            tracing::warn!(error = %e, "Connection reset while closing; re-sending the replay window.");
+                            if close_attempts >= 3 {
+                                return Err(SendError::Close { attempts: close_attempts, last: e });
+                            }
+                            conn = None;
+                        }
+                    },
+                },
+            }
+        }
+    }
+
+    /// Writes a batch of `n` packets, then records it in the replay window.
+    async fn write_batch(
+        &mut self,
+        c: &mut Box<dyn Io>,
+        batch: &[u8],
+        n: usize,
+    ) -> std::io::Result<()> {
+        // Into the window first: if the write fails these bytes are replayed.
+        self.window.push_back((Instant::now(), batch.to_vec()));
+        self.window_bytes += batch.len();
+        Stats::add(&self.stats.d4_packets, n as u64);
+        Stats::add(&self.stats.d4_bytes, batch.len() as u64);
+        c.write_all(batch).await?;
+        c.flush().await?;
+        self.prune_window();
+        Ok(())
+    }
+
+    /// Drops entries that the server has surely read: more than `replay_bytes` were
+    /// written after them, or they are older than `replay_age`.
+    fn prune_window(&mut self) {
+        let now = Instant::now();
+        while let Some((t, front)) = self.window.front() {
+            let after = self.window_bytes - front.len();
+            if after > self.opts.replay_bytes || now.duration_since(*t) > self.opts.replay_age {
+                self.window_bytes -= front.len();
+                self.window.pop_front();
+            } else {
+                break;
+            }
+        }
+    }
+
+    /// Connects, sends the meta header and replays the window.
+    async fn open(&mut self) -> std::io::Result<Box<dyn Io>> {
+        let mut c = self.dial().await?;
+        for p in self.start.packets() {
+            c.write_all(&p).await?;
+        }
+        let replay: usize = self.window.iter().map(|(_, b)| b.len()).sum();
+        if self.connected_once {
+            Stats::add(&self.stats.reconnects, 1);
+            if replay > 0 {
+                let packets: u64 = self.window.iter().map(|(_, b)| count_packets(b)).sum();
+                Stats::add(&self.stats.replayed_packets, packets);
+                Stats::add(&self.stats.replayed_bytes, replay as u64);
+                tracing::info!(packets, bytes = replay, "Re-sending the replay window.");
+            }
+        }
+        for (_, b) in &self.window {
+            c.write_all(b).await?;
+        }
+        c.flush().await?;
+        // The window was just rewritten on this connection: restart its clock.
+        let now = Instant::now();
+        self.window.iter_mut().for_each(|(t, _)| *t = now);
+        self.connected_once = true;
+        Ok(c)
+    }
+
+    async fn dial(&self) -> std::io::Result<Box<dyn Io>> {
+        let addr = (self.opts.host.as_str(), self.opts.port);
+        let tcp = match self.opts.connect_timeout {
+            Some(t) if !t.is_zero() => tokio::time::timeout(t, TcpStream::connect(addr))
+                .await
+                .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timeout")
+            })??,
+            _ => TcpStream::connect(addr).await?,
+        };
+        tcp.set_nodelay(true)?;
+        if let Some(k) = self.opts.keepalive {
+            let ka = socket2::TcpKeepalive::new().with_time(k).with_interval(k);
+            socket2::SockRef::from(&tcp).set_tcp_keepalive(&ka)?;
+        }
+        let peer = tcp.peer_addr()?;
+        let Some(tls) = &self.opts.tls else {
+            tracing::info!(%peer, tls = false, "Connected to the D4 server.");
+            return Ok(Box::new(tcp));
+        };
+        let name = crate::tls::server_name(&self.opts.host)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        let stream = tls.connect(name, tcp).await?;
+        tracing::info!(%peer, tls = true, "Connected to the D4 server.");
+        Ok(Box::new(stream))
+    }
+}
+
+/// Number of D4 packets in a batch (walks the size fields).
+fn count_packets(mut b: &[u8]) -> u64 {
+    let mut n = 0;
+    while let Some(h) = d4_core::proto::Header::parse(b) {
+        n += 1;
+        b = b.get(h.packet_len()..).unwrap_or_default();
+    }
+    n
+}
+
+/// close_notify + write shutdown, then read until the server closes.
+async fn close(c: &mut Box<dyn Io>, drain: Duration) -> CloseOutcome {
+    if let Err(e) = c.flush().await {
+        return CloseOutcome::Reset(e);
+    }
+    if let Err(e) = c.shutdown().await {
+        return CloseOutcome::Reset(e);
+    }
+    let mut buf = [0u8; 4096];
+    let drained = tokio::time::timeout(drain, async {
+        loop {
+            match c.read(&mut buf).await {
+                Ok(0) => return Ok(()),
+                Ok(_) => continue,
+                // A FIN without close_notify: the server read everything and left.
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+    })
+    .await;
+    match drained {
+        Ok(Ok(())) => CloseOutcome::Done,
+        Ok(Err(e)) => CloseOutcome::Reset(e),
+        Err(_) => {
+            tracing::info!(timeout = ?drain, "The server did not close after close_notify; leaving.");
+            CloseOutcome::Done
+        }
+    }
+}

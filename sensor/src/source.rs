@@ -1,0 +1,233 @@
+//! Data sources of the D4 client (`source` file): stdin or a file (a byte stream cut
+//! by the [`Chunker`]), a folder of new files, or an analyzer queue of another D4
+//! server's Redis. Every source pushes signed packets into the sender's bounded
+//! channel and waits when it is full.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use d4_core::proto::DataType;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::mpsc;
+
+use crate::packetizer::{is_line_based, now_secs, Chunker, Signer};
+use crate::stats::Stats;
+
+/// Why a source stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// Reading the input failed.
+    #[error("reading {what}: {source}")]
+    Read {
+        /// Which input.
+        what: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Redis (d4server source) failed.
+    #[error("redis {addr}: {reason}")]
+    Redis {
+        /// Server address.
+        addr: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The sender is gone (it failed); nothing more can be delivered.
+    #[error("the sender stopped")]
+    SenderGone,
+}
+
+/// Turns payloads into packets of one type and hands them to the sender.
+#[derive(Clone)]
+pub struct Emitter {
+    /// Signs packets.
+    pub signer: Signer,
+    /// Type byte of data packets.
+    pub data_type: DataType,
+    /// The sender's channel.
+    pub tx: mpsc::Sender<Vec<u8>>,
+    /// Counters.
+    pub stats: Arc<Stats>,
+}
+
+impl Emitter {
+    /// Signs and queues every payload (waits while the channel is full).
+    pub async fn emit(&self, payloads: &mut Vec<Vec<u8>>) -> Result<(), SourceError> {
+        let ts = now_secs();
+        for p in payloads.drain(..) {
+            let pkt = self.signer.packet(self.data_type, ts, &p);
+            self.tx
+                .send(pkt)
+                .await
+                .map_err(|_| SourceError::SenderGone)?;
+        }
+        Ok(())
+    }
+}
+
+/// Streams a reader to the end: every read goes through the chunker.
+pub async fn copy_stream<R: AsyncRead + Unpin>(
+    mut r: R,
+    what: &str,
+    snaplen: usize,
+    em: &Emitter,
+) -> Result<(), SourceError> {
+    let mut chunker = Chunker::new(snaplen, is_line_based(em.data_type));
+    let mut buf = vec![0u8; snaplen.max(64 * 1024)];
+    let mut out = Vec::new();
+    loop {
+        let n = match r.read(&mut buf).await {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(source) => {
+                return Err(SourceError::Read {
+                    what: what.to_string(),
+                    source,
+                })
+            }
+        };
+        Stats::add(&em.stats.source_bytes, n as u64);
+        chunker.push(buf.get(..n).unwrap_or_default(), &mut out);
+        em.emit(&mut out).await?;
+    }
+    chunker.finish(&mut out);
+    if chunker.split_lines > 0 {
+        tracing::warn!(
+            lines = chunker.split_lines,
+            snaplen,
+            "Lines longer than snaplen were split across packets."
+        );
+    }
+    em.emit(&mut out).await
+}
+
+/// Reads a whole file once.
+pub async fn copy_file(path: &Path, snaplen: usize, em: &Emitter) -> Result<(), SourceError> {
+    let what = path.display().to_string();
+    let f = tokio::fs::File::open(path)
+        .await
+        .map_err(|source| SourceError::Read {
+            what: what.clone(),
+            source,
+        })?;
+    copy_stream(f, &what, snaplen, em).await
+}
+
+/// goclient's folder source: each new file is sent once (base64 in 3072-byte pieces,
+/// or raw with `-json`), followed by a packet holding `\n`. Polls every `poll`; a file
+/// is taken once its size stopped changing between two polls. Runs until cancelled.
+pub async fn watch_folder(
+    dir: PathBuf,
+    json: bool,
+    poll: Duration,
+    snaplen: usize,
+    em: Emitter,
+) -> Result<(), SourceError> {
+    use base64::Engine as _;
+    let mut seen = std::collections::HashSet::new();
+    // Files already present at start are not sent (only new ones, as with inotify).
+    for p in list_files(&dir) {
+        seen.insert(p.0);
+    }
+    let mut sizes = std::collections::HashMap::new();
+    loop {
+        for (path, size) in list_files(&dir) {
+            if seen.contains(&path) {
+                continue;
+            }
+            if sizes.insert(path.clone(), size) != Some(size) {
+                continue;
+            }
+            seen.insert(path.clone());
+            let data = match tokio::fs::read(&path).await {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "Cannot read new file.");
+                    continue;
+                }
+            };
+            Stats::add(&em.stats.source_bytes, data.len() as u64);
+            let mut payloads: Vec<Vec<u8>> = if json {
+                data.chunks(snaplen.max(1)).map(<[u8]>::to_vec).collect()
+            } else {
+                data.chunks(3072)
+                    .map(|c| {
+                        base64::engine::general_purpose::STANDARD
+                            .encode(c)
+                            .into_bytes()
+                    })
+                    .collect()
+            };
+            payloads.push(b"\n".to_vec());
+            em.emit(&mut payloads).await?;
+        }
+        tokio::time::sleep(poll.max(Duration::from_millis(50))).await;
+    }
+}
+
+/// Regular files under `dir`, recursively, with their sizes.
+fn list_files(dir: &Path) -> Vec<(PathBuf, u64)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            match e.metadata() {
+                Ok(m) if m.is_dir() => stack.push(e.path()),
+                Ok(m) if m.is_file() => out.push((e.path(), m.len())),
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+/// goclient's d4server source: `SELECT db`, then `LPOP queue` in a loop; every element
+/// plus `\n` is one payload (split at snaplen instead of goclient's silent truncation).
+/// Waits `poll` when the queue is empty. Runs until cancelled.
+pub async fn pop_queue(
+    addr: &str,
+    db: u8,
+    queue: &str,
+    poll: Duration,
+    snaplen: usize,
+    em: &Emitter,
+) -> Result<(), SourceError> {
+    use fred::prelude::{ClientLike as _, ListInterface as _};
+    let redis_err = |e: fred::error::Error| SourceError::Redis {
+        addr: addr.to_string(),
+        reason: e.to_string(),
+    };
+    let config =
+        fred::prelude::Config::from_url(&format!("redis://{addr}/{db}")).map_err(redis_err)?;
+    let client = fred::prelude::Builder::from_config(config)
+        .with_connection_config(|c| c.connection_timeout = Duration::from_secs(10))
+        .set_policy(fred::prelude::ReconnectPolicy::new_exponential(
+            0, 100, 30_000, 2,
+        ))
+        .build()
+        .map_err(redis_err)?;
+    client.init().await.map_err(redis_err)?;
+    tracing::info!(addr, db, queue, "Forwarding a D4 server queue.");
+    let mut out = Vec::new();
+    loop {
+        match client.lpop::<Option<bytes::Bytes>, _>(queue, None).await {
+            Ok(Some(item)) => {
+                Stats::add(&em.stats.source_bytes, item.len() as u64);
+                let mut line = item.to_vec();
+                line.push(b'\n');
+                out.extend(line.chunks(snaplen.max(1)).map(<[u8]>::to_vec));
+                em.emit(&mut out).await?;
+            }
+            Ok(None) => tokio::time::sleep(poll.max(Duration::from_millis(10))).await,
+            Err(e) => {
+                tracing::warn!(error = %e, "LPOP failed; retrying.");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}

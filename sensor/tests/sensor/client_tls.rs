@@ -1,0 +1,115 @@
+//! Delivery to a TLS D4 sink: accept-any by default (goclient), `-cc` verification
+//! against CONFDIR/rootCA.crt, plain TCP with `-ce=false`, and a clean exit after a
+//! graceful close at the end of stdin.
+
+use std::io::Write;
+use std::time::Duration;
+
+use crate::common::{Client, ConfDir, Sink};
+
+const BIN: &str = env!("CARGO_BIN_EXE_d4-client");
+
+fn send(conf: &ConfDir, extra: &[&str], input: &str) -> (i32, Client) {
+    let mut args = vec!["-c", conf.path().to_str().unwrap(), "-rt", "1s"];
+    args.extend_from_slice(extra);
+    let mut c = Client::spawn(BIN, &args);
+    c.stdin
+        .as_mut()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let rc = c.finish(Duration::from_secs(30));
+    (rc, c)
+}
+
+fn lines(n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            format!(
+                "1700000000.{i:06}||10.0.0.1||8.8.8.8||IN||n{i}.example.||A||10.0.{}.{}||60||1\n",
+                i / 256,
+                i % 256
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn tls_without_cc_accepts_any_certificate_and_delivers_everything() {
+    if !d4_testkit::require("openssl") {
+        return;
+    }
+    let certs = d4_testkit::Certs::generate();
+    let mut sink = Sink::tls(&certs);
+    sink.start();
+    let conf = ConfDir::new(&format!("127.0.0.1:{}", sink.port), 8, 4096);
+    let input = lines(5000);
+    let (rc, c) = send(&conf, &[], &input);
+    assert_eq!(rc, 0, "{}", c.log());
+    assert_eq!(sink.bad_hmac(), 0);
+    assert_eq!(
+        sink.lines().join("\n") + "\n",
+        input,
+        "every line, in order, once"
+    );
+}
+
+#[test]
+fn cc_verifies_against_root_ca_in_conf_dir() {
+    if !d4_testkit::require("openssl") {
+        return;
+    }
+    let certs = d4_testkit::Certs::generate();
+    let mut sink = Sink::tls(&certs);
+    sink.start();
+    let conf = ConfDir::new(&format!("127.0.0.1:{}", sink.port), 8, 4096);
+    conf.write("rootCA.crt", &std::fs::read(certs.root_ca()).unwrap());
+    let (rc, c) = send(&conf, &["-cc"], "one\ntwo\n");
+    assert_eq!(rc, 0, "{}", c.log());
+    assert_eq!(sink.lines(), ["one", "two"]);
+
+    // A different CA: the handshake must fail and nothing is delivered.
+    let other = d4_testkit::Certs::generate();
+    conf.write("rootCA.crt", &std::fs::read(other.root_ca()).unwrap());
+    let before = sink.packets().len();
+    let mut c = Client::spawn(
+        BIN,
+        &["-c", conf.path().to_str().unwrap(), "-cc", "-rt", "200ms"],
+    );
+    c.stdin.as_mut().unwrap().write_all(b"three\n").unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(sink.packets().len(), before);
+    assert!(c.log().contains("Cannot connect"), "{}", c.log());
+}
+
+#[test]
+fn plain_tcp_with_ce_false() {
+    let mut sink = Sink::plain();
+    sink.start();
+    let conf = ConfDir::new(&format!("127.0.0.1:{}", sink.port), 3, 4096);
+    let (rc, c) = send(&conf, &["-ce=false"], "plain\n");
+    assert_eq!(rc, 0, "{}", c.log());
+    assert_eq!(sink.lines(), ["plain"]);
+}
+
+/// The server is down when the client starts: it retries and delivers once it is up.
+#[test]
+fn server_down_at_start_is_retried() {
+    let mut sink = Sink::plain();
+    let conf = ConfDir::new(&format!("127.0.0.1:{}", sink.port), 8, 4096);
+    let mut c = Client::spawn(
+        BIN,
+        &[
+            "-c",
+            conf.path().to_str().unwrap(),
+            "-ce=false",
+            "-rt",
+            "200ms",
+        ],
+    );
+    c.stdin.as_mut().unwrap().write_all(b"early\n").unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    sink.start();
+    assert_eq!(c.finish(Duration::from_secs(20)), 0, "{}", c.log());
+    assert_eq!(sink.lines(), ["early"]);
+}

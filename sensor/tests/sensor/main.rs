@@ -1,0 +1,7 @@
+//! Integration tests of the `d4-sensor` crate, one module per topic.
+
+mod common;
+
+mod client_stream;
+mod client_tls;
+mod reconnect;
