@@ -5,6 +5,7 @@
 #   ./LAUNCH.sh -lrv | --launchRedisVerify start the stores and wait until they answer
 #   ./LAUNCH.sh -q | --quickstart         with -l: create the type-8 queue of the built-in analyzer
 #                                         and write its uuid into conf/analyzer.conf
+#   ./LAUNCH.sh -rp | --restartPdns       restart the passive DNS analyzer (after editing analyzer.conf)
 #   ./LAUNCH.sh -h | --help               this help
 #   ./LAUNCH.sh                           interactive menu
 #
@@ -39,6 +40,7 @@ Usage: ./LAUNCH.sh [option]
   -k,   --killAll             Stop everything gracefully, stores last
   -lrv, --launchRedisVerify   Launch the stores and wait until they answer
   -q,   --quickstart          With -l: create the analyzer's type-8 queue, write it to conf/analyzer.conf
+  -rp,  --restartPdns         Restart the passive DNS analyzer (after editing conf/analyzer.conf)
   -h,   --help                Show this help
   (no option)                 Interactive menu
 EOF
@@ -78,6 +80,7 @@ ensure_conf() {
     done
     # Launcher settings: STORE_SERVER (d4-kv | redis-server | valkey-server | external).
     STORE_SERVER=d4-kv
+    COF_PORT=8400
     # shellcheck disable=SC1091
     . conf/launch.conf
 }
@@ -110,7 +113,7 @@ ensure_build() {
         fi
     fi
     local b needed=("$@")
-    if [ ${#needed[@]} -eq 0 ]; then needed=(d4-server d4-workers d4-web pdns-ingestion pdns-cof-server); fi
+    if [ ${#needed[@]} -eq 0 ]; then needed=(d4-server d4-workers d4-web d4-queues pdns-ingestion pdns-cof-server); fi
     if [ "$STORE_SERVER" = d4-kv ]; then needed+=(d4-kv); fi
     for b in "${needed[@]}"; do
         [ -x "$BIN/$b" ] || fail "$BIN/$b is missing"
@@ -282,7 +285,7 @@ launch_workers() { start d4-workers Workers_D4 "$BIN/d4-workers" -c conf/server.
 launch_web() { start d4-web Flask_D4 "$BIN/d4-web" -c conf/server.conf; }
 launch_pdns() {
     start pdns-ingestion pdns "$BIN/pdns-ingestion" -c conf/analyzer.conf
-    start pdns-cof-server pdns "$BIN/pdns-cof-server" -c conf/analyzer.conf
+    start pdns-cof-server pdns "$BIN/pdns-cof-server" -c conf/analyzer.conf --port "$COF_PORT"
 }
 
 # quickstart: creates the type-8 analyzer queue for the built-in analyzer (once) and writes its
@@ -316,24 +319,26 @@ launch_all() {
     ensure_certs
     launch_stores
     wait_stores
-    if [ "$QUICKSTART" = 1 ]; then quickstart; fi
-    launch_server
-    launch_workers
-    launch_web
-    launch_pdns
     local d4port webhost webport
     d4port=$(ini_get conf/server.conf D4_Server server_port 4443)
     webhost=$(ini_get conf/server.conf Flask_Server host 127.0.0.1)
     webport=$(ini_get conf/server.conf Flask_Server port 7000)
+    launch_server
+    # The server seeds the accepted types at start; queues can be created after that.
     wait_port "$d4port" d4-server
+    if [ "$QUICKSTART" = 1 ]; then quickstart; fi
+    launch_workers
+    launch_web
+    launch_pdns
     wait_port "$webport" d4-web
+    wait_port "$COF_PORT" pdns-cof-server
     echo
     info "D4 server (TLS):      port $d4port"
     info "Web admin:            https://$webhost:$webport"
     if [ -f DEFAULT_PASSWORD ]; then
         info "First login:          see $(pwd)/DEFAULT_PASSWORD"
     fi
-    info "Passive DNS (COF):    http://127.0.0.1:$(ini_get conf/analyzer.conf cof port 8400)/query/<name>"
+    info "Passive DNS (COF):    http://127.0.0.1:$COF_PORT/query/<name>"
     info "Logs: $(pwd)/logs/   Stop: ./LAUNCH.sh -k"
 }
 
@@ -416,6 +421,7 @@ for arg in "$@"; do
         -k|--killAll) actions+=(kill) ;;
         -lrv|--launchRedisVerify) actions+=(redis) ;;
         -q|--quickstart) QUICKSTART=1 ;;
+        -rp|--restartPdns) actions+=(pdns) ;;
         -h|--help) banner; exit 0 ;;
         *) banner; echo "Unknown option: $arg" >&2; exit 1 ;;
     esac
@@ -426,5 +432,11 @@ for a in "${actions[@]}"; do
         launch) launch_all ;;
         kill) kill_all ;;
         redis) ensure_conf; ensure_build d4-kv; launch_stores; wait_stores ;;
+        pdns)
+            ensure_conf
+            ensure_build pdns-ingestion pdns-cof-server
+            stop pdns-ingestion 30; stop pdns-cof-server 30
+            launch_pdns
+            ;;
     esac
 done
