@@ -291,6 +291,74 @@ fn quickstart_flow(store: &str) {
     assert_tutorial_records(&records);
 }
 
+/// The manual tutorial path: queue created in the web admin (logged-in session with the
+/// generated password, forced password change, the inline create-queue form), its uuid
+/// written into analyzer.conf, the analyzer restarted, then a sensor streaming a file.
+fn web_flow(store: &str) {
+    let _one = ONE_STACK.lock().unwrap_or_else(|e| e.into_inner());
+    let stack = Stack::new(store);
+    let out = stack.launch(&["-l"]);
+    assert!(out.contains("DEFAULT_PASSWORD"), "no login hint in:\n{out}");
+    let password_file = stack.home().join("DEFAULT_PASSWORD");
+    let defaults = std::fs::read_to_string(&password_file).expect("DEFAULT_PASSWORD written on first start");
+    assert!(defaults.contains("email=admin@admin.test"), "{defaults}");
+
+    let created = Command::new("bash")
+        .arg(workspace_root().join("web/scripts/d4-web-create-queue.sh"))
+        .args(["-u", &format!("https://127.0.0.1:{}", stack.web_port)])
+        .arg("-f")
+        .arg(&password_file)
+        .args(["-n", "Tutorial-Passw0rd-42", "-t", "8", "-d", "tutorial queue"])
+        .output()
+        .expect("create queue through the web");
+    assert!(
+        created.status.success(),
+        "web queue creation failed: {}\n{}",
+        String::from_utf8_lossy(&created.stderr),
+        stack.logs()
+    );
+    let queue = String::from_utf8_lossy(&created.stdout).trim().to_string();
+    assert!(d4_core::proto::is_valid_uuid_v4_str(&queue), "not a queue uuid: {queue:?}");
+    assert!(!password_file.exists(), "DEFAULT_PASSWORD must be deleted after the first password change");
+
+    let set = Command::new(bin_path("d4-queues"))
+        .arg("set-analyzer-uuid")
+        .arg(stack.home().join("conf/analyzer.conf"))
+        .arg(&queue)
+        .status()
+        .expect("d4-queues");
+    assert!(set.success());
+    stack.launch(&["-rp"]);
+
+    stack.send_lines(&tutorial_lines());
+    let records = stack.wait_records("www.d4-tutorial.example", 2, Duration::from_secs(30));
+    assert_tutorial_records(&records);
+    // Case and trailing-dot insensitive, and reverse lookups by IP.
+    let upper = stack.wait_records("WWW.d4-tutorial.example.", 2, Duration::from_secs(5));
+    assert_eq!(upper.len(), 2, "{upper:?}");
+    let by_ip = stack.wait_records("192.0.2.11", 1, Duration::from_secs(5));
+    assert!(by_ip.iter().any(|r| r["rrname"] == "www.d4-tutorial.example"), "{by_ip:?}");
+
+    stack.launch(&["-k"]);
+    assert_all_stopped(&stack);
+}
+
+#[test]
+fn tutorial_web_queue_with_d4_kv() {
+    if !require("curl") || !require("openssl") {
+        return;
+    }
+    web_flow("d4-kv");
+}
+
+#[test]
+fn tutorial_web_queue_with_redis_server() {
+    if !require("curl") || !require("openssl") || !require("redis-server") {
+        return;
+    }
+    web_flow("redis-server");
+}
+
 #[test]
 fn tutorial_quickstart_with_d4_kv() {
     if !require("curl") || !require("openssl") {
