@@ -1,0 +1,5 @@
+//! Test modules: request tests per route area, interop with the Python side, the binary.
+mod api;
+mod auth;
+pub mod common;
+mod pages;
