@@ -6,6 +6,7 @@
 //! unchanged; malformed values are errors naming the section, option and value.
 
 pub mod ini;
+pub mod redis;
 
 use std::path::{Path, PathBuf};
 

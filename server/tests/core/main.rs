@@ -1,0 +1,5 @@
+//! Process-level tests of the D4 core (queues, d4-server, d4-workers) against a real
+//! `redis-server`, real TLS and the real binaries. One test binary, one module per topic.
+
+mod common;
+mod queues;
