@@ -4,7 +4,6 @@
 use crate::auth::Sessions;
 use crate::routes;
 use crate::state::{AppState, Settings};
-use crate::store::queues::QueueStore;
 use crate::store::{StoreResult, Stores};
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
@@ -18,9 +17,9 @@ pub async fn build_state(
     settings: Settings,
 ) -> StoreResult<web::Data<AppState>> {
     let stores = Stores::connect(cfg).await?;
-    let queues = QueueStore::new(
-        stores.meta.clone(),
-        stores.analyzer.clone(),
+    let queues = crate::store::queues::manager(
+        &stores.meta,
+        &stores.analyzer,
         settings.analyzer_default_max,
     );
     Ok(web::Data::new(AppState {

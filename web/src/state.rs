@@ -44,7 +44,7 @@ pub struct AppState {
     /// Redis clients per role.
     pub stores: Stores,
     /// Analyzer-queue manager.
-    pub queues: crate::store::queues::QueueStore,
+    pub queues: d4_core::queues::Queues,
     /// Live sessions.
     pub sessions: Sessions,
     /// Settings.

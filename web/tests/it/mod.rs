@@ -2,4 +2,6 @@
 mod api;
 mod auth;
 pub mod common;
+mod compat;
 mod pages;
+mod queues;

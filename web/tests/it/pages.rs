@@ -76,6 +76,7 @@ async fn every_page_renders_for_an_admin() {
         "/settings/create_user",
         "/settings/create_user?user_id=admin%40x.test",
         "/settings/users_list",
+        "/analyzer_queue/create_queue",
     ] {
         let r = c.get(p).await;
         assert_eq!(r.status, StatusCode::OK, "{p}: {}", r.body);
