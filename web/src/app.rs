@@ -1,0 +1,66 @@
+//! The application factory used by `main`, the request tests and the benchmark:
+//! [`build_state`] connects the stores; [`app`] assembles routes, limits and headers.
+
+use crate::auth::Sessions;
+use crate::routes;
+use crate::state::{AppState, Settings};
+use crate::store::{StoreResult, Stores};
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{web, App};
+use d4_core::config::ServerConfig;
+
+/// Connects the stores and builds the shared state.
+pub async fn build_state(
+    cfg: &ServerConfig,
+    settings: Settings,
+) -> StoreResult<web::Data<AppState>> {
+    let stores = Stores::connect(cfg).await?;
+    let queues = crate::store::queues::manager(
+        &stores.meta,
+        &stores.analyzer,
+        settings.analyzer_default_max,
+    );
+    Ok(web::Data::new(AppState {
+        stores,
+        queues,
+        sessions: Sessions::default(),
+        settings,
+    }))
+}
+
+/// Registers every route and the 404 fallback (for `App::configure`).
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    routes::configure(cfg);
+    cfg.default_service(web::to(routes::not_found));
+}
+
+/// The complete application: state, routes, body limits, security headers.
+pub fn app(
+    state: web::Data<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(state)
+        .app_data(web::PayloadConfig::new(crate::params::MAX_BODY))
+        .wrap(
+            DefaultHeaders::new()
+                .add(("X-Frame-Options", "DENY"))
+                .add(("X-Content-Type-Options", "nosniff"))
+                .add(("Referrer-Policy", "same-origin"))
+                .add((
+                    "Content-Security-Policy",
+                    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'",
+                ))
+                .add(("Strict-Transport-Security", "max-age=31536000")),
+        )
+        .configure(configure)
+}

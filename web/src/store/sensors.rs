@@ -1,0 +1,623 @@
+//! Sensors: status rows, detail, actions, monitoring and registration (web spec §3.1-3.2,
+//! §3.6, §4.2, §5.2-5.3; server spec §6). Reads are pipelined so a page with a thousand
+//! sensors costs a couple of round trips.
+
+use super::StoreResult;
+use crate::util::{fmt_epoch, last_days};
+use d4_core::keys::{meta, stream};
+use fred::prelude::*;
+use fred::types::Value;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// Default per-sensor stream size shown when none is set (upstream constant).
+pub const DEFAULT_STREAM_MAX_SIZE: i64 = 10_000;
+
+/// One badge of the types column.
+#[derive(Debug, Clone, Serialize)]
+pub struct TypeBadge {
+    /// Type number or extended type name.
+    pub name: String,
+    /// Connected with this type now.
+    pub active: bool,
+    /// Hover text (type.json description).
+    pub description: String,
+}
+
+/// One row of the sensors status / registered tables.
+#[derive(Debug, Clone, Serialize)]
+pub struct SensorRow {
+    /// Sensor uuid as listed.
+    pub uuid: String,
+    /// Free text.
+    pub description: String,
+    /// Local time or `-`.
+    pub first_seen: String,
+    /// Local time or `-`.
+    pub last_seen: String,
+    /// Types, ascending, then extended types.
+    pub types: Vec<TypeBadge>,
+    /// Error text (blacklists override the stored `Error`), empty when OK.
+    pub error: String,
+    /// In STREAM `active_connection`.
+    pub connected: bool,
+}
+
+fn s(v: Value) -> Option<String> {
+    if v.is_null() {
+        None
+    } else {
+        v.convert::<String>().ok()
+    }
+}
+
+fn strings(v: Value) -> Vec<String> {
+    v.convert::<Vec<String>>().unwrap_or_default()
+}
+
+fn boolean(v: Value) -> bool {
+    v.convert::<bool>().unwrap_or(false)
+}
+
+/// Members of `daily_uuid:<date>` (sensors that sent data that day), ascending by count.
+pub async fn daily_uuids(meta_db: &Client, date: &str) -> StoreResult<Vec<String>> {
+    Ok(meta_db
+        .zrange(meta::daily_uuid(date), 0, -1, None, false, None, false)
+        .await?)
+}
+
+/// STREAM `active_connection`: sensors with a live session.
+pub async fn connected(stream_db: &Client) -> StoreResult<HashSet<String>> {
+    Ok(stream_db.smembers(stream::ACTIVE_CONNECTION).await?)
+}
+
+/// Builds status rows for `uuids` (any order in, sorted by uuid out).
+pub async fn status_rows(
+    meta_db: &Client,
+    stream_db: &Client,
+    uuids: &[String],
+    describe: &dyn Fn(&str) -> String,
+) -> StoreResult<Vec<SensorRow>> {
+    let live = connected(stream_db).await?;
+    let p = meta_db.pipeline();
+    for u in uuids {
+        let _: () = p
+            .hmget(
+                meta::metadata_uuid(u),
+                vec![
+                    meta::field::FIRST_SEEN,
+                    meta::field::LAST_SEEN,
+                    meta::field::DESCRIPTION,
+                    meta::field::ERROR,
+                ],
+            )
+            .await?;
+        let _: () = p.smembers(meta::all_types_by_uuid(u)).await?;
+        let _: () = p.smembers(meta::all_extended_types_by_uuid(u)).await?;
+        let _: () = p.sismember(meta::BLACKLIST_IP_BY_UUID, u).await?;
+        let _: () = p.sismember(meta::BLACKLIST_UUID, u).await?;
+    }
+    let values: Vec<Value> = if uuids.is_empty() {
+        Vec::new()
+    } else {
+        p.all().await?
+    };
+    let mut it = values.into_iter();
+    let mut raw = Vec::with_capacity(uuids.len());
+    let mut all_types: HashSet<String> = HashSet::new();
+    for u in uuids {
+        let fields = strings_opt(it.next().unwrap_or(Value::Null));
+        let mut types = strings(it.next().unwrap_or(Value::Null));
+        types.sort_by_key(|t| t.parse::<i64>().unwrap_or(i64::MAX));
+        let mut ext = strings(it.next().unwrap_or(Value::Null));
+        ext.sort();
+        let bl_ip = boolean(it.next().unwrap_or(Value::Null));
+        let bl_uuid = boolean(it.next().unwrap_or(Value::Null));
+        all_types.extend(types.iter().cloned());
+        raw.push((u, fields, types, ext, bl_ip, bl_uuid));
+    }
+    // Connected-by-type sets, one SMEMBERS per type seen.
+    let mut active_by_type: HashMap<String, HashSet<String>> = HashMap::new();
+    for t in &all_types {
+        let set: HashSet<String> = stream_db.smembers(stream::active_connection(t)).await?;
+        active_by_type.insert(t.clone(), set);
+    }
+    let mut rows = Vec::with_capacity(raw.len());
+    for (u, f, types, ext, bl_ip, bl_uuid) in raw {
+        let connected = live.contains(u);
+        let ext_active: HashSet<String> = if connected && types.iter().any(|t| t == "254") {
+            stream_db
+                .smembers(stream::active_connection_extended_type(u))
+                .await?
+        } else {
+            HashSet::new()
+        };
+        let mut badges: Vec<TypeBadge> = types
+            .iter()
+            .map(|t| TypeBadge {
+                active: active_by_type.get(t).is_some_and(|s| s.contains(u)),
+                description: describe(t),
+                name: t.clone(),
+            })
+            .collect();
+        if types.iter().any(|t| t == "254") {
+            badges.extend(ext.iter().map(|e| TypeBadge {
+                active: ext_active.contains(e),
+                description: String::new(),
+                name: e.clone(),
+            }));
+        }
+        let get = |i: usize| f.get(i).cloned().flatten();
+        rows.push(SensorRow {
+            uuid: u.clone(),
+            first_seen: get(0)
+                .and_then(|v| fmt_epoch(&v))
+                .unwrap_or_else(|| "-".into()),
+            last_seen: get(1)
+                .and_then(|v| fmt_epoch(&v))
+                .unwrap_or_else(|| "-".into()),
+            description: get(2).unwrap_or_default(),
+            error: status_error(bl_ip, bl_uuid, get(3)),
+            types: badges,
+            connected,
+        });
+    }
+    rows.sort_by(|a, b| a.uuid.cmp(&b.uuid));
+    Ok(rows)
+}
+
+fn strings_opt(v: Value) -> Vec<Option<String>> {
+    match v {
+        Value::Array(items) => items.into_iter().map(s).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The status text: IP-by-uuid blacklist, then uuid blacklist, then the stored `Error`.
+pub fn status_error(bl_ip: bool, bl_uuid: bool, error: Option<String>) -> String {
+    if bl_ip {
+        "All IP using this UUID are Blacklisted".into()
+    } else if bl_uuid {
+        "Blacklisted UUID".into()
+    } else {
+        error.unwrap_or_default()
+    }
+}
+
+/// A type row of the detail page.
+#[derive(Debug, Clone, Serialize)]
+pub struct TypeSeen {
+    /// Type number.
+    pub ty: String,
+    /// Local time or `-`.
+    pub first_seen: String,
+    /// Local time or `-`.
+    pub last_seen: String,
+}
+
+/// One entry of the last-IP list.
+#[derive(Debug, Clone, Serialize)]
+pub struct IpSeen {
+    /// Peer address.
+    pub ip: String,
+    /// `YYYY-MM-DD HH:MM:SS` when parseable, else the raw suffix.
+    pub date: String,
+}
+
+/// Everything the sensor detail page shows.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct SensorDetail {
+    /// Undashed uuid.
+    pub uuid: String,
+    /// Description text.
+    pub description: String,
+    /// Local time or `-`.
+    pub first_seen: String,
+    /// Local time or `-`.
+    pub last_seen: String,
+    /// Error text (empty = OK).
+    pub error: String,
+    /// Live session now.
+    pub connected: bool,
+    /// Kicked less than 30 s ago.
+    pub temp_blacklisted: bool,
+    /// In `blacklist_uuid`.
+    pub blacklisted_uuid: bool,
+    /// In `blacklist_ip_by_uuid`.
+    pub blacklisted_ip_by_uuid: bool,
+    /// In `to_monitor:sensors`.
+    pub monitored: bool,
+    /// Monitoring delta in seconds, when monitored.
+    pub monitoring_delta: Option<String>,
+    /// In `sensors_monitoring:sensors_error`.
+    pub monitoring_error: bool,
+    /// Stream max size (default 10000).
+    pub stream_max_size: i64,
+    /// Per-sensor key, or the server default key.
+    pub hmac_key: String,
+    /// Whether `hmac_key` is the server default.
+    pub hmac_is_default: bool,
+    /// Types with first/last seen.
+    pub types: Vec<TypeSeen>,
+    /// Newest first.
+    pub ips: Vec<IpSeen>,
+    /// Whether `metadata_uuid:<u>` exists at all.
+    pub known: bool,
+    /// Registration mail, if any.
+    pub user_mail: String,
+}
+
+/// Reads the detail page data of an (undashed) sensor uuid.
+pub async fn detail(meta_db: &Client, stream_db: &Client, u: &str) -> StoreResult<SensorDetail> {
+    let m: HashMap<String, String> = meta_db.hgetall(meta::metadata_uuid(u)).await?;
+    let p = meta_db.pipeline();
+    let _: () = p.sismember(meta::BLACKLIST_UUID, u).await?;
+    let _: () = p.sismember(meta::BLACKLIST_IP_BY_UUID, u).await?;
+    let _: () = p.sismember(meta::TO_MONITOR_SENSORS, u).await?;
+    let _: () = p
+        .hget(meta::to_monitor_sensor(u), meta::field::DELTA_TIME)
+        .await?;
+    let _: () = p.hget(meta::STREAM_MAX_SIZE_BY_UUID, u).await?;
+    let _: () = p.get(meta::HMAC_DEFAULT_KEY).await?;
+    let _: () = p.smembers(meta::all_types_by_uuid(u)).await?;
+    let _: () = p.lrange(meta::list_uuid_ip(u), 0, -1).await?;
+    let _: () = p.sismember(meta::SENSORS_MONITORING_ERRORS, u).await?;
+    let v: Vec<Value> = p.all().await?;
+    let mut it = v.into_iter();
+    let mut next = || it.next().unwrap_or(Value::Null);
+    let (bl_uuid, bl_ip, monitored) = (boolean(next()), boolean(next()), boolean(next()));
+    let delta = s(next());
+    let max_size = s(next()).and_then(|v| v.parse().ok());
+    let default_key = s(next()).unwrap_or_default();
+    let mut types = strings(next());
+    types.sort_by_key(|t| t.parse::<i64>().unwrap_or(i64::MAX));
+    let ips = strings(next()).iter().map(|e| parse_ip_entry(e)).collect();
+    let monitoring_error = boolean(next());
+    let p = stream_db.pipeline();
+    let _: () = p.sismember(stream::ACTIVE_CONNECTION, u).await?;
+    let _: () = p.exists(stream::temp_blacklist_uuid(u)).await?;
+    let (connected, temp): (bool, bool) = p.all().await?;
+    let mut seen = Vec::with_capacity(types.len());
+    for t in types {
+        let f: Vec<Option<String>> = meta_db
+            .hmget(
+                meta::metadata_type_by_uuid(u, &t),
+                vec![meta::field::FIRST_SEEN, meta::field::LAST_SEEN],
+            )
+            .await?;
+        let at = |i: usize| {
+            f.get(i)
+                .cloned()
+                .flatten()
+                .and_then(|v| fmt_epoch(&v))
+                .unwrap_or_else(|| "-".into())
+        };
+        seen.push(TypeSeen {
+            first_seen: at(0),
+            last_seen: at(1),
+            ty: t,
+        });
+    }
+    let hmac = m.get(meta::field::HMAC_KEY).cloned();
+    Ok(SensorDetail {
+        uuid: u.to_string(),
+        known: !m.is_empty(),
+        description: m.get(meta::field::DESCRIPTION).cloned().unwrap_or_default(),
+        first_seen: epoch_field(&m, meta::field::FIRST_SEEN),
+        last_seen: epoch_field(&m, meta::field::LAST_SEEN),
+        error: status_error(bl_ip, bl_uuid, m.get(meta::field::ERROR).cloned()),
+        user_mail: m.get(meta::field::USER_MAIL).cloned().unwrap_or_default(),
+        connected,
+        temp_blacklisted: temp,
+        blacklisted_uuid: bl_uuid,
+        blacklisted_ip_by_uuid: bl_ip,
+        monitored,
+        monitoring_delta: delta,
+        monitoring_error,
+        stream_max_size: max_size.unwrap_or(DEFAULT_STREAM_MAX_SIZE),
+        hmac_is_default: hmac.is_none(),
+        hmac_key: hmac.unwrap_or(default_key),
+        types: seen,
+        ips,
+    })
+}
+
+fn epoch_field(m: &HashMap<String, String>, f: &str) -> String {
+    m.get(f)
+        .and_then(|v| fmt_epoch(v))
+        .unwrap_or_else(|| "-".into())
+}
+
+/// `<ip>-<YYYYmmddHHMMSS>` → ip and a readable date (upstream's display bug not kept).
+pub fn parse_ip_entry(e: &str) -> IpSeen {
+    match e.rsplit_once('-') {
+        Some((ip, d)) if d.len() == 14 && d.bytes().all(|b| b.is_ascii_digit()) => IpSeen {
+            ip: ip.to_string(),
+            date: format!(
+                "{}-{}-{} {}:{}:{}",
+                &d[0..4],
+                &d[4..6],
+                &d[6..8],
+                &d[8..10],
+                &d[10..12],
+                &d[12..14]
+            ),
+        },
+        _ => IpSeen {
+            ip: e.to_string(),
+            date: String::new(),
+        },
+    }
+}
+
+/// Packets per type per day for the last 7 days (`stat_uuid_type:<date>:<uuid>`):
+/// (day labels oldest first, type → counts).
+pub async fn type_history(
+    meta_db: &Client,
+    u: &str,
+) -> StoreResult<(Vec<String>, BTreeMap<String, Vec<f64>>)> {
+    let days = last_days(7);
+    let p = meta_db.pipeline();
+    for (k, _) in &days {
+        let _: () = p
+            .zrange(meta::stat_uuid_type(k, u), 0, -1, None, false, None, true)
+            .await?;
+    }
+    let v: Vec<Value> = p.all().await?;
+    Ok(collect_series(&days, v))
+}
+
+/// Turns per-day `(member, score)` lists into a series map.
+pub fn collect_series(
+    days: &[(String, String)],
+    v: Vec<Value>,
+) -> (Vec<String>, BTreeMap<String, Vec<f64>>) {
+    let mut series: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for (i, day) in v.into_iter().enumerate() {
+        let pairs: Vec<(String, f64)> = day.convert().unwrap_or_default();
+        for (member, score) in pairs {
+            let e = series
+                .entry(member)
+                .or_insert_with(|| vec![0.0; days.len()]);
+            if let Some(slot) = e.get_mut(i) {
+                *slot = score;
+            }
+        }
+    }
+    (days.iter().map(|(_, l)| l.clone()).collect(), series)
+}
+
+/// HSET `metadata_uuid:<u> description`.
+pub async fn set_description(meta_db: &Client, u: &str, d: &str) -> StoreResult<()> {
+    let _: i64 = meta_db
+        .hset(meta::metadata_uuid(u), (meta::field::DESCRIPTION, d))
+        .await?;
+    Ok(())
+}
+
+/// HSET `stream_max_size_by_uuid <u> <n>`.
+pub async fn set_stream_max_size(meta_db: &Client, u: &str, n: u64) -> StoreResult<()> {
+    let _: i64 = meta_db
+        .hset(meta::STREAM_MAX_SIZE_BY_UUID, (u, n.to_string()))
+        .await?;
+    Ok(())
+}
+
+/// HSET `metadata_uuid:<u> hmac_key` (already escaped and cut).
+pub async fn set_hmac_key(meta_db: &Client, u: &str, key: &str) -> StoreResult<()> {
+    let _: i64 = meta_db
+        .hset(meta::metadata_uuid(u), (meta::field::HMAC_KEY, key))
+        .await?;
+    Ok(())
+}
+
+/// SADD STREAM `server:sensor_to_kick`.
+pub async fn kick(stream_db: &Client, u: &str) -> StoreResult<()> {
+    let _: i64 = stream_db.sadd(stream::SENSOR_TO_KICK, u).await?;
+    Ok(())
+}
+
+/// Monitoring on: set, delta, last_updated, clear error (server spec §6).
+pub async fn monitor_add(meta_db: &Client, u: &str, delta: u64) -> StoreResult<()> {
+    let _: i64 = meta_db.sadd(meta::TO_MONITOR_SENSORS, u).await?;
+    let _: i64 = meta_db
+        .hset(
+            meta::to_monitor_sensor(u),
+            (meta::field::DELTA_TIME, delta.to_string()),
+        )
+        .await?;
+    touch_monitoring(meta_db, u).await
+}
+
+/// Monitoring off (only if monitored).
+pub async fn monitor_delete(meta_db: &Client, u: &str) -> StoreResult<bool> {
+    let removed: i64 = meta_db.srem(meta::TO_MONITOR_SENSORS, u).await?;
+    if removed == 0 {
+        return Ok(false);
+    }
+    let _: i64 = meta_db.del(meta::to_monitor_sensor(u)).await?;
+    touch_monitoring(meta_db, u).await?;
+    Ok(true)
+}
+
+async fn touch_monitoring(meta_db: &Client, u: &str) -> StoreResult<()> {
+    let now = chrono::Utc::now().timestamp().to_string();
+    let _: () = meta_db
+        .set(
+            meta::SENSORS_MONITORING_LAST_UPDATED,
+            now,
+            None,
+            None,
+            false,
+        )
+        .await?;
+    let _: i64 = meta_db.srem(meta::SENSORS_MONITORING_ERRORS, u).await?;
+    Ok(())
+}
+
+/// Sensors currently in monitoring error.
+pub async fn monitoring_errors(meta_db: &Client) -> StoreResult<Vec<String>> {
+    let mut v: Vec<String> = meta_db.smembers(meta::SENSORS_MONITORING_ERRORS).await?;
+    v.sort();
+    Ok(v)
+}
+
+/// A pending sensor row.
+#[derive(Debug, Clone, Serialize)]
+pub struct PendingRow {
+    /// Sensor uuid.
+    pub uuid: String,
+    /// Description (empty when none).
+    pub description: String,
+    /// Registration mail (empty when none).
+    pub mail: String,
+}
+
+/// Sorted members of a META set.
+pub async fn sorted_members(meta_db: &Client, key: &str) -> StoreResult<Vec<String>> {
+    let mut v: Vec<String> = meta_db.smembers(key).await?;
+    v.sort();
+    Ok(v)
+}
+
+/// Pending registrations with description and mail.
+pub async fn pending(meta_db: &Client) -> StoreResult<Vec<PendingRow>> {
+    let ids = sorted_members(meta_db, meta::SENSOR_PENDING_REGISTRATION).await?;
+    let mut rows = Vec::with_capacity(ids.len());
+    for u in ids {
+        let f: Vec<Option<String>> = meta_db
+            .hmget(
+                meta::metadata_uuid(&u),
+                vec![meta::field::DESCRIPTION, meta::field::USER_MAIL],
+            )
+            .await?;
+        rows.push(PendingRow {
+            description: f.first().cloned().flatten().unwrap_or_default(),
+            mail: f.get(1).cloned().flatten().unwrap_or_default(),
+            uuid: u,
+        });
+    }
+    Ok(rows)
+}
+
+/// Why an approval or deletion was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistrationRefusal {
+    /// Already in `registered_uuid`.
+    AlreadyApproved,
+    /// Not in `sensor_pending_registration`.
+    NotPending,
+    /// Not in `registered_uuid`.
+    NotRegistered,
+    /// `metadata_uuid:<u>` already exists (API register).
+    AlreadyRegistered,
+}
+
+/// Approves a sensor (any valid uuid, as upstream): SADD registered, SREM pending.
+pub async fn approve(meta_db: &Client, u: &str) -> StoreResult<Result<(), RegistrationRefusal>> {
+    let already: bool = meta_db.sismember(meta::REGISTERED_UUID, u).await?;
+    if already {
+        return Ok(Err(RegistrationRefusal::AlreadyApproved));
+    }
+    let _: i64 = meta_db.sadd(meta::REGISTERED_UUID, u).await?;
+    let _: i64 = meta_db.srem(meta::SENSOR_PENDING_REGISTRATION, u).await?;
+    Ok(Ok(()))
+}
+
+/// Drops a pending registration.
+pub async fn delete_pending(
+    meta_db: &Client,
+    u: &str,
+) -> StoreResult<Result<(), RegistrationRefusal>> {
+    let n: i64 = meta_db.srem(meta::SENSOR_PENDING_REGISTRATION, u).await?;
+    Ok(if n == 0 {
+        Err(RegistrationRefusal::NotPending)
+    } else {
+        Ok(())
+    })
+}
+
+/// Drops an approval (metadata kept).
+pub async fn delete_registered(
+    meta_db: &Client,
+    u: &str,
+) -> StoreResult<Result<(), RegistrationRefusal>> {
+    let n: i64 = meta_db.srem(meta::REGISTERED_UUID, u).await?;
+    Ok(if n == 0 {
+        Err(RegistrationRefusal::NotRegistered)
+    } else {
+        Ok(())
+    })
+}
+
+/// Whether `metadata_uuid:<u>` exists (the sensor ever connected or registered).
+pub async fn is_known(meta_db: &Client, u: &str) -> StoreResult<bool> {
+    Ok(meta_db.exists(meta::metadata_uuid(u)).await?)
+}
+
+/// API registration (server spec §6): refuses known sensors, stores the key, mail and
+/// third-party flag (as the string `True`), then queues the sensor for approval.
+pub async fn register(
+    meta_db: &Client,
+    u: &str,
+    hmac_key: &str,
+    mail: Option<&str>,
+    third_party: bool,
+) -> StoreResult<Result<(), RegistrationRefusal>> {
+    let key = meta::metadata_uuid(u);
+    let exists: bool = meta_db.exists(&key).await?;
+    if exists {
+        return Ok(Err(RegistrationRefusal::AlreadyRegistered));
+    }
+    let mut fields: Vec<(&str, &str)> = vec![(meta::field::HMAC_KEY, hmac_key)];
+    if let Some(m) = mail {
+        fields.push((meta::field::USER_MAIL, m));
+    }
+    if third_party {
+        fields.push((meta::field::THIRD_PARTY, "True"));
+    }
+    let _: i64 = meta_db.hset(&key, fields).await?;
+    let _: i64 = meta_db.sadd(meta::SENSOR_PENDING_REGISTRATION, u).await?;
+    Ok(Ok(()))
+}
+
+/// Registered sensors as rows (last seen shows last_seen, not upstream's first_seen).
+pub async fn registered(
+    meta_db: &Client,
+    stream_db: &Client,
+    describe: &dyn Fn(&str) -> String,
+) -> StoreResult<Vec<SensorRow>> {
+    let ids = sorted_members(meta_db, meta::REGISTERED_UUID).await?;
+    status_rows(meta_db, stream_db, &ids, describe).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ip_entries_parse_or_pass_through() {
+        let e = parse_ip_entry("127.0.0.1-20240102030405");
+        assert_eq!(
+            (e.ip.as_str(), e.date.as_str()),
+            ("127.0.0.1", "2024-01-02 03:04:05")
+        );
+        let e = parse_ip_entry("::1-20240102030405");
+        assert_eq!(e.ip, "::1");
+        assert_eq!(parse_ip_entry("garbage").ip, "garbage");
+    }
+
+    #[test]
+    fn blacklists_override_errors() {
+        assert_eq!(
+            status_error(true, true, Some("x".into())),
+            "All IP using this UUID are Blacklisted"
+        );
+        assert_eq!(
+            status_error(false, true, Some("x".into())),
+            "Blacklisted UUID"
+        );
+        assert_eq!(status_error(false, false, Some("x".into())), "x");
+        assert_eq!(status_error(false, false, None), "");
+    }
+}

@@ -1,0 +1,187 @@
+//! The `d4-web` binary end to end: TLS on the configured port, first-start accounts and
+//! `DEFAULT_PASSWORD`, `--show-token`, and the documented curl flow
+//! (`web/scripts/d4-web-create-queue.sh`) creating a type-8 queue.
+
+use super::common::conf_text;
+use d4_testkit::{free_port, require, Certs, Proc, Store};
+use std::process::Command;
+use std::time::Duration;
+
+fn web_cmd(conf: &std::path::Path, dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_d4-web"));
+    cmd.arg("-c")
+        .arg(conf)
+        .current_dir(dir)
+        .env("RUST_LOG", "info");
+    cmd
+}
+
+#[test]
+fn binary_serves_tls_and_the_curl_flow_creates_a_queue() {
+    if !require("openssl") || !require("curl") {
+        return;
+    }
+    let Some(store) = Store::start() else { return };
+    let certs = Certs::generate();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(certs.cert(), dir.path().join("server.crt")).unwrap();
+    std::fs::copy(certs.key(), dir.path().join("server.key")).unwrap();
+    let port = free_port();
+    let conf = dir.path().join("server.conf");
+    std::fs::write(&conf, conf_text(store.port, port, dir.path())).unwrap();
+    store.cmd_db(0, &["SADD", "server:accepted_type", "8"]);
+    let mut web = Proc::spawn("d4-web", web_cmd(&conf, dir.path()));
+    assert!(
+        web.wait_for_output(
+            "d4-web listening on https://127.0.0.1:",
+            Duration::from_secs(30)
+        ),
+        "{}",
+        web.output()
+    );
+    let out = web.output();
+    assert!(out.contains("new user created: admin@admin.test"), "{out}");
+    let file = dir.path().join("DEFAULT_PASSWORD");
+    let text = std::fs::read_to_string(&file).expect("DEFAULT_PASSWORD in the working directory");
+    assert!(out.contains(&format!(
+        "DEFAULT_PASSWORD written to {}",
+        std::fs::canonicalize(&file).unwrap().display()
+    )));
+    let file_token = text
+        .lines()
+        .find_map(|l| l.strip_prefix("API_Key="))
+        .unwrap()
+        .to_string();
+    // --show-token gives the same token.
+    let shown = web_cmd(&conf, dir.path())
+        .args(["--show-token", "admin@admin.test"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&shown.stdout).trim(), file_token);
+    let url = format!("https://127.0.0.1:{port}");
+    // TLS 1.2 works, verified against the project's root CA; plain HTTP gets no page.
+    let ca = certs.root_ca();
+    let tls12 = Command::new("curl")
+        .args(["-sS", "--tlsv1.2", "--tls-max", "1.2", "--cacert"])
+        .arg(&ca)
+        .arg(format!("{url}/login"))
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&tls12.stdout).contains("Please sign in"),
+        "{tls12:?}"
+    );
+    let plain = Command::new("curl")
+        .args(["-sS", "-m", "5", &format!("http://127.0.0.1:{port}/login")])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&plain.stdout).contains("sign in"));
+    // The documented flow: log in with DEFAULT_PASSWORD, forced change, create a queue.
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scripts/d4-web-create-queue.sh"
+    );
+    let run = Command::new("bash")
+        .arg(script)
+        .args([
+            "-u",
+            &url,
+            "-n",
+            "N3wAdminPassw0rd",
+            "-t",
+            "8",
+            "-d",
+            "e2e",
+            "-c",
+        ])
+        .arg(&ca)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&run.stderr),
+        web.output()
+    );
+    let q = String::from_utf8_lossy(&run.stdout).trim().to_string();
+    assert!(d4_web::util::is_valid_uuid(&q), "{q:?}");
+    assert_eq!(
+        store.cmd_db(0, &["SISMEMBER", "analyzer:8", &q]).as_int(),
+        Some(1)
+    );
+    assert_eq!(
+        store
+            .cmd_db(0, &["HGET", &format!("analyzer:{q}"), "description"])
+            .as_str()
+            .as_deref(),
+        Some("e2e")
+    );
+    assert!(
+        !file.exists(),
+        "DEFAULT_PASSWORD removed after the admin's password change"
+    );
+    // Second run with the new password and a chosen uuid.
+    let q2 = "3c0bd52a-4a1b-4e6c-9a2a-7d1f0e9b8c7d";
+    let run = Command::new("bash")
+        .arg(script)
+        .args([
+            "-u",
+            &url,
+            "-e",
+            "admin@admin.test",
+            "-p",
+            "N3wAdminPassw0rd",
+            "-q",
+            q2,
+            "-c",
+        ])
+        .arg(&ca)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout).trim(),
+        q2,
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    // The API token from the file still works after the password change.
+    let api = Command::new("curl")
+        .args(["-sS", "--cacert"])
+        .arg(&ca)
+        .args([
+            "-H",
+            &format!("Authorization: {file_token}"),
+            &format!("{url}/api/v1/sensors/monitoring/errors"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&api.stdout), "[]");
+    assert_eq!(
+        web.terminate(Duration::from_secs(15)),
+        Some(0),
+        "{}",
+        web.output()
+    );
+}
+
+#[test]
+fn bad_config_or_missing_cert_exits_non_zero_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("server.conf");
+    std::fs::write(&conf, conf_text(1, free_port(), dir.path())).unwrap();
+    let out = web_cmd(&conf, dir.path())
+        .arg("--validate")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("server.crt"),
+        "{out:?}"
+    );
+    std::fs::write(&conf, "[D4_Server]\nserver_mode = nope\n").unwrap();
+    let out = web_cmd(&conf, dir.path()).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("server_mode"));
+    let help = web_cmd(&conf, dir.path()).arg("--help").output().unwrap();
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--config"));
+}

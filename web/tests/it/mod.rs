@@ -1,0 +1,8 @@
+//! Test modules: request tests per route area, interop with the Python side, the binary.
+mod api;
+mod auth;
+mod bin;
+pub mod common;
+mod compat;
+mod pages;
+mod queues;
