@@ -1,0 +1,245 @@
+//! One client connection: read, parse every complete request, apply the batch under one
+//! lock, make the append-only file durable as configured, write all replies at once.
+//!
+//! A blocking command that finds nothing parks the connection: later requests in the
+//! buffer wait (as in Redis), the socket is still watched so a client that goes away is
+//! unregistered before anything is handed to it, and the timeout is honoured.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::client::ClientState;
+use super::cmd::{self, Blocked, Ctx};
+use super::frame::parse_request;
+use super::reply::Reply;
+use super::server::Shared;
+use super::store::now_ms;
+
+/// Read buffer bound while a client is blocked (requests are only buffered then).
+const MAX_BLOCKED_BUFFER: usize = 64 * 1024 * 1024;
+
+/// Serves a connection until it closes or the server stops.
+pub async fn serve(sh: Arc<Shared>, mut sock: TcpStream, peer: SocketAddr) {
+    let id = sh
+        .next_id
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let local = sock.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let authed = sh.config.read().requirepass.is_none();
+    let mut client = ClientState::new(id, peer.to_string(), local, authed);
+    {
+        let mut st = sh.store.lock();
+        st.clients.insert(id, client.info.clone());
+        st.stats.connections += 1;
+    }
+    let mut conn = Conn {
+        sh: sh.clone(),
+        buf: BytesMut::with_capacity(16 * 1024),
+        out: Vec::with_capacity(16 * 1024),
+        pending: VecDeque::new(),
+        proto_err: None,
+    };
+    if let Err(e) = conn.run(&mut sock, &mut client).await {
+        tracing::debug!(client = id, error = %e, "Connection closed with error.");
+    }
+    sh.store.lock().clients.remove(&id);
+}
+
+struct Conn {
+    sh: Arc<Shared>,
+    buf: BytesMut,
+    out: Vec<u8>,
+    pending: VecDeque<Vec<Bytes>>,
+    proto_err: Option<super::frame::FrameError>,
+}
+
+impl Conn {
+    async fn run(&mut self, sock: &mut TcpStream, client: &mut ClientState) -> std::io::Result<()> {
+        let mut stop = self.sh.stop_rx();
+        loop {
+            let idle = self.sh.config.read().timeout;
+            let read = sock.read_buf(&mut self.buf);
+            let n = tokio::select! {
+                r = read => r?,
+                _ = stop.changed() => return Ok(()),
+                _ = idle_timer(idle) => return Ok(()),
+            };
+            if n == 0 {
+                return Ok(());
+            }
+            self.process(sock, client).await?;
+            if client.close {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Parses what is buffered and runs it; returns after the replies are written.
+    async fn process(
+        &mut self,
+        sock: &mut TcpStream,
+        client: &mut ClientState,
+    ) -> std::io::Result<()> {
+        loop {
+            if self.proto_err.is_none() {
+                self.proto_err = self.parse();
+            }
+            if self.pending.is_empty() {
+                if let Some(e) = self.proto_err.take() {
+                    Reply::Error(e.to_string()).encode(&mut self.out, client.resp3);
+                    sock.write_all(&self.out).await?;
+                    client.close = true;
+                }
+                return Ok(());
+            }
+            let blocked = self.run_batch(client);
+            if !self.out.is_empty() {
+                sock.write_all(&self.out).await?;
+                self.out.clear();
+            }
+            if let Some(b) = blocked {
+                let Some(reply) = self.wait(sock, client, b).await? else {
+                    client.close = true;
+                    return Ok(());
+                };
+                self.flush_aof_all();
+                reply.encode(&mut self.out, client.resp3);
+                sock.write_all(&self.out).await?;
+                self.out.clear();
+            }
+            if client.close {
+                return Ok(());
+            }
+        }
+    }
+
+    fn parse(&mut self) -> Option<super::frame::FrameError> {
+        loop {
+            match parse_request(&mut self.buf) {
+                Ok(Some(a)) if a.is_empty() => continue,
+                Ok(Some(a)) => self.pending.push_back(a),
+                Ok(None) => return None,
+                Err(e) => {
+                    self.buf.clear();
+                    return Some(e);
+                }
+            }
+        }
+    }
+
+    /// Applies pending requests under one lock; stops early at a blocking command.
+    fn run_batch(&mut self, client: &mut ClientState) -> Option<Blocked> {
+        let sh = self.sh.clone();
+        let mut st = sh.store.lock();
+        let before = st.aof.seq;
+        let now = now_ms();
+        let mut blocked = None;
+        let mut last_cmd = None;
+        while let Some(a) = self.pending.pop_front() {
+            let mut ctx = Ctx {
+                store: &mut st,
+                client,
+                shared: &sh,
+                now,
+                in_exec: false,
+                prop: None,
+                block: None,
+            };
+            let r = cmd::exec(&mut ctx, &a);
+            let block = ctx.block.take();
+            last_cmd = Some(a[0].clone());
+            if let Some(b) = block {
+                blocked = Some(b);
+                break;
+            }
+            if !std::mem::take(&mut client.skip_reply) {
+                r.encode(&mut self.out, client.resp3);
+            }
+            if client.close {
+                break;
+            }
+        }
+        let after = st.aof.seq;
+        if let Some(info) = st.clients.get_mut(&client.id) {
+            info.db = client.db;
+            info.blocked = blocked.is_some();
+            if let Some(c) = last_cmd {
+                info.last_cmd = String::from_utf8_lossy(&c).to_ascii_lowercase();
+            }
+        }
+        drop(st);
+        if after > before {
+            sh.persist.flush(&sh.store, after);
+        }
+        blocked
+    }
+
+    fn flush_aof_all(&self) {
+        let seq = self.sh.store.lock().aof.seq;
+        self.sh.persist.flush(&self.sh.store, seq);
+    }
+
+    /// Waits for a blocked command's reply; `None` when the client disconnected.
+    async fn wait(
+        &mut self,
+        sock: &mut TcpStream,
+        client: &mut ClientState,
+        b: Blocked,
+    ) -> std::io::Result<Option<Reply>> {
+        let Blocked {
+            id,
+            mut rx,
+            timeout,
+            on_timeout,
+        } = b;
+        let sleep = tokio::time::sleep(timeout.unwrap_or(Duration::from_secs(100 * 365 * 86400)));
+        tokio::pin!(sleep);
+        let mut stop = self.sh.stop_rx();
+        loop {
+            tokio::select! {
+                r = &mut rx => return Ok(Some(r.unwrap_or(on_timeout))),
+                _ = &mut sleep => return Ok(Some(self.unblock(id, rx, on_timeout))),
+                _ = stop.changed() => {
+                    self.sh.store.lock().blocking.remove(id);
+                    return Ok(None);
+                }
+                r = sock.read_buf(&mut self.buf) => {
+                    let gone = !matches!(r, Ok(n) if n > 0) || self.buf.len() > MAX_BLOCKED_BUFFER;
+                    if gone {
+                        let served = self.unblock(id, rx, Reply::Nil);
+                        if !served.is_nil() {
+                            tracing::warn!(client = client.id, "Client left right after being served a blocked pop.");
+                        }
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Unregisters a waiter; if it was served meanwhile, returns that reply instead.
+    fn unblock(
+        &self,
+        id: u64,
+        mut rx: tokio::sync::oneshot::Receiver<Reply>,
+        fallback: Reply,
+    ) -> Reply {
+        let removed = self.sh.store.lock().blocking.remove(id).is_some();
+        if removed {
+            return fallback;
+        }
+        rx.try_recv().unwrap_or(fallback)
+    }
+}
+
+async fn idle_timer(secs: u64) {
+    if secs == 0 {
+        std::future::pending::<()>().await;
+    }
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+}

@@ -1,0 +1,353 @@
+//! The keyspace: 16 (configurable) databases of typed values with expiry times.
+//!
+//! All state lives in one [`Store`] behind one mutex (see `server.rs` for why a single
+//! lock beats sharding on two cores: a whole pipelined batch runs under one acquisition).
+//! Expiry is lazy (every lookup checks the deadline) and active (a cron pops deadlines off
+//! an ordered index). While the append-only file is being loaded, expiry is suspended so
+//! the replay sees exactly what the original commands saw.
+
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+
+use bytes::Bytes;
+
+use super::blocking::Blocking;
+use super::types::{Stream, ZSet};
+
+/// Fast, DoS-resistant hasher for all keyspace maps.
+pub type Hasher = foldhash::fast::RandomState;
+/// Hash map with the keyspace hasher.
+pub type Map<K, V> = HashMap<K, V, Hasher>;
+/// Hash set with the keyspace hasher.
+pub type Set<K> = HashSet<K, Hasher>;
+
+/// A typed value.
+#[derive(Debug, Clone)]
+pub enum Value {
+    /// String (also integers and floats in text form).
+    Str(Bytes),
+    /// List.
+    List(VecDeque<Bytes>),
+    /// Set.
+    Set(Set<Bytes>),
+    /// Hash.
+    Hash(Map<Bytes, Bytes>),
+    /// Sorted set.
+    ZSet(ZSet),
+    /// Stream.
+    Stream(Box<Stream>),
+}
+
+impl Value {
+    /// The `TYPE` name.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Str(_) => "string",
+            Value::List(_) => "list",
+            Value::Set(_) => "set",
+            Value::Hash(_) => "hash",
+            Value::ZSet(_) => "zset",
+            Value::Stream(_) => "stream",
+        }
+    }
+    /// True when a container value has no elements left (and the key must go).
+    pub fn is_empty_container(&self) -> bool {
+        match self {
+            Value::Str(_) | Value::Stream(_) => false,
+            Value::List(l) => l.is_empty(),
+            Value::Set(s) => s.is_empty(),
+            Value::Hash(h) => h.is_empty(),
+            Value::ZSet(z) => z.is_empty(),
+        }
+    }
+    /// Rough memory footprint in bytes, for `INFO memory`.
+    pub fn approx_size(&self) -> usize {
+        match self {
+            Value::Str(b) => b.len(),
+            Value::List(l) => l.iter().map(|b| b.len() + 16).sum(),
+            Value::Set(s) => s.iter().map(|b| b.len() + 24).sum(),
+            Value::Hash(h) => h.iter().map(|(k, v)| k.len() + v.len() + 32).sum(),
+            Value::ZSet(z) => z.len() * 64,
+            Value::Stream(s) => s.len() * 64,
+        }
+    }
+}
+
+/// A value and its absolute expiry time (ms since the epoch).
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The value.
+    pub val: Value,
+    /// Deadline, if any.
+    pub exp: Option<u64>,
+}
+
+/// One database.
+#[derive(Debug, Default)]
+pub struct Db {
+    map: Map<Bytes, Entry>,
+    ttl: BTreeSet<(u64, Bytes)>,
+}
+
+impl Db {
+    /// Number of keys (including not yet collected expired ones, like Redis).
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+    /// True when the database has no keys.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+    /// Number of keys with a deadline.
+    pub fn expires(&self) -> usize {
+        self.ttl.len()
+    }
+
+    fn expired(&self, key: &[u8], now: u64) -> bool {
+        now != 0 && matches!(self.map.get(key), Some(Entry { exp: Some(t), .. }) if *t <= now)
+    }
+
+    /// Looks a key up, deleting it first if its deadline has passed (`now == 0`: no expiry).
+    pub fn get(&mut self, key: &[u8], now: u64) -> Option<&mut Entry> {
+        if self.expired(key, now) {
+            self.remove(key);
+            return None;
+        }
+        self.map.get_mut(key)
+    }
+
+    /// Read-only lookup honouring deadlines without deleting.
+    pub fn peek(&self, key: &[u8], now: u64) -> Option<&Entry> {
+        if self.expired(key, now) {
+            return None;
+        }
+        self.map.get(key)
+    }
+
+    /// Removes a key; returns its entry.
+    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        let e = self.map.remove(key)?;
+        if let Some(t) = e.exp {
+            self.ttl.remove(&(t, Bytes::copy_from_slice(key)));
+        }
+        Some(e)
+    }
+
+    /// Stores a value, dropping any deadline.
+    pub fn set(&mut self, key: Bytes, val: Value) {
+        if let Some(old) = self.map.insert(key.clone(), Entry { val, exp: None }) {
+            if let Some(t) = old.exp {
+                self.ttl.remove(&(t, key));
+            }
+        }
+    }
+
+    /// Stores a value, keeping the existing deadline.
+    pub fn set_keep_ttl(&mut self, key: Bytes, val: Value) {
+        match self.map.get_mut(&key) {
+            Some(e) => e.val = val,
+            None => {
+                self.map.insert(key, Entry { val, exp: None });
+            }
+        }
+    }
+
+    /// Inserts a value with an optional deadline (replacing any old entry).
+    pub fn insert(&mut self, key: Bytes, val: Value, exp: Option<u64>) {
+        self.set(key.clone(), val);
+        if let Some(t) = exp {
+            self.set_expire(&key, t);
+        }
+    }
+
+    /// Sets the deadline of an existing key; false if the key does not exist.
+    pub fn set_expire(&mut self, key: &[u8], at: u64) -> bool {
+        let Some((k, e)) = self.map.get_key_value(key) else {
+            return false;
+        };
+        let k = k.clone();
+        let old = e.exp;
+        if let Some(t) = old {
+            self.ttl.remove(&(t, k.clone()));
+        }
+        self.ttl.insert((at, k));
+        if let Some(e) = self.map.get_mut(key) {
+            e.exp = Some(at);
+        }
+        true
+    }
+
+    /// Drops the deadline; true if there was one.
+    pub fn persist(&mut self, key: &[u8]) -> bool {
+        let Some(e) = self.map.get_mut(key) else {
+            return false;
+        };
+        let Some(t) = e.exp.take() else { return false };
+        self.ttl.remove(&(t, Bytes::copy_from_slice(key)));
+        true
+    }
+
+    /// Active expiry: deletes up to `max` keys whose deadline is `<= now`.
+    pub fn expire_some(&mut self, now: u64, max: usize) -> usize {
+        let mut n = 0;
+        while n < max {
+            let Some((t, k)) = self.ttl.first().cloned() else {
+                break;
+            };
+            if t > now {
+                break;
+            }
+            self.ttl.pop_first();
+            self.map.remove(&k);
+            n += 1;
+        }
+        n
+    }
+
+    /// All live keys.
+    pub fn keys(&self, now: u64) -> Vec<Bytes> {
+        self.map
+            .iter()
+            .filter(|(_, e)| !matches!(e.exp, Some(t) if now != 0 && t <= now))
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// Iterates all entries (for snapshots).
+    pub fn iter(&self) -> impl Iterator<Item = (&Bytes, &Entry)> {
+        self.map.iter()
+    }
+
+    /// A random live key.
+    pub fn random_key(&self) -> Option<Bytes> {
+        use rand::seq::IteratorRandom;
+        self.map.keys().choose(&mut rand::thread_rng()).cloned()
+    }
+
+    /// Removes everything.
+    pub fn clear(&mut self) {
+        self.map.clear();
+        self.ttl.clear();
+    }
+
+    /// Approximate memory held by the keys and values.
+    pub fn approx_size(&self) -> usize {
+        self.map
+            .iter()
+            .map(|(k, e)| k.len() + 48 + e.val.approx_size())
+            .sum()
+    }
+}
+
+/// Counters shown by `INFO stats`.
+#[derive(Debug, Default, Clone)]
+pub struct Stats {
+    /// Commands executed.
+    pub commands: u64,
+    /// Connections accepted.
+    pub connections: u64,
+    /// Connections refused by `maxclients`.
+    pub rejected: u64,
+    /// Keys deleted by expiry.
+    pub expired: u64,
+    /// Successful key lookups.
+    pub hits: u64,
+    /// Failed key lookups.
+    pub misses: u64,
+}
+
+/// Everything the lock protects.
+pub struct Store {
+    /// The databases.
+    pub dbs: Vec<Db>,
+    /// True while replaying the append-only file (expiry suspended, nothing propagated).
+    pub loading: bool,
+    /// Blocked clients and keys that became ready for them.
+    pub blocking: Blocking,
+    /// Pending append-only output.
+    pub aof: super::aof::Feed,
+    /// Changes since the last snapshot (`save` rules, `INFO persistence`).
+    pub dirty: u64,
+    /// Statistics.
+    pub stats: Stats,
+    /// Connected clients, for `CLIENT LIST` / `INFO clients`.
+    pub clients: Map<u64, super::client::ClientInfo>,
+    /// Unix time (s) of the last successful snapshot.
+    pub last_save: u64,
+    /// Set by `BGREWRITEAOF` / `BGSAVE`; the persistence thread picks it up.
+    pub rewrite_requested: bool,
+    /// Set by `BGSAVE`.
+    pub bgsave_requested: bool,
+}
+
+impl Store {
+    /// An empty store with `n` databases.
+    pub fn new(n: usize, aof_enabled: bool) -> Store {
+        Store {
+            dbs: (0..n).map(|_| Db::default()).collect(),
+            loading: false,
+            blocking: Blocking::default(),
+            aof: super::aof::Feed::new(aof_enabled),
+            dirty: 0,
+            stats: Stats::default(),
+            clients: Map::default(),
+            last_save: now_ms() / 1000,
+            rewrite_requested: false,
+            bgsave_requested: false,
+        }
+    }
+
+    /// Runs active expiry on every database, bounded per call.
+    pub fn active_expire(&mut self, now: u64) {
+        if self.loading {
+            return;
+        }
+        for db in &mut self.dbs {
+            let n = db.expire_some(now, 2000);
+            self.stats.expired += n as u64;
+        }
+    }
+
+    /// Total keys over all databases.
+    pub fn total_keys(&self) -> usize {
+        self.dbs.iter().map(Db::len).sum()
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lazy_and_active_expiry() {
+        let mut db = Db::default();
+        db.insert(Bytes::from("a"), Value::Str(Bytes::from("1")), Some(100));
+        db.insert(Bytes::from("b"), Value::Str(Bytes::from("2")), Some(300));
+        db.set(Bytes::from("c"), Value::Str(Bytes::from("3")));
+        assert!(db.get(b"a", 50).is_some());
+        assert!(db.get(b"a", 0).is_some(), "loading: no expiry");
+        assert!(db.get(b"a", 150).is_none());
+        assert_eq!(db.expire_some(400, 10), 1);
+        assert_eq!(db.len(), 1);
+        assert_eq!(db.expires(), 0);
+    }
+
+    #[test]
+    fn set_drops_deadline_and_persist() {
+        let mut db = Db::default();
+        db.insert(Bytes::from("a"), Value::Str(Bytes::from("1")), Some(100));
+        db.set(Bytes::from("a"), Value::Str(Bytes::from("2")));
+        assert_eq!(db.expires(), 0);
+        db.set_expire(b"a", 500);
+        assert!(db.persist(b"a"));
+        assert!(!db.persist(b"a"));
+        assert_eq!(db.expire_some(1000, 10), 0);
+    }
+}

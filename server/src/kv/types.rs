@@ -1,0 +1,234 @@
+//! The two value types that need more than a std collection: sorted sets and streams.
+//!
+//! [`ZSet`] keeps a member → score map plus an ordered index of `(score, member)`, so
+//! lookups are O(1) and range scans are ordered like Redis (score, then member bytes).
+//! [`Stream`] is an ordered map of entry IDs to field/value pairs plus the stream's
+//! last generated ID, which survives deletions (new IDs must stay increasing).
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet};
+
+use bytes::Bytes;
+
+use super::store::Map;
+
+/// A score with a total order (NaN never stored).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Score(pub f64);
+
+impl Eq for Score {}
+impl PartialOrd for Score {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Score {
+    fn cmp(&self, other: &Self) -> Ordering {
+        // -0.0 and 0.0 compare equal, like in C.
+        self.0.partial_cmp(&other.0).unwrap_or(Ordering::Equal)
+    }
+}
+
+/// A sorted set.
+#[derive(Debug, Clone, Default)]
+pub struct ZSet {
+    scores: Map<Bytes, f64>,
+    order: BTreeSet<(Score, Bytes)>,
+}
+
+impl ZSet {
+    /// Number of members.
+    pub fn len(&self) -> usize {
+        self.scores.len()
+    }
+    /// True if empty.
+    pub fn is_empty(&self) -> bool {
+        self.scores.is_empty()
+    }
+    /// Score of a member.
+    pub fn score(&self, m: &[u8]) -> Option<f64> {
+        self.scores.get(m).copied()
+    }
+    /// Sets a member's score; true if the member is new.
+    pub fn insert(&mut self, m: Bytes, s: f64) -> bool {
+        match self.scores.insert(m.clone(), s) {
+            Some(old) => {
+                if old != s || old.is_sign_negative() != s.is_sign_negative() {
+                    self.order.remove(&(Score(old), m.clone()));
+                    self.order.insert((Score(s), m));
+                }
+                false
+            }
+            None => {
+                self.order.insert((Score(s), m));
+                true
+            }
+        }
+    }
+    /// Removes a member; true if it was there.
+    pub fn remove(&mut self, m: &[u8]) -> bool {
+        match self.scores.remove_entry(m) {
+            Some((k, s)) => {
+                self.order.remove(&(Score(s), k));
+                true
+            }
+            None => false,
+        }
+    }
+    /// 0-based rank in ascending order.
+    pub fn rank(&self, m: &[u8]) -> Option<usize> {
+        let s = self.score(m)?;
+        Some(
+            self.order
+                .range(..(Score(s), Bytes::copy_from_slice(m)))
+                .count(),
+        )
+    }
+    /// Ascending iterator over `(member, score)`.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&Bytes, f64)> {
+        self.order.iter().map(|(s, m)| (m, s.0))
+    }
+    /// Ascending iterator starting at the first member with score >= `min`.
+    pub fn iter_from(&self, min: f64) -> impl Iterator<Item = (&Bytes, f64)> {
+        self.order
+            .range((Score(min), Bytes::new())..)
+            .map(|(s, m)| (m, s.0))
+    }
+    /// Descending iterator starting at the last member with score <= `max`.
+    pub fn iter_rev_from(&self, max: f64) -> impl Iterator<Item = (&Bytes, f64)> {
+        self.order
+            .iter()
+            .rev()
+            .skip_while(move |(s, _)| s.0 > max)
+            .map(|(s, m)| (m, s.0))
+    }
+    /// Lowest-scored member.
+    pub fn first(&self) -> Option<(Bytes, f64)> {
+        self.order.first().map(|(s, m)| (m.clone(), s.0))
+    }
+    /// Highest-scored member.
+    pub fn last(&self) -> Option<(Bytes, f64)> {
+        self.order.last().map(|(s, m)| (m.clone(), s.0))
+    }
+}
+
+/// A stream entry ID `ms-seq`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
+pub struct StreamId {
+    /// Milliseconds part.
+    pub ms: u64,
+    /// Sequence part.
+    pub seq: u64,
+}
+
+impl StreamId {
+    /// The largest ID.
+    pub const MAX: StreamId = StreamId {
+        ms: u64::MAX,
+        seq: u64::MAX,
+    };
+    /// The ID right after this one, if any.
+    pub fn next(self) -> Option<StreamId> {
+        match self.seq.checked_add(1) {
+            Some(seq) => Some(StreamId { ms: self.ms, seq }),
+            None => self.ms.checked_add(1).map(|ms| StreamId { ms, seq: 0 }),
+        }
+    }
+    /// The ID right before this one, if any.
+    pub fn prev(self) -> Option<StreamId> {
+        match self.seq.checked_sub(1) {
+            Some(seq) => Some(StreamId { ms: self.ms, seq }),
+            None => self
+                .ms
+                .checked_sub(1)
+                .map(|ms| StreamId { ms, seq: u64::MAX }),
+        }
+    }
+    /// `ms-seq` as bytes.
+    pub fn to_bytes(self) -> Bytes {
+        Bytes::from(format!("{}-{}", self.ms, self.seq))
+    }
+}
+
+/// Field/value pairs of one entry.
+pub type Fields = Vec<(Bytes, Bytes)>;
+
+/// A stream.
+#[derive(Debug, Clone, Default)]
+pub struct Stream {
+    /// Entries in ID order.
+    pub entries: BTreeMap<StreamId, Fields>,
+    /// Last ID ever added (new IDs must be greater).
+    pub last_id: StreamId,
+    /// Number of entries ever added.
+    pub entries_added: u64,
+}
+
+impl Stream {
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+    /// True if empty.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+    /// Deletes the oldest entries until at most `max` remain; returns how many went.
+    pub fn trim_maxlen(&mut self, max: usize, limit: usize) -> usize {
+        let mut n = 0;
+        while self.entries.len() > max && n < limit {
+            self.entries.pop_first();
+            n += 1;
+        }
+        n
+    }
+    /// Deletes entries with IDs below `min`; returns how many went.
+    pub fn trim_minid(&mut self, min: StreamId, limit: usize) -> usize {
+        let mut n = 0;
+        while n < limit {
+            match self.entries.first_key_value() {
+                Some((id, _)) if *id < min => {
+                    self.entries.pop_first();
+                    n += 1;
+                }
+                _ => break,
+            }
+        }
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zset_order_and_rank() {
+        let mut z = ZSet::default();
+        assert!(z.insert(Bytes::from("b"), 1.0));
+        assert!(z.insert(Bytes::from("a"), 1.0));
+        assert!(z.insert(Bytes::from("c"), 0.5));
+        assert!(!z.insert(Bytes::from("c"), 2.0));
+        let order: Vec<_> = z.iter().map(|(m, _)| m.clone()).collect();
+        assert_eq!(
+            order,
+            vec![Bytes::from("a"), Bytes::from("b"), Bytes::from("c")]
+        );
+        assert_eq!(z.rank(b"c"), Some(2));
+        assert!(z.remove(b"a"));
+        assert_eq!(z.rank(b"b"), Some(0));
+        assert_eq!(z.iter_from(1.5).count(), 1);
+        assert_eq!(z.iter_rev_from(1.5).count(), 1);
+    }
+
+    #[test]
+    fn stream_ids() {
+        let id = StreamId {
+            ms: 1,
+            seq: u64::MAX,
+        };
+        assert_eq!(id.next(), Some(StreamId { ms: 2, seq: 0 }));
+        assert_eq!(StreamId { ms: 2, seq: 0 }.prev(), Some(id));
+        assert_eq!(StreamId::MAX.next(), None);
+    }
+}
