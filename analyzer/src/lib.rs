@@ -11,12 +11,14 @@
 //! - [`cof`]: COF records as NDJSON, byte-compatible with upstream.
 //! - [`query`]: COF lookups in the store.
 //! - [`web`]: the COF HTTP API (`pdns-cof-server`).
+//! - [`import`]: `pdns-import` sources (COF NDJSON, passivedns logs, gzip).
 //! - [`cli`]: logging, config loading and signals for the binaries.
 
 pub mod batch;
 pub mod cli;
 pub mod cof;
 pub mod config;
+pub mod import;
 pub mod ingest;
 pub mod keys;
 pub mod line;

@@ -337,3 +337,48 @@ fn lines_ingested_by_our_ingestion_are_served() {
         want
     );
 }
+
+/// CIRCL's own client, PyPDNS (PyPI `pypdns`), pages through our answers with the dribble
+/// headers, authenticates with Basic auth and parses every record.
+const PYPDNS: &str = r#"
+import sys
+from pypdns import PyPDNS
+p = PyPDNS(url=sys.argv[1], basic_auth=('alice', 's3cret'))
+big = list(p.iter_query('big.example.com'))
+print(len(big), len({r.rdata for r in big}), big[0].rrtype, big[0].time_first)
+recs = p.rfc_query('alias.example.com')
+print(sorted((r.rrtype, r.rdata, r.time_first, r.count) for r in recs))
+print(len(p.rfc_query('example.com', filter_rrtype='A')))
+"#;
+
+#[test]
+fn pypdns_client_reads_our_answers() {
+    let has_pypdns = std::process::Command::new("python3")
+        .args(["-c", "import pypdns"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !has_pypdns {
+        assert!(
+            !d4_testkit::in_ci(),
+            "pypdns (pip install pypdns) is required under CI"
+        );
+        eprintln!("SKIP: python module pypdns not installed");
+        return;
+    }
+    let Some(store) = Store::start() else { return };
+    python(WRITER, &[&store.port.to_string()]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = write_conf(
+        dir.path(),
+        store.port,
+        store.port,
+        "\n[cof]\nbasic-auth = alice:s3cret\n",
+    );
+    let cof = start_cof(&conf);
+    let out = python(PYPDNS, &[&format!("http://{}/query", cof.addr)]);
+    assert_eq!(
+        out,
+        "250 250 A 1690000000\n[('CNAME', 'example.com', 1600000000, 1), ('NS', 'example.com', 1650000000, 1)]\n1\n"
+    );
+}

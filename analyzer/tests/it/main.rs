@@ -3,4 +3,5 @@
 
 mod cof;
 mod common;
+mod import;
 mod ingestion;
