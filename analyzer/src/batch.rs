@@ -27,6 +27,27 @@ pub struct Tuple {
     pub last: u64,
     /// Lines.
     pub count: i64,
+    /// A source's own count (COF import): `SET o:` to it instead of adding `count`.
+    pub set_count: Option<i64>,
+}
+
+/// One sighting with explicit times (COF import).
+#[derive(Debug, Clone)]
+pub struct Observation<'a> {
+    /// Normalised name.
+    pub q: String,
+    /// Normalised answer.
+    pub v: String,
+    /// Type.
+    pub t: u16,
+    /// First seen.
+    pub first: u64,
+    /// Last seen.
+    pub last: u64,
+    /// Source count, overwriting `o:`.
+    pub set_count: Option<i64>,
+    /// Sensor credited in `stats:sensors`.
+    pub sensor: Option<&'a str>,
 }
 
 /// Everything one batch writes.
@@ -49,6 +70,11 @@ pub struct Batch {
     pub excluded: i64,
     /// First rejected line and its error, for the one log line per batch.
     pub first_error: Option<(String, LineError)>,
+    /// Sensor id → records, for `stats:sensors` / `sensors:seen`.
+    pub sensors: HashMap<String, i64>,
+    /// First seen is the minimum of the store's and the batch's (imports with explicit
+    /// `time_first`) instead of "first line processed" (`SET NX`, upstream ingestion).
+    pub min_first: bool,
 }
 
 impl Batch {
@@ -65,7 +91,39 @@ impl Batch {
                 Err(e) => b.reject(raw, e),
             }
         }
+        if let (Some(id), true) = (&cfg.sensor_id, b.processed > 0) {
+            b.sensors.insert(id.clone(), b.processed);
+        }
         b
+    }
+
+    /// Adds one tuple with explicit times and optional source count (COF import); no `dist:`.
+    pub fn add_observation(&mut self, o: Observation<'_>) {
+        self.processed += 1;
+        if let Some(id) = o.sensor {
+            *self.sensors.entry(id.to_string()).or_default() += 1;
+        }
+        let key = (o.q, o.v, o.t);
+        if let Some(&i) = self.index.get(&key) {
+            let tu = &mut self.tuples[i];
+            tu.first = tu.first.min(o.first);
+            tu.last = tu.last.max(o.last);
+            tu.count += 1;
+            tu.set_count = o.set_count.or(tu.set_count);
+            return;
+        }
+        self.index.insert(key.clone(), self.tuples.len());
+        let (q, v, t) = key;
+        let (first, last, set_count) = (o.first, o.last, o.set_count);
+        self.tuples.push(Tuple {
+            q,
+            v,
+            t,
+            first,
+            last,
+            count: 1,
+            set_count,
+        });
     }
 
     /// Adds one accepted record.
@@ -92,6 +150,7 @@ impl Batch {
             first: r.ts,
             last: r.ts,
             count: 1,
+            set_count: None,
         });
     }
 

@@ -157,7 +157,7 @@ async fn write(
 ) -> bool {
     let mut backoff = Backoff::new(opts.max_backoff);
     loop {
-        match store::write_batch(client, b, cfg, cfg.sensor_id.as_deref()).await {
+        match store::write_batch(client, b, cfg).await {
             Ok(rep) => {
                 tracing::debug!(commands = rep.commands, refused = rep.refused, first = ?b.tuples.first().map(|t| &t.q), "Batch written.");
                 return true;

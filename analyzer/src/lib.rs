@@ -8,14 +8,22 @@
 //! - [`store`]: connections and the batch writer.
 //! - [`queue`]: batched FIFO pops of `analyzer:8:<uuid>`.
 //! - [`ingest`]: the `pdns-ingestion` loop.
+//! - [`cof`]: COF records as NDJSON, byte-compatible with upstream.
+//! - [`query`]: COF lookups in the store.
+//! - [`web`]: the COF HTTP API (`pdns-cof-server`).
+//! - [`import`]: `pdns-import` sources (COF NDJSON, passivedns logs, gzip).
 //! - [`cli`]: logging, config loading and signals for the binaries.
 
 pub mod batch;
 pub mod cli;
+pub mod cof;
 pub mod config;
+pub mod import;
 pub mod ingest;
 pub mod keys;
 pub mod line;
+pub mod query;
 pub mod queue;
 pub mod rrtype;
 pub mod store;
+pub mod web;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use fred::prelude::*;
 use fred::types::Value;
 
-use crate::batch::Batch;
+use crate::batch::{Batch, Tuple};
 use crate::config::{AnalyzerConfig, Endpoint};
 use crate::keys;
 
@@ -95,9 +95,13 @@ pub async fn write_batch(
     client: &Client,
     b: &Batch,
     cfg: &AnalyzerConfig,
-    sensor: Option<&str>,
 ) -> Result<WriteReport, StoreError> {
-    let olds = last_seen_values(client, b).await?;
+    let lasts = current_values(client, b, keys::last_seen).await?;
+    let firsts = if b.min_first {
+        current_values(client, b, keys::first_seen).await?
+    } else {
+        vec![None; b.tuples.len()]
+    };
     let pipe = client.pipeline();
     let mut n = 0usize;
     let (fwd, rev) = b.sets();
@@ -107,42 +111,58 @@ pub async fn write_batch(
     for ((v, t), members) in &rev {
         n += sadd_expire(&pipe, keys::reverse(v, *t), members, cfg.expiry(*t)).await?;
     }
-    for (tuple, old) in b.tuples.iter().zip(olds) {
-        let e = cfg.expiry(tuple.t);
-        let s = keys::first_seen(&tuple.q, &tuple.v, tuple.t);
-        let l = keys::last_seen(&tuple.q, &tuple.v, tuple.t);
-        let o = keys::occurrences(&tuple.q, &tuple.v, tuple.t);
-        let _: () = pipe
-            .set(
-                &s,
-                tuple.first.to_string(),
-                None,
-                Some(SetOptions::NX),
-                false,
-            )
-            .await?;
-        if old.is_none_or(|old| old < tuple.last as i64) {
-            let _: () = pipe
-                .set(&l, tuple.last.to_string(), None, None, false)
-                .await?;
-            n += 1;
-        }
-        let _: () = pipe.incr_by(&o, tuple.count).await?;
-        n += 2;
-        if let Some(e) = e {
-            // Upstream re-expires r: instead of l: (spec §1.5 #10); we expire the right keys.
-            for k in [s, l, o] {
-                let _: () = pipe.expire(k, e, None).await?;
-                n += 1;
-            }
-        }
+    for ((tuple, first), last) in b.tuples.iter().zip(firsts).zip(lasts) {
+        n += write_tuple(&pipe, tuple, b.min_first, first, last, cfg.expiry(tuple.t)).await?;
     }
-    n += counters(&pipe, b, sensor).await?;
+    n += counters(&pipe, b).await?;
     let results: Vec<Result<Value, fred::error::Error>> = pipe.try_all().await;
     refused(results).map(|refused| WriteReport {
         commands: n,
         refused,
     })
+}
+
+/// Queues the `s:`, `l:`, `o:` writes of one tuple given the stored first/last seen.
+async fn write_tuple(
+    pipe: &fred::clients::Pipeline<Client>,
+    tu: &Tuple,
+    min_first: bool,
+    first: Option<i64>,
+    last: Option<i64>,
+    expiry: Option<i64>,
+) -> Result<usize, fred::error::Error> {
+    let s = keys::first_seen(&tu.q, &tu.v, tu.t);
+    let l = keys::last_seen(&tu.q, &tu.v, tu.t);
+    let o = keys::occurrences(&tu.q, &tu.v, tu.t);
+    let mut n = 0;
+    if !min_first {
+        let _: () = pipe
+            .set(&s, tu.first.to_string(), None, Some(SetOptions::NX), false)
+            .await?;
+        n += 1;
+    } else if first.is_none_or(|f| f > tu.first as i64) {
+        let _: () = pipe
+            .set(&s, tu.first.to_string(), None, None, false)
+            .await?;
+        n += 1;
+    }
+    if last.is_none_or(|old| old < tu.last as i64) {
+        let _: () = pipe.set(&l, tu.last.to_string(), None, None, false).await?;
+        n += 1;
+    }
+    match tu.set_count {
+        Some(c) => pipe.set::<(), _, _>(&o, c, None, None, false).await?,
+        None => pipe.incr_by::<(), _>(&o, tu.count).await?,
+    }
+    n += 1;
+    if let Some(e) = expiry {
+        // Upstream re-expires r: instead of l: (spec §1.5 #10); we expire the right keys.
+        for k in [s, l, o] {
+            let _: () = pipe.expire(k, e, None).await?;
+            n += 1;
+        }
+    }
+    Ok(n)
 }
 
 fn refused(results: Vec<Result<Value, fred::error::Error>>) -> Result<usize, StoreError> {
@@ -181,7 +201,6 @@ async fn sadd_expire(
 async fn counters(
     pipe: &fred::clients::Pipeline<Client>,
     b: &Batch,
-    sensor: Option<&str>,
 ) -> Result<usize, fred::error::Error> {
     let mut n = 0;
     for (key, map) in [
@@ -201,25 +220,26 @@ async fn counters(
     if b.processed > 0 {
         let _: () = pipe.incr_by(keys::STATS_PROCESSED, b.processed).await?;
         n += 1;
-        if let Some(id) = sensor {
-            let _: () = pipe
-                .zincrby(keys::STATS_SENSORS, b.processed as f64, id)
-                .await?;
-            let _: () = pipe.sadd(keys::SENSORS_SEEN, id).await?;
-            n += 2;
-        }
+    }
+    for (id, count) in &b.sensors {
+        let _: () = pipe
+            .zincrby(keys::STATS_SENSORS, *count as f64, id.as_str())
+            .await?;
+        let _: () = pipe.sadd(keys::SENSORS_SEEN, id.as_str()).await?;
+        n += 2;
     }
     Ok(n)
 }
 
-/// Current `l:` values of the batch's tuples (`None` when absent or not an integer).
-async fn last_seen_values(client: &Client, b: &Batch) -> Result<Vec<Option<i64>>, StoreError> {
+/// Current `s:` or `l:` values of the batch's tuples (`None` when absent or not an integer).
+async fn current_values(
+    client: &Client,
+    b: &Batch,
+    key: fn(&str, &str, u16) -> String,
+) -> Result<Vec<Option<i64>>, StoreError> {
     let mut out = Vec::with_capacity(b.tuples.len());
     for chunk in b.tuples.chunks(2000) {
-        let ks: Vec<String> = chunk
-            .iter()
-            .map(|t| keys::last_seen(&t.q, &t.v, t.t))
-            .collect();
+        let ks: Vec<String> = chunk.iter().map(|t| key(&t.q, &t.v, t.t)).collect();
         let vals: Vec<Value> = if ks.len() == 1 {
             vec![client.get(&ks[0]).await?]
         } else {

@@ -1,4 +1,84 @@
+//! `pdns-cof-server`: the COF passive DNS API on port 8400 (spec `pdns.md` §2).
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use actix_web::{web, App, HttpServer};
+use anyhow::Context;
+use clap::Parser;
+use d4_analyzer::{cli, web as cof_web};
+use fred::prelude::*;
+
+/// COF (Common Output Format) passive DNS query server.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// analyzer.conf (upstream INI format); optional, the store may come from the environment.
+    #[arg(short, long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// TCP port (0 = any free port).
+    #[arg(long, default_value_t = 8400)]
+    port: u16,
+    /// Address to listen on (upstream listened on every interface).
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: IpAddr,
+    /// HTTP worker threads (default: number of CPUs).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Store connections.
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+    /// Check the configuration and exit.
+    #[arg(long)]
+    validate: bool,
+}
+
 fn main() {
-    eprintln!("pdns-cof-server: not implemented yet");
-    std::process::exit(2);
+    let args = Args::parse();
+    let rt = actix_web::rt::System::new();
+    if let Err(e) = rt.block_on(run(args)) {
+        eprintln!("pdns-cof-server: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let (cfg, path) = cli::load_config(args.config.as_deref())?;
+    cli::init_logging(cfg.logging_level.as_deref());
+    if args.validate {
+        println!("{}: OK", path.display());
+        return Ok(());
+    }
+    let pool = Builder::from_config(Config::from_url(&cfg.store.url())?)
+        .with_performance_config(|p| p.default_command_timeout = Duration::from_secs(5))
+        .with_connection_config(|c| c.connection_timeout = Duration::from_secs(2))
+        .set_policy(ReconnectPolicy::new_exponential(0, 50, 2000, 2))
+        .build_pool(args.connections.max(1))
+        .context("store client")?;
+    // Connect in the background: the API answers 503 until the store is reachable.
+    let _task = pool.connect();
+    let state = web::Data::new(cof_web::State {
+        pool,
+        origin: cfg.origin.clone(),
+        auth: cfg.auth.clone(),
+        metrics: Default::default(),
+    });
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .configure(cof_web::configure)
+    })
+    .client_request_timeout(Duration::from_secs(10))
+    .shutdown_timeout(5);
+    if let Some(w) = args.workers {
+        server = server.workers(w.max(1));
+    }
+    let server = server
+        .bind((args.bind, args.port))
+        .with_context(|| format!("binding {}:{}", args.bind, args.port))?;
+    for addr in server.addrs() {
+        tracing::info!(address = %addr, store = %cfg.store.url(), auth = cfg.auth.enabled(), "COF server listening on {addr}.");
+    }
+    server.run().await.context("HTTP server")
 }

@@ -254,3 +254,80 @@ pub fn dump(port: u16, db: u8) -> Vec<String> {
         })
         .collect()
 }
+
+/// A started `pdns-cof-server` and the address it logged.
+pub struct CofServer {
+    pub proc: Proc,
+    pub addr: String,
+}
+
+/// Starts `pdns-cof-server -c conf --port 0` and reads the bound address from its log.
+pub fn start_cof(conf: &Path) -> CofServer {
+    let mut cmd = analyzer_cmd("pdns-cof-server");
+    cmd.arg("-c")
+        .arg(conf)
+        .args(["--port", "0", "--workers", "2"]);
+    let mut proc = Proc::spawn("pdns-cof-server", cmd);
+    assert!(
+        proc.wait_for_output("COF server listening on ", Duration::from_secs(20)),
+        "no listening line: {}",
+        proc.output()
+    );
+    let out = proc.output();
+    let addr = out
+        .split("COF server listening on ")
+        .nth(1)
+        .and_then(|s| s.split(". ").next())
+        .map(|s| s.trim_end_matches('.').to_string())
+        .unwrap_or_default();
+    CofServer { proc, addr }
+}
+
+/// A minimal HTTP/1.1 response.
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl HttpResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// `GET path` with extra headers, `Connection: close`.
+pub fn http_get(addr: &str, path: &str, headers: &[(&str, &str)]) -> HttpResponse {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect COF server");
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).expect("write");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    HttpResponse {
+        status,
+        headers,
+        body: body.to_string(),
+    }
+}

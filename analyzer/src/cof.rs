@@ -1,0 +1,165 @@
+//! COF records (spec `pdns.md` §2.5, §4) and their text form, byte-identical to upstream's
+//! Python `json.dumps` defaults: `", "` / `": "` separators, `ensure_ascii`, fixed key order
+//! `time_first, time_last, count, rrtype, rrname, rdata, origin`, one object per line.
+
+use std::fmt::Write as _;
+
+/// One COF record as the D4 server emits it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CofRecord {
+    /// First seen (epoch seconds).
+    pub time_first: i64,
+    /// Last seen, `null` when the store has none.
+    pub time_last: Option<i64>,
+    /// Occurrences, `null` when the store has none.
+    pub count: Option<i64>,
+    /// Mnemonic (`A`, `NS`, ...).
+    pub rrtype: String,
+    /// Owner name.
+    pub rrname: String,
+    /// Answer.
+    pub rdata: String,
+    /// Origin (upstream constant `origin not configured`).
+    pub origin: String,
+}
+
+impl CofRecord {
+    /// Appends the record as one NDJSON line (with `\n`).
+    pub fn write_line(&self, out: &mut String) {
+        out.push_str("{\"time_first\": ");
+        let _ = write!(out, "{}", self.time_first);
+        out.push_str(", \"time_last\": ");
+        opt_int(out, self.time_last);
+        out.push_str(", \"count\": ");
+        opt_int(out, self.count);
+        for (key, val) in [
+            ("rrtype", &self.rrtype),
+            ("rrname", &self.rrname),
+            ("rdata", &self.rdata),
+            ("origin", &self.origin),
+        ] {
+            let _ = write!(out, ", \"{key}\": ");
+            py_json_str(out, val);
+        }
+        out.push_str("}\n");
+    }
+}
+
+/// NDJSON body of records.
+pub fn ndjson(records: &[CofRecord]) -> String {
+    let mut out = String::with_capacity(records.len() * 160);
+    for r in records {
+        r.write_line(&mut out);
+    }
+    out
+}
+
+fn opt_int(out: &mut String, v: Option<i64>) {
+    match v {
+        Some(i) => {
+            let _ = write!(out, "{i}");
+        }
+        None => out.push_str("null"),
+    }
+}
+
+/// A JSON string as Python `json.dumps(ensure_ascii=True)` writes it.
+pub fn py_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{08}' => out.push_str("\\b"),
+            '\u{0c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
+                let mut buf = [0u16; 2];
+                for unit in c.encode_utf16(&mut buf) {
+                    let _ = write!(out, "\\u{unit:04x}");
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// `/info` body (spec §2.4): `{"version": "git", "software": "analyzer-d4-passivedns", "stats": N,
+/// "sensors": [{"sensor_id": "...", "count": N}, ...]}`, Tornado style (`</` escaped as `<\/`).
+pub fn info_json(stats: i64, sensors: &[(String, i64)]) -> String {
+    let mut out = String::from(
+        "{\"version\": \"git\", \"software\": \"analyzer-d4-passivedns\", \"stats\": ",
+    );
+    let _ = write!(out, "{stats}, \"sensors\": [");
+    for (i, (id, count)) in sensors.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str("{\"sensor_id\": ");
+        py_json_str(&mut out, id);
+        let _ = write!(out, ", \"count\": {count}}}");
+    }
+    out.push_str("]}");
+    out.replace("</", "<\\/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec() -> CofRecord {
+        CofRecord {
+            time_first: 1700000000,
+            time_last: Some(1700000500),
+            count: Some(3),
+            rrtype: "A".into(),
+            rrname: "example.com".into(),
+            rdata: "93.184.216.34".into(),
+            origin: "origin not configured".into(),
+        }
+    }
+
+    #[test]
+    fn worked_example_of_spec_2_7() {
+        assert_eq!(
+            ndjson(&[rec()]),
+            "{\"time_first\": 1700000000, \"time_last\": 1700000500, \"count\": 3, \"rrtype\": \"A\", \"rrname\": \"example.com\", \"rdata\": \"93.184.216.34\", \"origin\": \"origin not configured\"}\n"
+        );
+    }
+
+    #[test]
+    fn nulls_and_python_escapes() {
+        let mut r = rec();
+        r.time_last = None;
+        r.count = None;
+        r.rdata = "v=spf1 \"x\\\" é😀\u{1}\t\u{7f}".into();
+        let line = ndjson(&[r]);
+        assert!(
+            line.contains("\"time_last\": null, \"count\": null"),
+            "{line}"
+        );
+        assert!(
+            line.contains(r#""rdata": "v=spf1 \"x\\\" \u00e9\ud83d\ude00\u0001\t"#),
+            "{line}"
+        );
+        assert!(
+            line.contains("\\u007f\""),
+            "DEL is escaped as in Python: {line}"
+        );
+    }
+
+    #[test]
+    fn info_matches_tornado_output() {
+        assert_eq!(
+            info_json(0, &[]),
+            r#"{"version": "git", "software": "analyzer-d4-passivedns", "stats": 0, "sensors": []}"#
+        );
+        assert_eq!(
+            info_json(7, &[("s</1".into(), 5), ("b".into(), 2)]),
+            r#"{"version": "git", "software": "analyzer-d4-passivedns", "stats": 7, "sensors": [{"sensor_id": "s<\/1", "count": 5}, {"sensor_id": "b", "count": 2}]}"#
+        );
+    }
+}

@@ -1,0 +1,208 @@
+//! COF lookups in the pDNS store (spec `pdns.md` §2.4), with the upstream bugs fixed: first/last
+//! seen and count are read for the record's own type, a record without first-seen is skipped
+//! (not the rest of its type), sets of any size are returned, and the order is deterministic
+//! (name, then type in upstream order, then rdata). Each lookup is at most three round trips.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use fred::prelude::*;
+use fred::types::Value;
+
+use crate::cof::CofRecord;
+use crate::keys;
+use crate::rrtype;
+use crate::store::{int_value, StoreError};
+
+/// What a query string asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A name: its own records.
+    Name(String),
+    /// An IP address: records of every name that had it as answer. Holds the store forms.
+    Ip(Vec<String>),
+}
+
+/// Classifies a decoded query: an IPv4/IPv6 literal, or a name (lower-cased, dots stripped).
+pub fn classify(q: &str) -> Target {
+    let q = q.trim();
+    match q.parse::<IpAddr>() {
+        Ok(ip) => {
+            let mut forms = vec![ip.to_string()];
+            let lower = q.to_lowercase();
+            if lower != forms[0] {
+                forms.push(lower);
+            }
+            Target::Ip(forms)
+        }
+        Err(_) => Target::Name(crate::line::normalise_name(q)),
+    }
+}
+
+/// Reads records for COF queries.
+pub struct Lookup<'a> {
+    /// A connected client on the store.
+    pub client: &'a Client,
+    /// Value of the `origin` field.
+    pub origin: &'a str,
+    /// Types to return, in output order.
+    pub types: &'a [u16],
+}
+
+impl Lookup<'_> {
+    /// `/query/<q>`: the name's records, or for an IP the records of its associated names.
+    pub async fn query(&self, q: &str) -> Result<Vec<CofRecord>, StoreError> {
+        match classify(q) {
+            Target::Name(name) => self.records(&[name]).await,
+            Target::Ip(forms) => self.associated_records(&forms).await,
+        }
+    }
+
+    /// `/fquery/<q>`: records of every name having `q` as answer (rdata) of a served type.
+    pub async fn fquery(&self, q: &str) -> Result<Vec<CofRecord>, StoreError> {
+        match classify(q) {
+            Target::Name(name) => self.associated_records(&[name]).await,
+            Target::Ip(forms) => self.associated_records(&forms).await,
+        }
+    }
+
+    async fn associated_records(
+        &self,
+        rdata_forms: &[String],
+    ) -> Result<Vec<CofRecord>, StoreError> {
+        let names = self.associated_names(rdata_forms).await?;
+        let names: Vec<String> = names.into_iter().collect();
+        self.records(&names).await
+    }
+
+    /// Names in `v:<rdata>:<T>` over the served types (sorted, without duplicates).
+    pub async fn associated_names(
+        &self,
+        rdata_forms: &[String],
+    ) -> Result<BTreeSet<String>, StoreError> {
+        let pipe = self.client.pipeline();
+        for r in rdata_forms {
+            for &t in rrtype::SERVED.iter() {
+                let _: () = pipe.smembers(keys::reverse(r, t)).await?;
+            }
+        }
+        let mut names = BTreeSet::new();
+        for v in all(&pipe).await? {
+            names.extend(strings(v).into_iter().map(|n| n.trim().to_string()));
+        }
+        Ok(names)
+    }
+
+    /// Records of each name, in the given name order.
+    pub async fn records(&self, names: &[String]) -> Result<Vec<CofRecord>, StoreError> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pipe = self.client.pipeline();
+        for n in names {
+            for &t in self.types {
+                let _: () = pipe.smembers(keys::forward(n, t)).await?;
+            }
+        }
+        let sets = all(&pipe).await?;
+        let mut candidates = Vec::new();
+        let mut it = sets.into_iter();
+        for n in names {
+            for &t in self.types {
+                let mut members: Vec<String> = it
+                    .next()
+                    .map(strings)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|m| m.trim().to_string())
+                    .collect();
+                members.sort();
+                members.dedup();
+                candidates.extend(members.into_iter().map(|m| (n.clone(), t, m)));
+            }
+        }
+        self.fill(candidates).await
+    }
+
+    /// Reads `s:`/`l:`/`o:` of each candidate and keeps those with a first-seen.
+    async fn fill(
+        &self,
+        candidates: Vec<(String, u16, String)>,
+    ) -> Result<Vec<CofRecord>, StoreError> {
+        let mut out = Vec::with_capacity(candidates.len());
+        for chunk in candidates.chunks(1000) {
+            let mut ks = Vec::with_capacity(chunk.len() * 3);
+            for (n, t, m) in chunk {
+                let (ln, lm) = (n.to_lowercase(), m.to_lowercase());
+                ks.push(keys::first_seen(&ln, &lm, *t));
+                ks.push(keys::last_seen(&ln, &lm, *t));
+                ks.push(keys::occurrences(&ln, &lm, *t));
+            }
+            let vals: Vec<Value> = self.client.mget(ks).await?;
+            for ((n, t, m), v) in chunk.iter().zip(vals.chunks(3)) {
+                let Some(first) = v.first().and_then(int_value) else {
+                    continue;
+                };
+                out.push(CofRecord {
+                    time_first: first,
+                    time_last: v.get(1).and_then(int_value),
+                    count: v.get(2).and_then(int_value),
+                    rrtype: rrtype::mnemonic(*t),
+                    rrname: n.clone(),
+                    rdata: m.clone(),
+                    origin: self.origin.to_string(),
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+async fn all(pipe: &fred::clients::Pipeline<Client>) -> Result<Vec<Value>, StoreError> {
+    let mut out = Vec::new();
+    for r in pipe.try_all::<Value>().await {
+        match r {
+            Ok(v) => out.push(v),
+            // A key of the wrong type holds no records for us.
+            Err(e) if !crate::store::is_transient(&e) => out.push(Value::Null),
+            Err(e) => return Err(StoreError::Transient(e)),
+        }
+    }
+    Ok(out)
+}
+
+fn strings(v: Value) -> Vec<String> {
+    match v {
+        Value::Array(a) => a.into_iter().filter_map(string).collect(),
+        Value::Null => Vec::new(),
+        other => string(other).into_iter().collect(),
+    }
+}
+
+fn string(v: Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.to_string()),
+        Value::Bytes(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classify_ips_and_names() {
+        assert_eq!(
+            classify("93.184.216.34"),
+            Target::Ip(vec!["93.184.216.34".into()])
+        );
+        assert_eq!(
+            classify("2A00:1450:0:0::1"),
+            Target::Ip(vec!["2a00:1450::1".into(), "2a00:1450:0:0::1".into()])
+        );
+        assert_eq!(classify("Example.COM."), Target::Name("example.com".into()));
+        // Upstream treated "10" as an IPv4 address; it is a name here.
+        assert_eq!(classify("10"), Target::Name("10".into()));
+    }
+}

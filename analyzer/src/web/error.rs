@@ -1,0 +1,53 @@
+//! The COF server's error type: each kind maps to a status and a JSON body safe to show.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+
+use crate::store::StoreError;
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    /// Malformed input (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// Missing or wrong credentials (401).
+    #[error("authentication required")]
+    Unauthorized,
+    /// The store failed (503); detail is logged, not sent.
+    #[error("store error: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl WebError {
+    /// HTTP status of an error (for metrics).
+    pub fn status(&self) -> StatusCode {
+        match self {
+            WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            WebError::Unauthorized => StatusCode::UNAUTHORIZED,
+            WebError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+impl ResponseError for WebError {
+    fn status_code(&self) -> StatusCode {
+        self.status()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let message = match self {
+            WebError::Store(e) => {
+                tracing::error!(error = %e, "Store error while answering.");
+                "passive DNS store unavailable".to_string()
+            }
+            other => other.to_string(),
+        };
+        let body = serde_json::json!({ "error": message }).to_string();
+        let mut resp = HttpResponse::build(self.status());
+        if matches!(self, WebError::Unauthorized) {
+            resp.insert_header(("WWW-Authenticate", "Basic realm=\"pdns\""));
+        }
+        resp.content_type("application/json").body(body)
+    }
+}

@@ -1,0 +1,245 @@
+//! Request parsing for the COF API: the query text from the raw path, the CIRCL pDNS 2.0
+//! `dribble-*` headers, and authentication.
+
+use actix_web::http::header::HeaderMap;
+use actix_web::HttpRequest;
+use base64::Engine as _;
+
+use crate::cof::CofRecord;
+use crate::config::Auth;
+use crate::rrtype;
+
+use super::error::WebError;
+
+/// Longest accepted query (bytes, after percent-decoding).
+pub const MAX_QUERY: usize = 1024;
+/// Largest page size.
+pub const MAX_PAGE: usize = 100_000;
+
+/// The query after the route prefix, percent-decoded like Tornado (`+` stays `+`).
+pub fn query_text(path: &str, prefix: &str) -> Result<String, WebError> {
+    let raw = path.strip_prefix(prefix).unwrap_or_default();
+    let bytes = percent_decode(raw).ok_or_else(|| bad("malformed percent-encoding in query"))?;
+    let q = String::from_utf8(bytes).map_err(|_| bad("query is not valid UTF-8"))?;
+    let q = q.trim().to_string();
+    if q.is_empty() {
+        return Err(bad("empty query: use /query/<name-or-ip>"));
+    }
+    if q.len() > MAX_QUERY {
+        return Err(bad(&format!("query longer than {MAX_QUERY} bytes")));
+    }
+    if q.chars().any(char::is_control) {
+        return Err(bad("query contains control characters"));
+    }
+    Ok(q)
+}
+
+fn bad(msg: &str) -> WebError {
+    WebError::BadRequest(msg.to_string())
+}
+
+fn percent_decode(s: &str) -> Option<Vec<u8>> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = b.get(i + 1..i + 3)?;
+            let hex = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
+/// Paging and filtering asked by `dribble-*` headers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Page {
+    /// `dribble-paginate-count`.
+    pub count: Option<usize>,
+    /// `dribble-paginate-cursor` (offset into the ordered answer).
+    pub cursor: usize,
+    /// `dribble-filter-rrtype`.
+    pub rrtype: Option<u16>,
+}
+
+impl Page {
+    /// Reads the headers; malformed values are a 400.
+    pub fn from_headers(h: &HeaderMap) -> Result<Page, WebError> {
+        let get = |name: &str| -> Result<Option<String>, WebError> {
+            h.get(name)
+                .map(|v| {
+                    v.to_str()
+                        .map(|s| s.trim().to_string())
+                        .map_err(|_| bad(&format!("{name}: not ASCII")))
+                })
+                .transpose()
+        };
+        let count = match get("dribble-paginate-count")? {
+            None => None,
+            Some(v) => Some(
+                v.parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=MAX_PAGE).contains(n))
+                    .ok_or_else(|| {
+                        bad(&format!(
+                            "dribble-paginate-count: expected 1..{MAX_PAGE}, got {v:?}"
+                        ))
+                    })?,
+            ),
+        };
+        let cursor = match get("dribble-paginate-cursor")? {
+            None => 0,
+            Some(v) if v.is_empty() => 0,
+            Some(v) => v
+                .parse::<usize>()
+                .map_err(|_| bad(&format!("dribble-paginate-cursor: invalid cursor {v:?}")))?,
+        };
+        let rrtype = match get("dribble-filter-rrtype")? {
+            None => None,
+            Some(v) => Some(served_type(&v)?),
+        };
+        Ok(Page {
+            count,
+            cursor,
+            rrtype,
+        })
+    }
+
+    /// Types to look up, in output order.
+    pub fn types(&self) -> Vec<u16> {
+        match self.rrtype {
+            Some(t) => vec![t],
+            None => rrtype::SERVED.to_vec(),
+        }
+    }
+
+    /// The page of `records` and the next cursor, if more remain.
+    pub fn slice<'a>(&self, records: &'a [CofRecord]) -> (&'a [CofRecord], Option<usize>) {
+        let start = self.cursor.min(records.len());
+        let end = match self.count {
+            Some(n) => start.saturating_add(n).min(records.len()),
+            None => records.len(),
+        };
+        (&records[start..end], (end < records.len()).then_some(end))
+    }
+}
+
+fn served_type(v: &str) -> Result<u16, WebError> {
+    let t = rrtype::number(v).or_else(|| v.parse::<u16>().ok());
+    match t {
+        Some(t) if rrtype::SERVED.contains(&t) => Ok(t),
+        _ => {
+            let valid: Vec<String> = rrtype::SERVED
+                .iter()
+                .map(|t| rrtype::mnemonic(*t))
+                .collect();
+            Err(bad(&format!(
+                "dribble-filter-rrtype: unsupported type {v:?}; valid types: {}",
+                valid.join(", ")
+            )))
+        }
+    }
+}
+
+/// Checks `Authorization` when credentials are configured: `Basic <user:pass>`, `Bearer <token>`
+/// or a bare token.
+pub fn check_auth(req: &HttpRequest, auth: &Auth) -> Result<(), WebError> {
+    if !auth.enabled() {
+        return Ok(());
+    }
+    let value = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .trim();
+    let (scheme, rest) = value.split_once(' ').unwrap_or(("", value));
+    let ok = if scheme.eq_ignore_ascii_case("basic") {
+        base64::engine::general_purpose::STANDARD
+            .decode(rest.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .is_some_and(|cred| {
+                auth.basic
+                    .iter()
+                    .any(|c| ct_eq(c.as_bytes(), cred.as_bytes()))
+            })
+    } else {
+        let token = if scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token")
+        {
+            rest.trim()
+        } else {
+            value
+        };
+        !token.is_empty()
+            && auth
+                .tokens
+                .iter()
+                .any(|t| ct_eq(t.as_bytes(), token.as_bytes()))
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(WebError::Unauthorized)
+    }
+}
+
+/// Constant-time comparison (length leaks, content does not).
+fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_text_decodes_like_tornado() {
+        assert_eq!(
+            query_text("/query/a%2Eb+c", "/query/").ok().as_deref(),
+            Some("a.b+c")
+        );
+        assert!(query_text("/query/", "/query/").is_err());
+        assert!(query_text("/query/%zz", "/query/").is_err());
+        assert!(query_text("/query/%ff", "/query/").is_err());
+        assert!(query_text("/query/a%0Ab", "/query/").is_err());
+    }
+
+    #[test]
+    fn page_slices_and_cursors() {
+        let recs: Vec<CofRecord> = (0..5)
+            .map(|i| CofRecord {
+                time_first: i,
+                time_last: None,
+                count: None,
+                rrtype: "A".into(),
+                rrname: "x".into(),
+                rdata: i.to_string(),
+                origin: String::new(),
+            })
+            .collect();
+        let p = Page {
+            count: Some(2),
+            cursor: 0,
+            rrtype: None,
+        };
+        assert_eq!(p.slice(&recs).1, Some(2));
+        let p = Page {
+            count: Some(2),
+            cursor: 4,
+            rrtype: None,
+        };
+        assert_eq!((p.slice(&recs).0.len(), p.slice(&recs).1), (1, None));
+        let p = Page {
+            count: None,
+            cursor: 9,
+            rrtype: None,
+        };
+        assert_eq!((p.slice(&recs).0.len(), p.slice(&recs).1), (0, None));
+    }
+}
