@@ -9,10 +9,12 @@
 //! - [`client`]: glue used by `d4-client` and `d4-sensor`.
 //! - [`stats`]: counters reported on SIGUSR1 and at exit.
 
+pub mod capture;
 pub mod client;
 pub mod config;
 pub mod goflags;
 pub mod packetizer;
+pub mod pdns_cli;
 pub mod sender;
 pub mod source;
 pub mod stats;
@@ -58,4 +60,23 @@ pub async fn shutdown_signal() {
         _ = int.recv() => {}
         _ = term.recv() => {}
     }
+}
+
+/// For synchronous capture loops: a thread that sets `stop` on SIGINT/SIGTERM and logs
+/// the counters on SIGUSR1.
+pub fn spawn_signal_thread(stop: Arc<std::sync::atomic::AtomicBool>, stats: Arc<stats::Stats>) {
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    std::thread::spawn(move || {
+        rt.block_on(async move {
+            spawn_stats_signal(stats);
+            shutdown_signal().await;
+            tracing::info!("Exiting.");
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        })
+    });
 }

@@ -2,6 +2,8 @@
 
 mod common;
 
+mod capture;
 mod client_stream;
 mod client_tls;
+mod pcapgen;
 mod reconnect;
