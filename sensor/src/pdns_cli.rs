@@ -178,3 +178,64 @@ impl LineSink for FileSink {
         Ok(())
     }
 }
+
+/// Lines packed into signed D4 packets (type 8) for the sender. Lines are buffered up
+/// to `snaplen` and sent when the buffer is full, when the capture is idle (pcap
+/// timeout) or at least once a second, so no record waits long or is cut.
+pub struct D4Sink {
+    fmt: LineFormat,
+    chunker: crate::packetizer::Chunker,
+    emitter: crate::source::Emitter,
+    buf: String,
+    snaplen: usize,
+    last_flush: Instant,
+    payloads: Vec<Vec<u8>>,
+}
+
+impl D4Sink {
+    /// A sink feeding `emitter` with payloads of at most `snaplen` bytes.
+    pub fn new(fmt: LineFormat, emitter: crate::source::Emitter, snaplen: usize) -> D4Sink {
+        D4Sink {
+            fmt,
+            chunker: crate::packetizer::Chunker::new(snaplen, true),
+            emitter,
+            buf: String::new(),
+            snaplen,
+            last_flush: Instant::now(),
+            payloads: Vec::new(),
+        }
+    }
+
+    fn send(&mut self) -> std::io::Result<()> {
+        let ts = crate::packetizer::now_secs();
+        for p in self.payloads.drain(..) {
+            let pkt = self.emitter.signer.packet(self.emitter.data_type, ts, &p);
+            self.emitter.tx.blocking_send(pkt).map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the D4 sender stopped")
+            })?;
+        }
+        Ok(())
+    }
+}
+
+impl LineSink for D4Sink {
+    fn line(&mut self, line: &PdnsLine, _error: bool) -> std::io::Result<()> {
+        self.fmt.write(line, &mut self.buf);
+        if self.buf.len() >= self.snaplen || self.last_flush.elapsed() > Duration::from_secs(1) {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.last_flush = Instant::now();
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        crate::stats::Stats::add(&self.emitter.stats.source_bytes, self.buf.len() as u64);
+        let text = std::mem::take(&mut self.buf);
+        self.chunker.push(text.as_bytes(), &mut self.payloads);
+        self.chunker.finish(&mut self.payloads);
+        self.send()
+    }
+}

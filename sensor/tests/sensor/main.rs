@@ -7,3 +7,4 @@ mod client_stream;
 mod client_tls;
 mod pcapgen;
 mod reconnect;
+mod sensor_bin;
