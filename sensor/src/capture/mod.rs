@@ -187,3 +187,59 @@ impl Engine {
         sink.flush()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    struct Collect(Vec<PdnsLine>);
+    impl LineSink for Collect {
+        fn line(&mut self, l: &PdnsLine, _error: bool) -> std::io::Result<()> {
+            self.0.push(l.clone());
+            Ok(())
+        }
+    }
+
+    /// A valid Ethernet/IPv4/UDP/53 frame around arbitrary DNS bytes.
+    fn udp_frame(payload: &[u8], from_server: bool) -> Vec<u8> {
+        let (sp, dp) = if from_server {
+            (53, 40000)
+        } else {
+            (40000, 53)
+        };
+        let b = etherparse::PacketBuilder::ethernet2([0; 6], [1; 6])
+            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .udp(sp, dp);
+        let mut out = Vec::new();
+        b.write(&mut out, payload).unwrap_or_default();
+        out
+    }
+
+    proptest! {
+        /// Random frames of every link type never panic and are counted.
+        #[test]
+        fn random_frames_never_panic(frame in proptest::collection::vec(any::<u8>(), 0..400), lt in prop_oneof![Just(0), Just(1), Just(101), Just(113), Just(276)]) {
+            let mut e = Engine::new(&EngineOptions::default(), Arc::new(Stats::default()));
+            let mut sink = Collect(Vec::new());
+            e.frame(lt, Ts { sec: 1, usec: 0 }, &frame, &mut sink).unwrap_or_default();
+            e.finish(&mut sink).unwrap_or_default();
+        }
+
+        /// Random DNS payloads inside valid UDP frames (query, then response with the
+        /// same first bytes) never panic.
+        #[test]
+        fn random_dns_never_panics(dns in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let opts = EngineOptions { filter: TypeFilter::parse("46CDNPRSTFOMnLdHIfsxoryetaz").0, ..EngineOptions::default() };
+            let mut e = Engine::new(&opts, Arc::new(Stats::default()));
+            let mut sink = Collect(Vec::new());
+            let mut q = dns.clone();
+            if let Some(b) = q.get_mut(2) { *b &= 0x7f; }
+            let mut r = dns;
+            if let Some(b) = r.get_mut(2) { *b |= 0x80; }
+            e.frame(1, Ts { sec: 1, usec: 0 }, &udp_frame(&q, false), &mut sink).unwrap_or_default();
+            e.frame(1, Ts { sec: 1, usec: 1 }, &udp_frame(&r, true), &mut sink).unwrap_or_default();
+            e.finish(&mut sink).unwrap_or_default();
+        }
+    }
+}

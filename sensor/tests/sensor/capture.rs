@@ -87,11 +87,6 @@ fn run(pcap: &Pcap, args: &[&str]) -> (Vec<String>, Vec<String>, String) {
     (read(&log), read(&nxd), stderr)
 }
 
-fn sorted(mut v: Vec<String>) -> Vec<String> {
-    v.sort();
-    v
-}
-
 /// Every record type of the brief, IPv4/IPv6, EDNS, VLAN, CNAME chain, NXDOMAIN.
 #[test]
 fn record_types_and_encapsulations() {
@@ -648,7 +643,80 @@ fn client_ip_can_be_dropped() {
     let _ = pcapgen::CLIENT_MAC;
 }
 
-#[allow(dead_code)]
-fn unused() -> Vec<String> {
-    sorted(Vec::new())
+/// 802.1ad outer tags (0x88a8, missed by passivedns), DNAME (raw rdata) and DNS over
+/// TCP on IPv6.
+#[test]
+fn qinq_8021ad_dname_and_ipv6_tcp() {
+    use hickory_proto::rr::rdata::NULL;
+    let mut c = Capture::new();
+    let (cl, sv) = (v4("10.0.0.1"), v4("192.0.2.53"));
+    // DNAME target as uncompressed wire bytes (RFC 6672).
+    let dname = RData::Unknown {
+        code: RecordType::Unknown(39),
+        rdata: NULL::with(b"\x03new\x07example\x00".to_vec()),
+    };
+    let r = response(
+        40,
+        "old.example.",
+        RecordType::A,
+        ResponseCode::NoError,
+        vec![rr("old.example.", 90, dname)],
+        false,
+    );
+    let q = query(40, "old.example.", RecordType::A);
+    let patch = |mut f: Vec<u8>| {
+        f[12] = 0x88;
+        f[13] = 0xa8;
+        f
+    };
+    let (s, u) = c.tick();
+    c.pcap.frame(
+        s,
+        u,
+        &patch(udp(Link::QinQ(300, 7), (cl, 40040), (sv, 53), &q)),
+    );
+    let (s, u) = c.tick();
+    c.pcap.frame(
+        s,
+        u,
+        &patch(udp(Link::QinQ(300, 7), (sv, 53), (cl, 40040), &r)),
+    );
+    let ts1 = c.ts_str();
+    // IPv6 TCP, response in two segments.
+    let (c6, s6) = ((v4("2001:db8::1"), 45001), (v4("2001:db8::53"), 53));
+    let framed = |m: Vec<u8>| {
+        let mut v = (m.len() as u16).to_be_bytes().to_vec();
+        v.extend(m);
+        v
+    };
+    let q = framed(query(41, "t6.example.", RecordType::AAAA));
+    let r = framed(response(
+        41,
+        "t6.example.",
+        RecordType::AAAA,
+        ResponseCode::NoError,
+        vec![rr(
+            "t6.example.",
+            15,
+            RData::AAAA(AAAA::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x53)),
+        )],
+        false,
+    ));
+    let (s, u) = c.tick();
+    c.pcap.frame(s, u, &tcp(c6, s6, 1, false, &q));
+    let (a, b) = r.split_at(30);
+    let (s, u) = c.tick();
+    c.pcap.frame(s, u, &tcp(s6, c6, 100, false, a));
+    let (s, u) = c.tick();
+    c.pcap.frame(s, u, &tcp(s6, c6, 130, false, b));
+    let ts2 = c.ts_str();
+    let (got, _, log) = run(&c.pcap, &[]);
+    assert_eq!(
+        got,
+        [
+            format!("{ts1}||10.0.0.1||192.0.2.53||IN||old.example.||DNAME||new.example.||90||1"),
+            format!("{ts2}||2001:db8::1||2001:db8::53||IN||t6.example.||AAAA||2001:db8::53||15||1"),
+        ],
+        "{log}"
+    );
 }

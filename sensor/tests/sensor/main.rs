@@ -8,3 +8,4 @@ mod client_tls;
 mod pcapgen;
 mod reconnect;
 mod sensor_bin;
+mod sources;
