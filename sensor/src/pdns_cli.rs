@@ -131,6 +131,8 @@ impl PdnsFlags {
 /// Answer lines to one writer and error lines to another (or the same).
 pub struct FileSink {
     fmt: LineFormat,
+    /// JSON for answers (`-j`) and for error records (`-J`).
+    pub json: (bool, bool),
     answers: Box<dyn Write + Send>,
     errors: Option<Box<dyn Write + Send>>,
     buf: String,
@@ -146,6 +148,7 @@ impl FileSink {
     ) -> FileSink {
         FileSink {
             fmt,
+            json: (false, false),
             answers,
             errors,
             buf: String::new(),
@@ -157,7 +160,11 @@ impl FileSink {
 impl LineSink for FileSink {
     fn line(&mut self, line: &PdnsLine, error: bool) -> std::io::Result<()> {
         self.buf.clear();
-        self.fmt.write(line, &mut self.buf);
+        if (error && self.json.1) || (!error && self.json.0) {
+            self.fmt.write_json(line, &mut self.buf);
+        } else {
+            self.fmt.write(line, &mut self.buf);
+        }
         match (&mut self.errors, error) {
             (Some(w), true) => w.write_all(self.buf.as_bytes())?,
             _ => self.answers.write_all(self.buf.as_bytes())?,

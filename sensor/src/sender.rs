@@ -93,6 +93,9 @@ pub enum SendError {
     },
 }
 
+/// Unacknowledged data older than this fails the connection (TCP_USER_TIMEOUT).
+const USER_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Most packets written in one batch (one flush).
 const BATCH: usize = 256;
 
@@ -293,10 +296,14 @@ impl NetSender {
             _ => TcpStream::connect(addr).await?,
         };
         tcp.set_nodelay(true)?;
+        let sock = socket2::SockRef::from(&tcp);
         if let Some(k) = self.opts.keepalive {
             let ka = socket2::TcpKeepalive::new().with_time(k).with_interval(k);
-            socket2::SockRef::from(&tcp).set_tcp_keepalive(&ka)?;
+            sock.set_tcp_keepalive(&ka)?;
         }
+        // A peer that vanished without a FIN/RST (power loss, partition) would otherwise
+        // block writes for the kernel's ~15 min retransmission limit.
+        sock.set_tcp_user_timeout(Some(USER_TIMEOUT))?;
         let peer = tcp.peer_addr()?;
         let Some(tls) = &self.opts.tls else {
             tracing::info!(%peer, tls = false, "Connected to the D4 server.");

@@ -3,7 +3,7 @@
 
 use std::fs::OpenOptions;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -33,6 +33,27 @@ struct Cli {
     /// PF_RING cluster id (accepted, ignored).
     #[arg(short = 'c')]
     cluster: Option<String>,
+    /// JSON output for answers.
+    #[arg(short = 'j')]
+    json: bool,
+    /// JSON output for NXDOMAIN/error records.
+    #[arg(short = 'J')]
+    json_errors: bool,
+    /// Write the process id to this file.
+    #[arg(short = 'p')]
+    pid_file: Option<PathBuf>,
+    /// Daemonise (not supported: run under a service manager instead).
+    #[arg(short = 'D')]
+    daemon: bool,
+    /// Answers to syslog (not supported).
+    #[arg(short = 'y')]
+    syslog: bool,
+    /// Errors to syslog (not supported).
+    #[arg(short = 'Y')]
+    syslog_errors: bool,
+    /// Statistics file (accepted; statistics are logged on SIGUSR1 and at exit).
+    #[arg(short = 's')]
+    stats_file: Option<PathBuf>,
 }
 
 fn open(path: &str) -> anyhow::Result<Box<dyn Write + Send>> {
@@ -57,6 +78,15 @@ fn main() {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    if cli.daemon || cli.syslog || cli.syslog_errors {
+        anyhow::bail!(
+            "-D, -y and -Y are not supported: run in the foreground and log to files or stdout"
+        );
+    }
+    if let Some(p) = &cli.pid_file {
+        std::fs::write(p, format!("{}\n", std::process::id()))
+            .with_context(|| format!("pid file {}", p.display()))?;
+    }
     let opts = cli.pdns.engine_options();
     let fmt = cli.pdns.line_format();
     let source = cli.pdns.source()?;
@@ -68,6 +98,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         None
     };
     let mut sink = FileSink::new(fmt, answers, errors);
+    sink.json = (cli.json, cli.json_errors);
     let stats = Arc::new(Stats::default());
     let stop = Arc::new(AtomicBool::new(false));
     d4_sensor::spawn_signal_thread(stop.clone(), stats.clone());

@@ -233,6 +233,91 @@ impl LineFormat {
         }
         out.push('\n');
     }
+
+    /// Appends the line as passivedns's compact JSON object (`-j`/`-J`, spec §5.2.6) and
+    /// `\n`: keys in passivedns's order, each only if its field is selected, no MACs.
+    pub fn write_json(&self, l: &PdnsLine, out: &mut String) {
+        let f = self.fields;
+        let mut first = true;
+        let mut key = |out: &mut String, k: &str| {
+            out.push(if first { '{' } else { ',' });
+            first = false;
+            let _ = write!(out, "\"{k}\":");
+        };
+        let string =
+            |out: &mut String, v: &str| out.push_str(&serde_json::Value::from(v).to_string());
+        if f.has('H') {
+            key(out, "timestamp");
+            let local = chrono::DateTime::from_timestamp(l.ts.sec as i64, 0)
+                .map(|d| {
+                    d.with_timezone(&chrono::Local)
+                        .format("%Y-%m-%d %H:%M:%S")
+                        .to_string()
+                })
+                .unwrap_or_default();
+            string(out, &local);
+        }
+        if f.has('S') {
+            key(out, "timestamp_s");
+            let _ = write!(out, "{}", l.ts.sec);
+        }
+        if f.has('M') {
+            key(out, "timestamp_ms");
+            let _ = write!(out, "{}", l.ts.usec);
+        }
+        if f.has('h') {
+            key(out, "hostname");
+            string(out, &self.hostname);
+        }
+        if f.has('c') {
+            key(out, "client");
+            string(out, &self.client_ip.apply(l.client).to_string());
+        }
+        if f.has('s') {
+            key(out, "server");
+            string(out, &l.server.to_string());
+        }
+        if f.has('p') {
+            key(out, "proto");
+            string(out, l.proto.name());
+        }
+        if f.has('C') {
+            key(out, "class");
+            string(out, &l.class);
+        }
+        if f.has('Q') {
+            key(out, "query");
+            string(out, &l.query);
+        }
+        if f.has('L') {
+            key(out, "query_len");
+            let _ = write!(out, "{}", l.query.len());
+        }
+        if f.has('T') {
+            key(out, "type");
+            string(out, &l.rtype);
+        }
+        if f.has('A') {
+            key(out, "answer");
+            string(out, &l.answer);
+        }
+        if f.has('l') {
+            key(out, "answer_len");
+            let _ = write!(out, "{}", l.answer.len());
+        }
+        if f.has('t') {
+            key(out, "ttl");
+            let _ = write!(out, "{}", l.ttl);
+        }
+        if f.has('n') {
+            key(out, "count");
+            let _ = write!(out, "{}", l.count);
+        }
+        if first {
+            out.push('{');
+        }
+        out.push_str("}\n");
+    }
 }
 
 #[cfg(test)]
@@ -291,6 +376,18 @@ mod tests {
         }
         .write(&sample(), &mut s);
         assert_eq!(s, "408856||19||13\n");
+    }
+
+    #[test]
+    fn json_output_keys_in_passivedns_order() {
+        let mut s = String::new();
+        LineFormat::default().write_json(&sample(), &mut s);
+        assert_eq!(
+            s,
+            "{\"timestamp_s\":1322849924,\"timestamp_ms\":408856,\"client\":\"10.1.1.1\",\"server\":\"8.8.8.8\",\
+             \"class\":\"IN\",\"query\":\"upload.youtube.com.\",\"type\":\"A\",\"answer\":\"74.125.43.117\",\
+             \"ttl\":46587,\"count\":5}\n"
+        );
     }
 
     #[test]
