@@ -4,6 +4,9 @@
 //! - [`goflags`]: goclient's Go-style flags and durations.
 //! - [`packetizer`]: snaplen chunking (line-preserving for line types) and signing.
 //! - [`source`]: stdin, file, folder and d4server (Redis queue) sources.
+//! - [`queue`]: bounded memory buffer with an optional on-disk spool.
+//! - [`capture`]: DNS capture → passivedns lines (pcap, etherparse, hickory-proto).
+//! - [`pdns_cli`]: passivedns flags and line sinks (log files, D4 packets).
 //! - [`sender`]: stdout / TLS delivery with reconnect, replay window and graceful close.
 //! - [`tls`]: rustls client configurations (`-cc` verification or goclient's accept-any).
 //! - [`client`]: glue used by `d4-client` and `d4-sensor`.
@@ -15,6 +18,7 @@ pub mod config;
 pub mod goflags;
 pub mod packetizer;
 pub mod pdns_cli;
+pub mod queue;
 pub mod sender;
 pub mod source;
 pub mod stats;

@@ -197,10 +197,12 @@ pub struct D4Sink {
     snaplen: usize,
     last_flush: Instant,
     payloads: Vec<Vec<u8>>,
+    handle: tokio::runtime::Handle,
 }
 
 impl D4Sink {
-    /// A sink feeding `emitter` with payloads of at most `snaplen` bytes.
+    /// A sink feeding `emitter` with payloads of at most `snaplen` bytes. Must be
+    /// created inside the runtime; used from a blocking thread.
     pub fn new(fmt: LineFormat, emitter: crate::source::Emitter, snaplen: usize) -> D4Sink {
         D4Sink {
             fmt,
@@ -210,6 +212,7 @@ impl D4Sink {
             snaplen,
             last_flush: Instant::now(),
             payloads: Vec::new(),
+            handle: tokio::runtime::Handle::current(),
         }
     }
 
@@ -217,9 +220,12 @@ impl D4Sink {
         let ts = crate::packetizer::now_secs();
         for p in self.payloads.drain(..) {
             let pkt = self.emitter.signer.packet(self.emitter.data_type, ts, &p);
-            self.emitter.tx.blocking_send(pkt).map_err(|_| {
-                std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the D4 sender stopped")
-            })?;
+            self.emitter
+                .tx
+                .blocking_send(&self.handle, pkt)
+                .map_err(|_| {
+                    std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the D4 sender stopped")
+                })?;
         }
         Ok(())
     }

@@ -24,10 +24,10 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
 use tokio_rustls::TlsConnector;
 
 use crate::packetizer::{now_secs, Signer};
+use crate::queue::QueueReceiver;
 use crate::stats::Stats;
 
 /// A bidirectional byte stream (TLS or plain TCP).
@@ -101,7 +101,7 @@ const BATCH: usize = 256;
 
 /// Writes every packet from `rx` to stdout; returns at the end of the input.
 pub async fn run_stdout(
-    mut rx: mpsc::Receiver<Vec<u8>>,
+    mut rx: QueueReceiver,
     start: SessionStart,
     stats: Arc<Stats>,
 ) -> Result<(), SendError> {
@@ -122,16 +122,16 @@ pub async fn run_stdout(
 }
 
 /// Appends `first` and whatever else is immediately available (up to [`BATCH`]).
-fn collect_batch(rx: &mut mpsc::Receiver<Vec<u8>>, first: Vec<u8>, batch: &mut Vec<u8>) -> usize {
+fn collect_batch(rx: &mut QueueReceiver, first: Vec<u8>, batch: &mut Vec<u8>) -> usize {
     batch.extend_from_slice(&first);
     let mut n = 1;
     while n < BATCH {
         match rx.try_recv() {
-            Ok(p) => {
+            Some(p) => {
                 batch.extend_from_slice(&p);
                 n += 1;
             }
-            Err(_) => break,
+            None => break,
         }
     }
     n
@@ -167,7 +167,7 @@ impl NetSender {
     }
 
     /// Delivers everything from `rx`; returns after the graceful close at its end.
-    pub async fn run(mut self, mut rx: mpsc::Receiver<Vec<u8>>) -> Result<(), SendError> {
+    pub async fn run(mut self, mut rx: QueueReceiver) -> Result<(), SendError> {
         let mut conn: Option<Box<dyn Io>> = None;
         let mut backoff = Duration::from_millis(100);
         let mut close_attempts = 0u32;
