@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::config::{ClientConfig, Destination};
@@ -65,6 +64,13 @@ pub struct ClientFlags {
     /// Memory buffer between source and sender while disconnected (MiB).
     #[arg(long = "buffer-mb", default_value_t = 64)]
     pub buffer_mb: usize,
+    /// Spool directory: when the memory buffer is full, packets go to a file there
+    /// (and a spool left by a previous run is sent first).
+    #[arg(long = "spool")]
+    pub spool: Option<PathBuf>,
+    /// Largest spool file (MiB).
+    #[arg(long = "spool-mb", default_value_t = 1024)]
+    pub spool_mb: u64,
     /// How long to wait at the end for the server to close after close_notify.
     #[arg(long = "drain-timeout", value_parser = parse_duration, default_value = "10s")]
     pub drain_timeout: Duration,
@@ -108,9 +114,8 @@ pub fn start(
         uuid: cfg.uuid,
         key: cfg.key.clone(),
     };
-    let per_packet = cfg.snaplen + d4_core::proto::HEADER_SIZE;
-    let capacity = ((flags.buffer_mb.max(1) << 20) / per_packet).clamp(16, 1 << 20);
-    let (tx, rx) = mpsc::channel(capacity);
+    let spool = flags.spool.as_deref().map(|d| (d, flags.spool_mb << 20));
+    let (tx, rx) = crate::queue::queue(flags.buffer_mb.max(1) << 20, spool)?;
     let start = SessionStart {
         signer: signer.clone(),
         meta: cfg.metaheader.clone(),

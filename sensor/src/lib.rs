@@ -4,15 +4,21 @@
 //! - [`goflags`]: goclient's Go-style flags and durations.
 //! - [`packetizer`]: snaplen chunking (line-preserving for line types) and signing.
 //! - [`source`]: stdin, file, folder and d4server (Redis queue) sources.
+//! - [`queue`]: bounded memory buffer with an optional on-disk spool.
+//! - [`capture`]: DNS capture → passivedns lines (pcap, etherparse, hickory-proto).
+//! - [`pdns_cli`]: passivedns flags and line sinks (log files, D4 packets).
 //! - [`sender`]: stdout / TLS delivery with reconnect, replay window and graceful close.
 //! - [`tls`]: rustls client configurations (`-cc` verification or goclient's accept-any).
 //! - [`client`]: glue used by `d4-client` and `d4-sensor`.
 //! - [`stats`]: counters reported on SIGUSR1 and at exit.
 
+pub mod capture;
 pub mod client;
 pub mod config;
 pub mod goflags;
 pub mod packetizer;
+pub mod pdns_cli;
+pub mod queue;
 pub mod sender;
 pub mod source;
 pub mod stats;
@@ -58,4 +64,23 @@ pub async fn shutdown_signal() {
         _ = int.recv() => {}
         _ = term.recv() => {}
     }
+}
+
+/// For synchronous capture loops: a thread that sets `stop` on SIGINT/SIGTERM and logs
+/// the counters on SIGUSR1.
+pub fn spawn_signal_thread(stop: Arc<std::sync::atomic::AtomicBool>, stats: Arc<stats::Stats>) {
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    std::thread::spawn(move || {
+        rt.block_on(async move {
+            spawn_stats_signal(stats);
+            shutdown_signal().await;
+            tracing::info!("Exiting.");
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        })
+    });
 }

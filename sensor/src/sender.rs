@@ -24,10 +24,10 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
 use tokio_rustls::TlsConnector;
 
 use crate::packetizer::{now_secs, Signer};
+use crate::queue::QueueReceiver;
 use crate::stats::Stats;
 
 /// A bidirectional byte stream (TLS or plain TCP).
@@ -93,12 +93,15 @@ pub enum SendError {
     },
 }
 
+/// Unacknowledged data older than this fails the connection (TCP_USER_TIMEOUT).
+const USER_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Most packets written in one batch (one flush).
 const BATCH: usize = 256;
 
 /// Writes every packet from `rx` to stdout; returns at the end of the input.
 pub async fn run_stdout(
-    mut rx: mpsc::Receiver<Vec<u8>>,
+    mut rx: QueueReceiver,
     start: SessionStart,
     stats: Arc<Stats>,
 ) -> Result<(), SendError> {
@@ -119,16 +122,16 @@ pub async fn run_stdout(
 }
 
 /// Appends `first` and whatever else is immediately available (up to [`BATCH`]).
-fn collect_batch(rx: &mut mpsc::Receiver<Vec<u8>>, first: Vec<u8>, batch: &mut Vec<u8>) -> usize {
+fn collect_batch(rx: &mut QueueReceiver, first: Vec<u8>, batch: &mut Vec<u8>) -> usize {
     batch.extend_from_slice(&first);
     let mut n = 1;
     while n < BATCH {
         match rx.try_recv() {
-            Ok(p) => {
+            Some(p) => {
                 batch.extend_from_slice(&p);
                 n += 1;
             }
-            Err(_) => break,
+            None => break,
         }
     }
     n
@@ -164,7 +167,7 @@ impl NetSender {
     }
 
     /// Delivers everything from `rx`; returns after the graceful close at its end.
-    pub async fn run(mut self, mut rx: mpsc::Receiver<Vec<u8>>) -> Result<(), SendError> {
+    pub async fn run(mut self, mut rx: QueueReceiver) -> Result<(), SendError> {
         let mut conn: Option<Box<dyn Io>> = None;
         let mut backoff = Duration::from_millis(100);
         let mut close_attempts = 0u32;
@@ -293,10 +296,14 @@ impl NetSender {
             _ => TcpStream::connect(addr).await?,
         };
         tcp.set_nodelay(true)?;
+        let sock = socket2::SockRef::from(&tcp);
         if let Some(k) = self.opts.keepalive {
             let ka = socket2::TcpKeepalive::new().with_time(k).with_interval(k);
-            socket2::SockRef::from(&tcp).set_tcp_keepalive(&ka)?;
+            sock.set_tcp_keepalive(&ka)?;
         }
+        // A peer that vanished without a FIN/RST (power loss, partition) would otherwise
+        // block writes for the kernel's ~15 min retransmission limit.
+        sock.set_tcp_user_timeout(Some(USER_TIMEOUT))?;
         let peer = tcp.peer_addr()?;
         let Some(tls) = &self.opts.tls else {
             tracing::info!(%peer, tls = false, "Connected to the D4 server.");

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use d4_core::proto::DataType;
 use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::sync::mpsc;
 
 use crate::packetizer::{is_line_based, now_secs, Chunker, Signer};
 use crate::stats::Stats;
@@ -45,8 +44,8 @@ pub struct Emitter {
     pub signer: Signer,
     /// Type byte of data packets.
     pub data_type: DataType,
-    /// The sender's channel.
-    pub tx: mpsc::Sender<Vec<u8>>,
+    /// The sender's queue.
+    pub tx: crate::queue::QueueSender,
     /// Counters.
     pub stats: Arc<Stats>,
 }

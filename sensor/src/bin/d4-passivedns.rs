@@ -1,4 +1,111 @@
+//! `d4-passivedns`: drop-in for gamelinux passivedns. Captures DNS on an interface or
+//! reads a pcap file and writes passivedns lines to `-l` (answers) and `-L` (errors).
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::Parser;
+use d4_sensor::capture::{pcapio, Engine};
+use d4_sensor::pdns_cli::{FileSink, PdnsFlags};
+use d4_sensor::stats::Stats;
+
+const DEFAULT_LOG: &str = "/var/log/passivedns.log";
+
+/// passivedns-compatible DNS capture.
+#[derive(Debug, Parser)]
+#[command(name = "d4-passivedns", version)]
+struct Cli {
+    #[command(flatten)]
+    pdns: PdnsFlags,
+    /// Answer log file (`-` = stdout), appended to.
+    #[arg(short = 'l', default_value = DEFAULT_LOG)]
+    log: String,
+    /// NXDOMAIN/error log file (`-` = stdout); the same as -l shares its handle.
+    #[arg(short = 'L', default_value = DEFAULT_LOG)]
+    nxd_log: String,
+    /// Quiet (the banner goes to stderr anyway; accepted for compatibility).
+    #[arg(short = 'q')]
+    quiet: bool,
+    /// PF_RING cluster id (accepted, ignored).
+    #[arg(short = 'c')]
+    cluster: Option<String>,
+    /// JSON output for answers.
+    #[arg(short = 'j')]
+    json: bool,
+    /// JSON output for NXDOMAIN/error records.
+    #[arg(short = 'J')]
+    json_errors: bool,
+    /// Write the process id to this file.
+    #[arg(short = 'p')]
+    pid_file: Option<PathBuf>,
+    /// Daemonise (not supported: run under a service manager instead).
+    #[arg(short = 'D')]
+    daemon: bool,
+    /// Answers to syslog (not supported).
+    #[arg(short = 'y')]
+    syslog: bool,
+    /// Errors to syslog (not supported).
+    #[arg(short = 'Y')]
+    syslog_errors: bool,
+    /// Statistics file (accepted; statistics are logged on SIGUSR1 and at exit).
+    #[arg(short = 's')]
+    stats_file: Option<PathBuf>,
+}
+
+fn open(path: &str) -> anyhow::Result<Box<dyn Write + Send>> {
+    if path == "-" || path == "/dev/stdout" {
+        return Ok(Box::new(std::io::BufWriter::new(std::io::stdout())));
+    }
+    let f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(Path::new(path))
+        .with_context(|| format!("open {path}"))?;
+    Ok(Box::new(std::io::BufWriter::new(f)))
+}
+
 fn main() {
-    eprintln!("d4-passivedns: not implemented yet");
-    std::process::exit(2);
+    let cli = Cli::parse();
+    d4_sensor::init_logging(false);
+    if let Err(e) = run(cli) {
+        eprintln!("d4-passivedns: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    if cli.daemon || cli.syslog || cli.syslog_errors {
+        anyhow::bail!(
+            "-D, -y and -Y are not supported: run in the foreground and log to files or stdout"
+        );
+    }
+    if let Some(p) = &cli.pid_file {
+        std::fs::write(p, format!("{}\n", std::process::id()))
+            .with_context(|| format!("pid file {}", p.display()))?;
+    }
+    let opts = cli.pdns.engine_options();
+    let fmt = cli.pdns.line_format();
+    let source = cli.pdns.source()?;
+    let answers = open(&cli.log)?;
+    // The error log is opened only when an error rcode is enabled (passivedns always opens it).
+    let errors = if cli.nxd_log != cli.log && opts.filter.logs_any_rcode() {
+        Some(open(&cli.nxd_log)?)
+    } else {
+        None
+    };
+    let mut sink = FileSink::new(fmt, answers, errors);
+    sink.json = (cli.json, cli.json_errors);
+    let stats = Arc::new(Stats::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    d4_sensor::spawn_signal_thread(stop.clone(), stats.clone());
+    let mut engine = Engine::new(&opts, stats.clone());
+    let _ = cli.quiet;
+    pcapio::run(&source, &cli.pdns.bpf, &mut engine, &mut sink, &stop)?;
+    tracing::info!(stats = %stats.summary(), bad = ?engine.bad, "[*] passivedns ended.");
+    stop.store(true, Ordering::Relaxed);
+    Ok(())
 }

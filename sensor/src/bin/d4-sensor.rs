@@ -1,4 +1,92 @@
+//! `d4-sensor`: passivedns capture and the D4 client in one process. Captures DNS on
+//! an interface (or reads a pcap file) and streams passivedns lines as type-8 D4
+//! packets to the destination of the configuration directory. Counters are logged on
+//! SIGUSR1 and at exit.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::Parser;
+use d4_core::proto::DataType;
+use d4_sensor::capture::{pcapio, Engine};
+use d4_sensor::client::{self, ClientFlags};
+use d4_sensor::config::ClientConfig;
+use d4_sensor::goflags::normalize_args;
+use d4_sensor::pdns_cli::{D4Sink, PdnsFlags};
+use d4_sensor::stats::Stats;
+
+/// DNS capture streaming passivedns lines to a D4 server.
+#[derive(Debug, Parser)]
+#[command(name = "d4-sensor", version)]
+struct Cli {
+    /// Configuration directory of the D4 client (type must be 8).
+    #[arg(short = 'c', long = "config")]
+    config: PathBuf,
+    #[command(flatten)]
+    pdns: PdnsFlags,
+    #[command(flatten)]
+    flags: ClientFlags,
+}
+
 fn main() {
-    eprintln!("d4-sensor: not implemented yet");
-    std::process::exit(2);
+    let cli = Cli::parse_from(normalize_args(std::env::args()));
+    d4_sensor::init_logging(cli.flags.verbose);
+    if let Err(e) = run(cli) {
+        eprintln!("d4-sensor: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let cfg = ClientConfig::load(&cli.config).context("bad configuration")?;
+    if cfg.data_type != DataType::PASSIVEDNS {
+        anyhow::bail!(
+            "{}: d4-sensor sends passivedns lines, the type must be 8 (is {})",
+            cfg.dir.join("type").display(),
+            cfg.data_type
+        );
+    }
+    client::log_config(&cfg);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let r = rt.block_on(async_main(cfg, cli));
+    rt.shutdown_timeout(std::time::Duration::from_millis(200));
+    r
+}
+
+async fn async_main(cfg: ClientConfig, cli: Cli) -> anyhow::Result<()> {
+    let stats = Arc::new(Stats::default());
+    d4_sensor::spawn_stats_signal(stats.clone());
+    let pipe = client::start(&cfg, &cli.flags, stats.clone())?;
+    let opts = cli.pdns.engine_options();
+    let fmt = cli.pdns.line_format();
+    let source = cli.pdns.source()?;
+    let bpf = cli.pdns.bpf.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut sink = D4Sink::new(fmt, pipe.emitter, cfg.snaplen);
+    let capture_stats = stats.clone();
+    let capture_stop = stop.clone();
+    let mut capture = tokio::task::spawn_blocking(move || {
+        let mut engine = Engine::new(&opts, capture_stats);
+        let r = pcapio::run(&source, &bpf, &mut engine, &mut sink, &capture_stop);
+        (r, engine.bad)
+    });
+    let (captured, bad) = tokio::select! {
+        r = &mut capture => r.context("capture task")?,
+        _ = d4_sensor::shutdown_signal() => {
+            tracing::info!("Exiting.");
+            stop.store(true, Ordering::Relaxed);
+            capture.await.context("capture task")?
+        }
+    };
+    // The sink (and its channel sender) is gone with the capture task: the sender drains.
+    let sent = pipe.sender.await.context("sender task")?;
+    tracing::info!(stats = %stats.summary(), bad = ?bad, "Done.");
+    captured.context("capture")?;
+    sent.context("delivery")?;
+    Ok(())
 }

@@ -2,6 +2,10 @@
 
 mod common;
 
+mod capture;
 mod client_stream;
 mod client_tls;
+mod pcapgen;
 mod reconnect;
+mod sensor_bin;
+mod sources;

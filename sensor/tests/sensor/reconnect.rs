@@ -91,3 +91,58 @@ fn graceful_server_restart_loses_no_line() {
 fn abrupt_server_stop_loses_no_line() {
     run(Stop::Abrupt);
 }
+
+/// With `--spool`, input keeps being read while the server is down even when the
+/// memory buffer is full; everything is delivered, in order, once it is up.
+#[test]
+fn spool_absorbs_an_outage_larger_than_memory() {
+    let mut sink = Sink::plain();
+    let conf = ConfDir::new(&format!("127.0.0.1:{}", sink.port), 8, 4096);
+    let spool = tempfile::tempdir().unwrap();
+    let mut c = Client::spawn(
+        BIN,
+        &[
+            "-c",
+            conf.path().to_str().unwrap(),
+            "-ce=false",
+            "-rt",
+            "200ms",
+            "--buffer-mb",
+            "1",
+            "--spool",
+            spool.path().to_str().unwrap(),
+        ],
+    );
+    let lines: Vec<String> = (0..60_000)
+        .map(|i| {
+            format!(
+                "1700000000.000000||10.0.0.1||8.8.8.8||IN||s{i:06}.example.||A||10.0.0.1||60||1"
+            )
+        })
+        .collect();
+    let mut stdin = c.stdin.take().unwrap();
+    let data = lines.join("\n") + "\n";
+    let writer = std::thread::spawn(move || {
+        stdin.write_all(data.as_bytes()).unwrap();
+        stdin
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !writer.is_finished() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "input blocked although a spool is configured"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let spooled = std::fs::metadata(spool.path().join("d4-client.spool"))
+        .unwrap()
+        .len();
+    assert!(
+        spooled > 2 << 20,
+        "about 4 MB beyond the 1 MiB memory buffer went to disk: {spooled}"
+    );
+    c.stdin = Some(writer.join().unwrap());
+    sink.start();
+    assert_eq!(c.finish(Duration::from_secs(60)), 0, "{}", c.log());
+    assert_eq!(sink.lines(), lines, "all lines, in order, exactly once");
+}

@@ -1,0 +1,398 @@
+//! passivedns's de-duplication cache (spec `pdns.md` §5.5): qname → assets keyed by
+//! (type, answer string), case-sensitive.
+//!
+//! - new asset: printed at once with count 1;
+//! - seen again: count accumulates, TTL is the maximum seen, client/server follow the
+//!   latest packet; printed again once `-P` seconds passed since its last print, with
+//!   the count since then;
+//! - expiry (every 600 s of packet time): records/assets not seen for `-C` seconds are
+//!   dropped, each asset printed first if it was seen since its last print; the same
+//!   flush happens for everything at the end of the capture;
+//! - error records (NXDOMAIN, ...) are keyed by qname, printed at most once per `-P`
+//!   seconds, never at expiry.
+//!
+//! A soft memory limit (`-S`) forces earlier expiry, oldest records first.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use super::line::{PdnsLine, Ts};
+use super::slice::Proto;
+
+/// Where a sighting came from.
+#[derive(Debug, Clone)]
+pub struct Sighting {
+    /// Packet time.
+    pub ts: Ts,
+    /// Query sender.
+    pub client: IpAddr,
+    /// Responder.
+    pub server: IpAddr,
+    /// Client MAC (response's Ethernet destination).
+    pub client_mac: [u8; 6],
+    /// Server MAC (response's Ethernet source).
+    pub server_mac: [u8; 6],
+    /// Transport.
+    pub proto: Proto,
+}
+
+#[derive(Debug)]
+struct Asset {
+    rtype: &'static str,
+    answer: String,
+    class: String,
+    ttl: u32,
+    seen: u64,
+    last_seen: Ts,
+    last_print: Ts,
+    client: IpAddr,
+    server: IpAddr,
+    client_mac: [u8; 6],
+    server_mac: [u8; 6],
+}
+
+#[derive(Debug)]
+struct Entry {
+    assets: Vec<Asset>,
+    last_seen: Ts,
+    err_last_print: Option<Ts>,
+    proto: Proto,
+}
+
+/// Cache timing and size settings (`-P`, `-C`, `-S`).
+#[derive(Debug, Clone, Copy)]
+pub struct CacheOptions {
+    /// Seconds between prints of the same unchanged asset.
+    pub print_interval: u64,
+    /// Seconds an unseen asset stays cached.
+    pub cache_time: u64,
+    /// Soft limit of the estimated cache size in bytes.
+    pub mem_limit: usize,
+}
+
+impl Default for CacheOptions {
+    fn default() -> Self {
+        CacheOptions {
+            print_interval: 86_400,
+            cache_time: 43_200,
+            mem_limit: 256 << 20,
+        }
+    }
+}
+
+/// The cache.
+#[derive(Debug)]
+pub struct Cache {
+    opts: CacheOptions,
+    records: HashMap<String, Entry>,
+    last_expiry: Option<u64>,
+    est_bytes: usize,
+}
+
+const ENTRY_COST: usize = 96;
+const ASSET_COST: usize = 128;
+
+fn asset_line(qname: &str, e_proto: Proto, a: &Asset, count: u64, ts: Ts) -> PdnsLine {
+    PdnsLine {
+        ts,
+        client: a.client,
+        server: a.server,
+        client_mac: a.client_mac,
+        server_mac: a.server_mac,
+        proto: e_proto,
+        class: a.class.clone(),
+        query: qname.to_string(),
+        rtype: a.rtype.to_string(),
+        answer: a.answer.clone(),
+        ttl: a.ttl,
+        count,
+    }
+}
+
+impl Cache {
+    /// An empty cache.
+    pub fn new(opts: CacheOptions) -> Cache {
+        Cache {
+            opts,
+            records: HashMap::new(),
+            last_expiry: None,
+            est_bytes: 0,
+        }
+    }
+
+    fn entry(&mut self, qname: &str, s: &Sighting) -> &mut Entry {
+        if !self.records.contains_key(qname) {
+            self.est_bytes += ENTRY_COST + qname.len();
+            self.records.insert(
+                qname.to_string(),
+                Entry {
+                    assets: Vec::new(),
+                    last_seen: s.ts,
+                    err_last_print: None,
+                    proto: s.proto,
+                },
+            );
+        }
+        let e = self
+            .records
+            .get_mut(qname)
+            .unwrap_or_else(|| unreachable!("inserted above"));
+        e.last_seen = s.ts;
+        e
+    }
+
+    /// Records one answer; returns the line to print now, if any.
+    #[allow(clippy::too_many_arguments)]
+    pub fn answer(
+        &mut self,
+        qname: &str,
+        rtype: &'static str,
+        answer: String,
+        class: String,
+        ttl: u32,
+        s: &Sighting,
+    ) -> Option<PdnsLine> {
+        let interval = self.opts.print_interval;
+        let mut added = 0;
+        let e = self.entry(qname, s);
+        let proto = e.proto;
+        let line = match e
+            .assets
+            .iter_mut()
+            .find(|a| a.rtype == rtype && a.answer == answer)
+        {
+            Some(a) => {
+                a.seen += 1;
+                a.last_seen = s.ts;
+                a.client = s.client;
+                a.server = s.server;
+                a.ttl = a.ttl.max(ttl);
+                if a.last_seen.sec.saturating_sub(a.last_print.sec) >= interval {
+                    let l = asset_line(qname, proto, a, a.seen, a.last_seen);
+                    a.last_print = a.last_seen;
+                    a.seen = 0;
+                    Some(l)
+                } else {
+                    None
+                }
+            }
+            None => {
+                added = ASSET_COST + answer.len();
+                let a = Asset {
+                    rtype,
+                    answer,
+                    class,
+                    ttl,
+                    seen: 0,
+                    last_seen: s.ts,
+                    last_print: s.ts,
+                    client: s.client,
+                    server: s.server,
+                    client_mac: s.client_mac,
+                    server_mac: s.server_mac,
+                };
+                let l = asset_line(qname, proto, &a, 1, s.ts);
+                e.assets.push(a);
+                Some(l)
+            }
+        };
+        self.est_bytes += added;
+        line
+    }
+
+    /// Records an error response (answer section empty, rcode enabled); returns the
+    /// line to print, at most once per print interval per qname.
+    pub fn error(
+        &mut self,
+        qname: &str,
+        qtype: String,
+        class: String,
+        rcode_name: String,
+        s: &Sighting,
+    ) -> Option<PdnsLine> {
+        let interval = self.opts.print_interval;
+        let e = self.entry(qname, s);
+        let due = match e.err_last_print {
+            None => true,
+            Some(p) => e.last_seen.sec.saturating_sub(p.sec) >= interval,
+        };
+        if !due {
+            return None;
+        }
+        e.err_last_print = Some(e.last_seen);
+        Some(PdnsLine {
+            ts: e.last_seen,
+            client: s.client,
+            server: s.server,
+            client_mac: s.client_mac,
+            server_mac: s.server_mac,
+            proto: s.proto,
+            class,
+            query: qname.to_string(),
+            rtype: qtype,
+            answer: rcode_name,
+            ttl: 0,
+            count: 1,
+        })
+    }
+
+    /// Periodic expiry at packet time `now` (runs once per 600 s); lines of expired
+    /// assets seen since their last print go to `out`.
+    pub fn tick(&mut self, now: u64, out: &mut Vec<PdnsLine>) {
+        let last = *self.last_expiry.get_or_insert(now);
+        if now.saturating_sub(last) >= 600 {
+            self.last_expiry = Some(now);
+            self.expire(now.saturating_sub(self.opts.cache_time), out);
+        }
+        while self.est_bytes > self.opts.mem_limit && !self.records.is_empty() {
+            let oldest = self
+                .records
+                .values()
+                .map(|e| e.last_seen.sec)
+                .min()
+                .unwrap_or(now);
+            self.expire(oldest + 300, out);
+        }
+    }
+
+    /// Drops what was last seen at or before `threshold` seconds.
+    fn expire(&mut self, threshold: u64, out: &mut Vec<PdnsLine>) {
+        let mut freed = 0;
+        self.records.retain(|qname, e| {
+            let whole = e.last_seen.sec <= threshold;
+            let proto = e.proto;
+            e.assets.retain(|a| {
+                if whole || a.last_seen.sec <= threshold {
+                    if a.last_seen > a.last_print {
+                        out.push(asset_line(qname, proto, a, a.seen, a.last_seen));
+                    }
+                    freed += ASSET_COST + a.answer.len();
+                    false
+                } else {
+                    true
+                }
+            });
+            if whole {
+                freed += ENTRY_COST + qname.len();
+            }
+            !whole
+        });
+        self.est_bytes = self.est_bytes.saturating_sub(freed);
+    }
+
+    /// End of capture: prints every asset seen since its last print and empties the cache.
+    pub fn flush_all(&mut self, out: &mut Vec<PdnsLine>) {
+        self.expire(u64::MAX, out);
+    }
+
+    /// Number of cached qnames.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// True when nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn at(sec: u64) -> Sighting {
+        Sighting {
+            ts: Ts { sec, usec: 5 },
+            client: [10, 0, 0, 1].into(),
+            server: [8, 8, 8, 8].into(),
+            client_mac: [0; 6],
+            server_mac: [0; 6],
+            proto: Proto::Udp,
+        }
+    }
+
+    fn a(c: &mut Cache, sec: u64, ttl: u32) -> Option<PdnsLine> {
+        c.answer(
+            "x.example.",
+            "A",
+            "1.2.3.4".into(),
+            "IN".into(),
+            ttl,
+            &at(sec),
+        )
+    }
+
+    #[test]
+    fn first_sight_printed_then_counted_until_interval() {
+        let mut c = Cache::new(CacheOptions::default());
+        let l = a(&mut c, 1000, 60).unwrap();
+        assert_eq!((l.count, l.ttl, l.ts.sec), (1, 60, 1000));
+        assert!(a(&mut c, 1001, 300).is_none());
+        assert!(a(&mut c, 1002, 100).is_none());
+        let l = a(&mut c, 1000 + 86_400, 10).unwrap();
+        assert_eq!(
+            (l.count, l.ttl),
+            (3, 300),
+            "count since last print, max TTL"
+        );
+        let mut out = Vec::new();
+        c.flush_all(&mut out);
+        assert!(out.is_empty(), "nothing new since the last print");
+    }
+
+    #[test]
+    fn flush_prints_unprinted_sightings_with_their_count() {
+        let mut c = Cache::new(CacheOptions::default());
+        a(&mut c, 1000, 60);
+        a(&mut c, 1005, 60);
+        a(&mut c, 1009, 60);
+        let mut out = Vec::new();
+        c.flush_all(&mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].count, out[0].ts.sec), (2, 1009));
+        assert!(c.is_empty());
+    }
+
+    #[test]
+    fn expiry_after_cache_time() {
+        let mut c = Cache::new(CacheOptions {
+            cache_time: 100,
+            ..CacheOptions::default()
+        });
+        let mut out = Vec::new();
+        a(&mut c, 1000, 60);
+        a(&mut c, 1001, 60);
+        c.tick(1000, &mut out);
+        c.tick(1700, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].count, 1);
+        assert!(c.is_empty());
+        assert_eq!(
+            a(&mut c, 1701, 60).unwrap().count,
+            1,
+            "re-sighting after expiry is new"
+        );
+    }
+
+    #[test]
+    fn errors_once_per_interval() {
+        let mut c = Cache::new(CacheOptions::default());
+        let e = |c: &mut Cache, s| {
+            c.error(
+                "nx.example.",
+                "A".into(),
+                "IN".into(),
+                "NXDOMAIN".into(),
+                &at(s),
+            )
+        };
+        let l = e(&mut c, 10).unwrap();
+        assert_eq!((l.answer.as_str(), l.ttl, l.count), ("NXDOMAIN", 0, 1));
+        assert!(e(&mut c, 20).is_none());
+        assert!(e(&mut c, 10 + 86_400).is_some());
+        let mut out = Vec::new();
+        c.flush_all(&mut out);
+        assert!(out.is_empty(), "error records are never printed at expiry");
+    }
+}
