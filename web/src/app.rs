@@ -58,7 +58,7 @@ pub fn app(
                 .add(("Referrer-Policy", "same-origin"))
                 .add((
                     "Content-Security-Policy",
-                    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'",
+                    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; frame-ancestors 'none'; form-action 'self'",
                 ))
                 .add(("Strict-Transport-Security", "max-age=31536000")),
         )

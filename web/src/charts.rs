@@ -170,7 +170,7 @@ pub fn stacked(days: &[String], series: &BTreeMap<String, Vec<f64>>, empty: &str
             tx = w - legend_w + 27.0,
             ty = y + 10.0,
             c = PALETTE[j % PALETTE.len()],
-            n = xml_escape(&short(name, 18))
+            n = xml_escape(&short(name, 16))
         );
     }
     s.push_str("</svg>");

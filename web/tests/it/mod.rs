@@ -2,6 +2,7 @@
 mod api;
 mod auth;
 mod bin;
+mod browser;
 pub mod common;
 mod compat;
 mod pages;

@@ -1,0 +1,150 @@
+//! Headless Chromium (playwright-core, `tests/browser/tutorial.mjs`) walks the tutorial
+//! against the real binary over TLS with a seeded store: login with DEFAULT_PASSWORD,
+//! forced change, dashboard, sensors status, sensor detail, add a type-8 queue with a
+//! generated uuid, watch its length go up and back to zero. Screenshots go to
+//! `target/<profile>/test-output/browser/`. Missing chromium/node/playwright-core fails
+//! under CI=true and skips otherwise.
+
+use super::common::conf_text;
+use d4_testkit::{free_port, require, target_dir, workspace_root, Certs, Proc, Store};
+use std::process::Command;
+use std::time::Duration;
+
+const SENSOR: &str = "ff7ba400e76c4053982dfeec42bdef38";
+
+fn playwright_installed() -> bool {
+    let dir = workspace_root().join("tests/browser");
+    let ok = dir.join("node_modules/playwright-core").is_dir();
+    if !ok {
+        assert!(
+            !d4_testkit::in_ci(),
+            "playwright-core missing: run `npm install --prefix tests/browser`"
+        );
+        eprintln!("SKIP: playwright-core not installed in tests/browser");
+    }
+    ok
+}
+
+fn seed(store: &Store) {
+    let today = chrono::Local::now().format("%Y%m%d").to_string();
+    let now = chrono::Utc::now().timestamp().to_string();
+    let m = |a: &[&str]| store.cmd_db(0, a);
+    m(&["ZADD", &format!("daily_uuid:{today}"), "1200", SENSOR]);
+    m(&[
+        "ZADD",
+        &format!("daily_uuid:{today}"),
+        "300",
+        "0e4e5ecf4c1c4e5d9d0e5e1f2a3b4c5d",
+    ]);
+    m(&["ZADD", &format!("daily_type:{today}"), "1500", "8"]);
+    m(&[
+        "ZADD",
+        &format!("stat_uuid_type:{today}:{SENSOR}"),
+        "1200",
+        "8",
+    ]);
+    m(&[
+        "HSET",
+        &format!("metadata_uuid:{SENSOR}"),
+        "first_seen",
+        &now,
+        "last_seen",
+        &now,
+        "description",
+        "lab sensor",
+    ]);
+    m(&[
+        "HSET",
+        "metadata_uuid:0e4e5ecf4c1c4e5d9d0e5e1f2a3b4c5d",
+        "first_seen",
+        &now,
+        "last_seen",
+        &now,
+    ]);
+    m(&["SADD", &format!("all_types_by_uuid:{SENSOR}"), "8"]);
+    m(&[
+        "HSET",
+        &format!("metadata_type_by_uuid:{SENSOR}:8"),
+        "first_seen",
+        &now,
+        "last_seen",
+        &now,
+    ]);
+    m(&[
+        "LPUSH",
+        &format!("list_uuid_ip:{SENSOR}"),
+        "127.0.0.1-20240102030405",
+    ]);
+    m(&["SADD", "server:accepted_type", "1", "2", "4", "8", "254"]);
+    m(&["SADD", "server:accepted_extended_type", "ja3-jl"]);
+    m(&[
+        "SADD",
+        "sensor_pending_registration",
+        "3c0bd52a4a1b4e6c9a2a7d1f0e9b8c7d",
+    ]);
+    store.cmd_db(4, &["SADD", "active_connection", SENSOR]);
+    store.cmd_db(4, &["SADD", "active_connection:8", SENSOR]);
+}
+
+#[test]
+fn tutorial_workflow_in_headless_chromium() {
+    if !require("node") || !require("chromium") || !require("openssl") || !playwright_installed() {
+        return;
+    }
+    let Some(store) = Store::start() else { return };
+    seed(&store);
+    let certs = Certs::generate();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(certs.cert(), dir.path().join("server.crt")).unwrap();
+    std::fs::copy(certs.key(), dir.path().join("server.key")).unwrap();
+    let port = free_port();
+    let conf = dir.path().join("server.conf");
+    std::fs::write(&conf, conf_text(store.port, port, dir.path())).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_d4-web"));
+    cmd.arg("-c").arg(&conf).current_dir(dir.path());
+    let mut web = Proc::spawn("d4-web", cmd);
+    assert!(
+        web.wait_for_output("listening on", Duration::from_secs(30)),
+        "{}",
+        web.output()
+    );
+    let text = std::fs::read_to_string(dir.path().join("DEFAULT_PASSWORD")).unwrap();
+    let pw = text
+        .lines()
+        .find_map(|l| l.strip_prefix("password="))
+        .unwrap();
+    let shots = target_dir().join("test-output/browser");
+    let _ = std::fs::remove_dir_all(&shots);
+    let out = Command::new("node")
+        .arg(workspace_root().join("tests/browser/tutorial.mjs"))
+        .current_dir(workspace_root().join("tests/browser"))
+        .env("D4_URL", format!("https://127.0.0.1:{port}"))
+        .env("D4_USER", "admin@admin.test")
+        .env("D4_PASSWORD", pw)
+        .env("D4_NEW_PASSWORD", "Br0wserTestPassw0rd")
+        .env("D4_SENSOR", SENSOR)
+        .env("D4_STORE_PORT", store.port.to_string())
+        .env("D4_SHOTS", &shots)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}\nscreenshots in {}", shots.display());
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        web.output()
+    );
+    let q = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("QUEUE "))
+        .expect("queue uuid")
+        .trim()
+        .to_string();
+    assert_eq!(
+        store.cmd_db(0, &["SISMEMBER", "analyzer:8", &q]).as_int(),
+        Some(1)
+    );
+    let n = std::fs::read_dir(&shots).map(|d| d.count()).unwrap_or(0);
+    assert!(n >= 12, "{n} screenshots");
+}
