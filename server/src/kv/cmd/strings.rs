@@ -310,11 +310,11 @@ fn decrby(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
 }
 
 fn incrbyfloat(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
-    let by = tri!(float(&a[2]));
     let cur = match tri!(get_str(ctx, &a[1])) {
         Some(v) => tri!(parse_f64(v).ok_or_else(not_float)),
         None => 0.0,
     };
+    let by = tri!(float(&a[2]));
     let n = cur + by;
     if !n.is_finite() {
         return Reply::err("increment would produce NaN or Infinity");
@@ -358,15 +358,23 @@ fn strlen(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
 }
 
 fn getrange(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
-    let (s, e) = (tri!(int(&a[2])), tri!(int(&a[3])));
+    let (mut s, mut e) = (tri!(int(&a[2])), tri!(int(&a[3])));
     let v = tri!(get_str(ctx, &a[1])).cloned().unwrap_or_default();
+    let len = v.len() as i64;
     if s < 0 && e < 0 && s > e {
         return Reply::bulk(Bytes::new());
     }
-    match crate::kv::args::index_range(s, e, v.len()) {
-        Some((x, y)) => Reply::Bulk(v.slice(x..y)),
-        None => Reply::bulk(Bytes::new()),
+    if s < 0 {
+        s = (len + s).max(0);
     }
+    if e < 0 {
+        e = (len + e).max(0);
+    }
+    e = e.min(len - 1);
+    if s > e || len == 0 {
+        return Reply::bulk(Bytes::new());
+    }
+    Reply::Bulk(v.slice(s as usize..e as usize + 1))
 }
 
 fn setrange(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
