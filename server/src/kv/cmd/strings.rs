@@ -4,7 +4,7 @@ use bytes::Bytes;
 
 use super::{get_str, Ctx, Spec, DENYOOM, FAST, READONLY, WRITE};
 use crate::kv::args::{float, int, is, not_float, not_int, parse_f64, parse_i64, syntax};
-use crate::kv::reply::{fmt_human_float, Reply, OK};
+use crate::kv::reply::{Reply, OK};
 use crate::kv::store::Value;
 use crate::{spec, tri};
 
@@ -311,15 +311,17 @@ fn decrby(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
 
 fn incrbyfloat(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
     let cur = match tri!(get_str(ctx, &a[1])) {
-        Some(v) => tri!(parse_f64(v).ok_or_else(not_float)),
-        None => 0.0,
+        Some(v) => {
+            tri!(parse_f64(v).ok_or_else(not_float));
+            v.clone()
+        }
+        None => Bytes::from_static(b"0"),
     };
-    let by = tri!(float(&a[2]));
-    let n = cur + by;
-    if !n.is_finite() {
+    tri!(float(&a[2]));
+    let Some(text) = crate::kv::decimal::add(&cur, &a[2]) else {
         return Reply::err("increment would produce NaN or Infinity");
-    }
-    let text = Bytes::from(fmt_human_float(n));
+    };
+    let text = Bytes::from(text);
     ctx.db()
         .set_keep_ttl(a[1].clone(), Value::Str(text.clone()));
     ctx.propagate(vec![
