@@ -5,6 +5,7 @@
 //! - [`reply`]: reply values and their RESP2 / RESP3 encodings.
 //! - [`args`]: argument parsing with Redis's error texts.
 //! - [`cmd`]: the command table, dispatch, and one file per command family.
+//! - [`decimal`]: exact decimal sums for INCRBYFLOAT / HINCRBYFLOAT.
 //! - [`store`]: databases, values, expiry; [`types`]: sorted sets and streams.
 //! - [`blocking`]: clients blocked in BLPOP/BRPOP/BLMOVE/XREAD.
 //! - [`aof`]: append-only file, rewrite, snapshots, recovery (design note inside).
@@ -19,6 +20,7 @@ pub mod client;
 pub mod cmd;
 pub mod config;
 pub mod connection;
+pub mod decimal;
 pub mod frame;
 pub mod glob;
 pub mod reply;

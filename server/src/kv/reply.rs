@@ -164,26 +164,6 @@ fn strip_zeros(s: &str) -> &str {
     }
 }
 
-/// Formats the result of `INCRBYFLOAT` / `HINCRBYFLOAT`: plain decimal notation, no
-/// exponent, no trailing zeros. Redis computes in `long double` and prints 17 decimals,
-/// which hides the last binary digits of an `f64` sum; rounding to 15 significant digits
-/// when the shortest form is longer gives the same text for ordinary values.
-pub fn fmt_human_float(d: f64) -> String {
-    let short = format!("{d}");
-    let digits = short.bytes().filter(u8::is_ascii_digit).count();
-    let sig = short
-        .trim_start_matches(['-', '0', '.'])
-        .bytes()
-        .filter(u8::is_ascii_digit)
-        .count();
-    if sig <= 15 || digits > 40 {
-        return short;
-    }
-    let sci = format!("{:.14e}", d);
-    let rounded: f64 = sci.parse().unwrap_or(d);
-    format!("{rounded}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,14 +184,6 @@ mod tests {
         assert_eq!(fmt_double(0.00001), "1.0000000000000001e-05");
         assert_eq!(fmt_double(f64::INFINITY), "inf");
         assert_eq!(fmt_double(123456789.0), "123456789");
-    }
-
-    #[test]
-    fn human_floats() {
-        assert_eq!(fmt_human_float(0.1 + 0.2), "0.3");
-        assert_eq!(fmt_human_float(10.5), "10.5");
-        assert_eq!(fmt_human_float(3000.0), "3000");
-        assert_eq!(fmt_human_float(17179869185.5), "17179869185.5");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use super::keyspace::scan_opts;
 use super::{get_hash, hash_or_new, Ctx, Spec, DENYOOM, FAST, READONLY, WRITE};
 use crate::kv::args::{arity, float, int, parse_f64, parse_i64};
 use crate::kv::glob;
-use crate::kv::reply::{fmt_human_float, Reply, OK};
+use crate::kv::reply::{Reply, OK};
 use crate::{spec, tri};
 
 /// Commands of this family.
@@ -157,20 +157,17 @@ fn hincrby(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
 }
 
 fn hincrbyfloat(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
-    let by = tri!(float(&a[3]));
+    tri!(float(&a[3]));
     let h = tri!(hash_or_new(ctx, &a[1]));
     let cur = match h.get(&a[2][..]) {
-        Some(v) => match parse_f64(v) {
-            Some(n) => n,
-            None => return Reply::err("hash value is not a float"),
-        },
-        None => 0.0,
+        Some(v) if parse_f64(v).is_some() => v.clone(),
+        Some(_) => return Reply::err("hash value is not a float"),
+        None => Bytes::from_static(b"0"),
     };
-    let n = cur + by;
-    if !n.is_finite() {
+    let Some(text) = crate::kv::decimal::add(&cur, &a[3]) else {
         return Reply::err("increment would produce NaN or Infinity");
-    }
-    let text = Bytes::from(fmt_human_float(n));
+    };
+    let text = Bytes::from(text);
     h.insert(a[2].clone(), text.clone());
     ctx.propagate(vec![
         Bytes::from_static(b"HSET"),

@@ -202,7 +202,6 @@ fn renamenx(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
 /// `EXPIRE` family: `unit` ms per argument unit, `absolute` for the *AT forms.
 fn expire_generic(ctx: &mut Ctx, a: &[Bytes], unit: i64, absolute: bool) -> Reply {
     let cmd = String::from_utf8_lossy(&a[0]).to_ascii_lowercase();
-    let n = tri!(int(&a[2]));
     let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
     for o in &a[3..] {
         match () {
@@ -219,6 +218,7 @@ fn expire_generic(ctx: &mut Ctx, a: &[Bytes], unit: i64, absolute: bool) -> Repl
     if gt && lt {
         return Reply::err("GT and LT options at the same time are not compatible");
     }
+    let n = tri!(int(&a[2]));
     let bad = || Reply::err(format!("invalid expire time in '{cmd}' command"));
     let Some(ms) = n.checked_mul(unit) else {
         return bad();

@@ -135,20 +135,20 @@ fn abs_index(i: i64, len: usize) -> Option<usize> {
 }
 
 fn lindex(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
-    let i = tri!(int(&a[2]));
     let Some(l) = tri!(get_list(ctx, &a[1])) else {
         return Reply::Nil;
     };
+    let i = tri!(int(&a[2]));
     abs_index(i, l.len())
         .and_then(|i| l.get(i))
         .map_or(Reply::Nil, |v| Reply::Bulk(v.clone()))
 }
 
 fn lset(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
-    let i = tri!(int(&a[2]));
     let Some(l) = tri!(get_list(ctx, &a[1])) else {
         return Reply::err("no such key");
     };
+    let i = tri!(int(&a[2]));
     match abs_index(i, l.len()) {
         Some(i) => {
             l[i] = a[3].clone();

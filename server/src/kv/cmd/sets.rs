@@ -259,10 +259,19 @@ fn sintercard(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
 
 fn smove(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
     let (src, dst, m) = (&a[1], &a[2], &a[3]);
+    if ctx.get(src).is_none() {
+        return Reply::Int(0);
+    }
+    tri!(get_set(ctx, src));
     tri!(get_set(ctx, dst));
     let Some(s) = tri!(get_set(ctx, src)) else {
         return Reply::Int(0);
     };
+    if src == dst {
+        let hit = s.contains(&m[..]);
+        ctx.propagate_none();
+        return Reply::Int(hit as i64);
+    }
     if !s.remove(&m[..]) {
         return Reply::Int(0);
     }

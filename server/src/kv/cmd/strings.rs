@@ -4,7 +4,7 @@ use bytes::Bytes;
 
 use super::{get_str, Ctx, Spec, DENYOOM, FAST, READONLY, WRITE};
 use crate::kv::args::{float, int, is, not_float, not_int, parse_f64, parse_i64, syntax};
-use crate::kv::reply::{fmt_human_float, Reply, OK};
+use crate::kv::reply::{Reply, OK};
 use crate::kv::store::Value;
 use crate::{spec, tri};
 
@@ -310,16 +310,18 @@ fn decrby(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
 }
 
 fn incrbyfloat(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
-    let by = tri!(float(&a[2]));
     let cur = match tri!(get_str(ctx, &a[1])) {
-        Some(v) => tri!(parse_f64(v).ok_or_else(not_float)),
-        None => 0.0,
+        Some(v) => {
+            tri!(parse_f64(v).ok_or_else(not_float));
+            v.clone()
+        }
+        None => Bytes::from_static(b"0"),
     };
-    let n = cur + by;
-    if !n.is_finite() {
+    tri!(float(&a[2]));
+    let Some(text) = crate::kv::decimal::add(&cur, &a[2]) else {
         return Reply::err("increment would produce NaN or Infinity");
-    }
-    let text = Bytes::from(fmt_human_float(n));
+    };
+    let text = Bytes::from(text);
     ctx.db()
         .set_keep_ttl(a[1].clone(), Value::Str(text.clone()));
     ctx.propagate(vec![
@@ -358,15 +360,23 @@ fn strlen(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
 }
 
 fn getrange(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
-    let (s, e) = (tri!(int(&a[2])), tri!(int(&a[3])));
+    let (mut s, mut e) = (tri!(int(&a[2])), tri!(int(&a[3])));
     let v = tri!(get_str(ctx, &a[1])).cloned().unwrap_or_default();
+    let len = v.len() as i64;
     if s < 0 && e < 0 && s > e {
         return Reply::bulk(Bytes::new());
     }
-    match crate::kv::args::index_range(s, e, v.len()) {
-        Some((x, y)) => Reply::Bulk(v.slice(x..y)),
-        None => Reply::bulk(Bytes::new()),
+    if s < 0 {
+        s = (len + s).max(0);
     }
+    if e < 0 {
+        e = (len + e).max(0);
+    }
+    e = e.min(len - 1);
+    if s > e || len == 0 {
+        return Reply::bulk(Bytes::new());
+    }
+    Reply::Bulk(v.slice(s as usize..e as usize + 1))
 }
 
 fn setrange(ctx: &mut Ctx, a: &[Bytes]) -> Reply {

@@ -207,9 +207,51 @@ fn by_score(z: &ZSet, min: ScoreBound, max: ScoreBound) -> Vec<(Bytes, f64)> {
         .collect()
 }
 
+fn lex_key(b: &LexBound) -> (u8, &[u8], bool) {
+    match b {
+        LexBound::Min => (0, &[], false),
+        LexBound::Val(v, incl) => (1, &v[..], !incl),
+        LexBound::Max => (2, &[], false),
+    }
+}
+
+/// Redis's quick rejection: an inverted range, or one that misses the set's first
+/// (lowest-scored) and last members, is empty.
+fn lex_range_possible(z: &ZSet, min: &LexBound, max: &LexBound) -> bool {
+    let (a, b) = (lex_key(min), lex_key(max));
+    if (a.0, a.1) > (b.0, b.1) || ((a.0, a.1) == (b.0, b.1) && (a.2 || b.2)) {
+        return false;
+    }
+    match (z.first(), z.last()) {
+        (Some((first, _)), Some((last, _))) => min.above_min(&last) && max.below_max(&first),
+        _ => false,
+    }
+}
+
+/// Lex range in score order, the way Redis walks it: start at the first member at or
+/// above `min`, then take members while they stay at or below `max`. (Lex ranges assume
+/// equal scores; with mixed scores this reproduces what Redis returns.)
 fn by_lex(z: &ZSet, min: &LexBound, max: &LexBound) -> Vec<(Bytes, f64)> {
+    if !lex_range_possible(z, min, max) {
+        return vec![];
+    }
     z.iter()
-        .filter(|(m, _)| min.above_min(m) && max.below_max(m))
+        .skip_while(|(m, _)| !min.above_min(m))
+        .take_while(|(m, _)| max.below_max(m))
+        .map(|(m, s)| (m.clone(), s))
+        .collect()
+}
+
+/// Reverse lex range: start at the last member at or below `max`, walk down while at or
+/// above `min`.
+fn by_lex_rev(z: &ZSet, min: &LexBound, max: &LexBound) -> Vec<(Bytes, f64)> {
+    if !lex_range_possible(z, min, max) {
+        return vec![];
+    }
+    z.iter()
+        .rev()
+        .skip_while(|(m, _)| !max.below_max(m))
+        .take_while(|(m, _)| min.above_min(m))
         .map(|(m, s)| (m.clone(), s))
         .collect()
 }
@@ -334,10 +376,11 @@ fn range_generic(ctx: &mut Ctx, key: &Bytes, lo: &Bytes, hi: &Bytes, r: &RangeRe
             let Some(z) = tri!(get_zset(ctx, key)) else {
                 return Reply::Array(vec![]);
             };
-            let mut v = by_lex(z, &min, &max);
-            if r.rev {
-                v.reverse();
-            }
+            let v = if r.rev {
+                by_lex_rev(z, &min, &max)
+            } else {
+                by_lex(z, &min, &max)
+            };
             apply_limit(v, r.limit)
         }
     };
@@ -474,8 +517,7 @@ fn zpop(ctx: &mut Ctx, a: &[Bytes], max: bool) -> Reply {
     let count = match a.get(2) {
         Some(c) => match crate::kv::args::parse_i64(c) {
             Some(n) if n >= 0 => Some(n as usize),
-            Some(_) => return Reply::err("value is out of range, must be positive"),
-            None => return crate::kv::args::not_int(),
+            _ => return Reply::err("value is out of range, must be positive"),
         },
         None => None,
     };

@@ -1,0 +1,211 @@
+//! Wire-level behaviour: exact bytes for inline and multibulk requests, pipelining,
+//! Redis's error texts, RESP3 shapes after `HELLO 3`, auth, transactions, expiry.
+
+use std::io::Read;
+use std::time::Duration;
+
+use super::common::{Server, R};
+
+#[test]
+fn inline_and_pipelined_requests_get_exact_bytes_back() {
+    let s = Server::start(&[]);
+    let mut c = s.conn();
+    c.send(b"PING\r\nSET k \"a b\"\r\nGET k\r\n*2\r\n$4\r\nECHO\r\n$2\r\nhi\r\nINCR k\r\n");
+    let want = b"+PONG\r\n+OK\r\n$3\r\na b\r\n$2\r\nhi\r\n-ERR value is not an integer or out of range\r\n";
+    assert_eq!(
+        String::from_utf8_lossy(&c.read_raw(want.len())),
+        String::from_utf8_lossy(want)
+    );
+}
+
+#[test]
+fn error_texts_match_redis() {
+    let s = Server::start(&[]);
+    let mut c = s.conn();
+    assert_eq!(
+        c.cmd(&["FOO", "a", "b"]),
+        R::Err("ERR unknown command 'FOO', with args beginning with: 'a' 'b' ".into())
+    );
+    assert_eq!(
+        c.cmd(&["GET"]),
+        R::Err("ERR wrong number of arguments for 'get' command".into())
+    );
+    c.cmd(&["LPUSH", "l", "x"]);
+    assert_eq!(
+        c.cmd(&["GET", "l"]),
+        R::Err("WRONGTYPE Operation against a key holding the wrong kind of value".into())
+    );
+    assert_eq!(
+        c.cmd(&["SET", "a", "1", "NX", "XX"]),
+        R::Err("ERR syntax error".into())
+    );
+    assert_eq!(
+        c.cmd(&["SELECT", "16"]),
+        R::Err("ERR DB index is out of range".into())
+    );
+    assert_eq!(
+        c.cmd(&["CLIENT", "FOO"]),
+        R::Err("ERR unknown subcommand 'FOO'. Try CLIENT HELP.".into())
+    );
+    assert_eq!(
+        c.cmd(&["PING"]),
+        R::Simple("PONG".into()),
+        "connection stays open after errors"
+    );
+}
+
+#[test]
+fn protocol_error_replies_then_closes() {
+    let s = Server::start(&[]);
+    let mut c = s.conn();
+    c.send(b"PING\r\n*1\r\n+x\r\n");
+    assert_eq!(c.read(), R::Simple("PONG".into()));
+    assert_eq!(
+        c.read(),
+        R::Err("ERR Protocol error: expected '$', got '+'".into())
+    );
+    let mut rest = Vec::new();
+    let _ = c.r.read_to_end(&mut rest);
+    assert!(rest.is_empty());
+}
+
+#[test]
+fn hello_3_switches_to_resp3_shapes() {
+    let s = Server::start(&[]);
+    let mut c = s.conn();
+    let R::Map(m) = c.cmd(&["HELLO", "3"]) else {
+        panic!("HELLO 3 must reply a map")
+    };
+    assert!(m.contains(&(R::bulk("proto"), R::Int(3))));
+    assert_eq!(c.cmd(&["GET", "missing"]), R::Null);
+    c.cmd(&["ZADD", "z", "1.5", "a", "2", "b"]);
+    let want = R::Array(Some(vec![
+        R::Array(Some(vec![R::bulk("b"), R::Double("2".into())])),
+        R::Array(Some(vec![R::bulk("a"), R::Double("1.5".into())])),
+    ]));
+    assert_eq!(c.cmd(&["ZREVRANGE", "z", "0", "-1", "WITHSCORES"]), want);
+    c.cmd(&["HSET", "h", "f", "v"]);
+    assert_eq!(
+        c.cmd(&["HGETALL", "h"]),
+        R::Map(vec![(R::bulk("f"), R::bulk("v"))])
+    );
+    assert_eq!(
+        c.cmd(&["HELLO", "4"]),
+        R::Err("NOPROTO unsupported protocol version".into())
+    );
+    let R::Array(Some(_)) = c.cmd(&["HELLO", "2"]) else {
+        panic!("HELLO 2 replies in RESP2")
+    };
+    assert_eq!(c.cmd(&["GET", "missing"]), R::Bulk(None));
+}
+
+#[test]
+fn requirepass_auth_and_hello_auth() {
+    let s = Server::start(&["--requirepass", "s3cret"]);
+    let mut c = s.conn();
+    assert_eq!(
+        c.cmd(&["GET", "a"]),
+        R::Err("NOAUTH Authentication required.".into())
+    );
+    assert_eq!(
+        c.cmd(&["AUTH", "nope"]),
+        R::Err("WRONGPASS invalid username-password pair or user is disabled.".into())
+    );
+    assert_eq!(c.cmd(&["AUTH", "s3cret"]), R::ok());
+    assert_eq!(c.cmd(&["GET", "a"]), R::Bulk(None));
+    let mut c2 = s.conn();
+    let R::Map(_) = c2.cmd(&["HELLO", "3", "AUTH", "default", "s3cret", "SETNAME", "x"]) else {
+        panic!()
+    };
+    assert_eq!(c2.cmd(&["CLIENT", "GETNAME"]), R::bulk("x"));
+}
+
+#[test]
+fn multi_exec_and_execabort() {
+    let s = Server::start(&[]);
+    let mut c = s.conn();
+    assert_eq!(c.cmd(&["MULTI"]), R::ok());
+    assert_eq!(c.cmd(&["INCR", "n"]), R::Simple("QUEUED".into()));
+    assert_eq!(c.cmd(&["LPUSH", "n", "x"]), R::Simple("QUEUED".into()));
+    assert_eq!(c.cmd(&["INCR", "n"]), R::Simple("QUEUED".into()));
+    let wt = R::Err("WRONGTYPE Operation against a key holding the wrong kind of value".into());
+    assert_eq!(
+        c.cmd(&["EXEC"]),
+        R::Array(Some(vec![R::Int(1), wt, R::Int(2)]))
+    );
+    c.cmd(&["MULTI"]);
+    assert_eq!(
+        c.cmd(&["NOPE"]),
+        R::Err("ERR unknown command 'NOPE', with args beginning with: ".into())
+    );
+    assert_eq!(
+        c.cmd(&["EXEC"]),
+        R::Err("EXECABORT Transaction discarded because of previous errors.".into())
+    );
+    assert_eq!(c.cmd(&["EXEC"]), R::Err("ERR EXEC without MULTI".into()));
+}
+
+#[test]
+fn keys_expire_lazily_and_actively() {
+    let s = Server::start(&[]);
+    let mut c = s.conn();
+    c.cmd(&["SET", "a", "1", "PX", "100"]);
+    c.cmd(&["SET", "b", "1"]);
+    assert_eq!(c.cmd(&["PEXPIRE", "b", "100"]), R::Int(1));
+    let R::Int(ttl) = c.cmd(&["PTTL", "a"]) else {
+        panic!()
+    };
+    assert!((1..=100).contains(&ttl));
+    std::thread::sleep(Duration::from_millis(350));
+    assert_eq!(
+        c.cmd(&["DBSIZE"]),
+        R::Int(0),
+        "active expiry removed both without access"
+    );
+    assert_eq!(c.cmd(&["GET", "a"]), R::Bulk(None));
+    assert_eq!(c.cmd(&["TTL", "a"]), R::Int(-2));
+}
+
+#[test]
+fn select_isolates_databases_and_info_has_sections() {
+    let s = Server::start(&[]);
+    let mut c = s.conn();
+    c.cmd(&["SELECT", "2"]);
+    c.cmd(&["LPUSH", "analyzer:8:q", "line"]);
+    c.cmd(&["SELECT", "0"]);
+    assert_eq!(c.cmd(&["EXISTS", "analyzer:8:q"]), R::Int(0));
+    let info = c.cmd(&["INFO"]).s();
+    for sec in [
+        "# Server",
+        "# Clients",
+        "# Memory",
+        "# Persistence",
+        "# Stats",
+        "# Keyspace",
+        "db2:keys=1",
+    ] {
+        assert!(info.contains(sec), "INFO lacks {sec}");
+    }
+}
+
+#[test]
+fn unknown_config_option_is_reported() {
+    let out = std::process::Command::new(super::common::kv_bin())
+        .args(["--port", "0", "--frobnicate", "yes"])
+        .output()
+        .expect("run d4-kv");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown option 'frobnicate'"), "{err}");
+}
+
+#[test]
+fn maxclients_refuses_extra_connections() {
+    let s = Server::start(&["--maxclients", "1"]);
+    // Let the server notice that the start-up probe connection closed.
+    std::thread::sleep(Duration::from_millis(200));
+    let mut a = s.conn();
+    assert_eq!(a.cmd(&["PING"]), R::Simple("PONG".into()));
+    let mut b = s.conn();
+    assert_eq!(b.read(), R::Err("ERR max number of clients reached".into()));
+}
