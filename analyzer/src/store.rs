@@ -90,18 +90,16 @@ pub struct WriteReport {
     pub refused: usize,
 }
 
-/// Writes one batch. Idempotent except for the counters (a retried batch may count twice).
+/// Writes one batch in two round trips: `MGET` of the tuples' `s:`/`l:` keys, then one pipeline
+/// (`SADD` per set, one `MSET` for every `s:`/`l:` to change, `INCRBY o:` per tuple, `EXPIRE`s,
+/// counters). Like upstream, `s:`/`l:` are check-then-set (not atomic across several writers).
+/// Idempotent except for the counters (a retried batch may count twice).
 pub async fn write_batch(
     client: &Client,
     b: &Batch,
     cfg: &AnalyzerConfig,
 ) -> Result<WriteReport, StoreError> {
-    let lasts = current_values(client, b, keys::last_seen).await?;
-    let firsts = if b.min_first {
-        current_values(client, b, keys::first_seen).await?
-    } else {
-        vec![None; b.tuples.len()]
-    };
+    let seen = current_seen(client, b).await?;
     let pipe = client.pipeline();
     let mut n = 0usize;
     let (fwd, rev) = b.sets();
@@ -111,8 +109,29 @@ pub async fn write_batch(
     for ((v, t), members) in &rev {
         n += sadd_expire(&pipe, keys::reverse(v, *t), members, cfg.expiry(*t)).await?;
     }
-    for ((tuple, first), last) in b.tuples.iter().zip(firsts).zip(lasts) {
-        n += write_tuple(&pipe, tuple, b.min_first, first, last, cfg.expiry(tuple.t)).await?;
+    let mut mset: Vec<(String, String)> = Vec::new();
+    let mut expire: Vec<(String, i64)> = Vec::new();
+    for (tu, (first, last)) in b.tuples.iter().zip(seen) {
+        n += write_tuple(
+            &pipe,
+            &mut mset,
+            &mut expire,
+            tu,
+            b.min_first,
+            first,
+            last,
+            cfg.expiry(tu.t),
+        )
+        .await?;
+    }
+    for chunk in mset.chunks(1000) {
+        let _: () = pipe.mset(chunk.to_vec()).await?;
+        n += 1;
+    }
+    // After the MSET, which clears TTLs of the keys it sets.
+    for (k, e) in expire {
+        let _: () = pipe.expire(k, e, None).await?;
+        n += 1;
     }
     n += counters(&pipe, b).await?;
     let results: Vec<Result<Value, fred::error::Error>> = pipe.try_all().await;
@@ -122,9 +141,12 @@ pub async fn write_batch(
     })
 }
 
-/// Queues the `s:`, `l:`, `o:` writes of one tuple given the stored first/last seen.
+/// Collects the `s:`/`l:` values to set and the keys to expire, and queues `o:`, of one tuple.
+#[allow(clippy::too_many_arguments)]
 async fn write_tuple(
     pipe: &fred::clients::Pipeline<Client>,
+    mset: &mut Vec<(String, String)>,
+    expire: &mut Vec<(String, i64)>,
     tu: &Tuple,
     min_first: bool,
     first: Option<i64>,
@@ -134,35 +156,22 @@ async fn write_tuple(
     let s = keys::first_seen(&tu.q, &tu.v, tu.t);
     let l = keys::last_seen(&tu.q, &tu.v, tu.t);
     let o = keys::occurrences(&tu.q, &tu.v, tu.t);
-    let mut n = 0;
-    if !min_first {
-        let _: () = pipe
-            .set(&s, tu.first.to_string(), None, Some(SetOptions::NX), false)
-            .await?;
-        n += 1;
-    } else if first.is_none_or(|f| f > tu.first as i64) {
-        let _: () = pipe
-            .set(&s, tu.first.to_string(), None, None, false)
-            .await?;
-        n += 1;
+    // Upstream: first seen = first line processed (set only if absent); imports: the minimum.
+    if first.is_none_or(|f| min_first && f > tu.first as i64) {
+        mset.push((s.clone(), tu.first.to_string()));
     }
     if last.is_none_or(|old| old < tu.last as i64) {
-        let _: () = pipe.set(&l, tu.last.to_string(), None, None, false).await?;
-        n += 1;
+        mset.push((l.clone(), tu.last.to_string()));
     }
     match tu.set_count {
-        Some(c) => pipe.set::<(), _, _>(&o, c, None, None, false).await?,
+        Some(c) => mset.push((o.clone(), c.to_string())),
         None => pipe.incr_by::<(), _>(&o, tu.count).await?,
     }
-    n += 1;
     if let Some(e) = expiry {
         // Upstream re-expires r: instead of l: (spec §1.5 #10); we expire the right keys.
-        for k in [s, l, o] {
-            let _: () = pipe.expire(k, e, None).await?;
-            n += 1;
-        }
+        expire.extend([s, l, o].map(|k| (k, e)));
     }
-    Ok(n)
+    Ok(1)
 }
 
 fn refused(results: Vec<Result<Value, fred::error::Error>>) -> Result<usize, StoreError> {
@@ -231,21 +240,23 @@ async fn counters(
     Ok(n)
 }
 
-/// Current `s:` or `l:` values of the batch's tuples (`None` when absent or not an integer).
-async fn current_values(
+/// Current `(s:, l:)` values of the batch's tuples (`None` when absent or not an integer).
+async fn current_seen(
     client: &Client,
     b: &Batch,
-    key: fn(&str, &str, u16) -> String,
-) -> Result<Vec<Option<i64>>, StoreError> {
+) -> Result<Vec<(Option<i64>, Option<i64>)>, StoreError> {
     let mut out = Vec::with_capacity(b.tuples.len());
-    for chunk in b.tuples.chunks(2000) {
-        let ks: Vec<String> = chunk.iter().map(|t| key(&t.q, &t.v, t.t)).collect();
-        let vals: Vec<Value> = if ks.len() == 1 {
-            vec![client.get(&ks[0]).await?]
-        } else {
-            client.mget(ks).await?
-        };
-        out.extend(vals.iter().map(int_value));
+    for chunk in b.tuples.chunks(1000) {
+        let mut ks = Vec::with_capacity(chunk.len() * 2);
+        for t in chunk {
+            ks.push(keys::first_seen(&t.q, &t.v, t.t));
+            ks.push(keys::last_seen(&t.q, &t.v, t.t));
+        }
+        let vals: Vec<Value> = client.mget(ks).await?;
+        out.extend(
+            vals.chunks(2)
+                .map(|p| (p.first().and_then(int_value), p.get(1).and_then(int_value))),
+        );
     }
     Ok(out)
 }

@@ -29,6 +29,9 @@ struct Args {
     /// Store connections.
     #[arg(long, default_value_t = 4)]
     connections: usize,
+    /// Store command timeout in milliseconds (then the request gets a 503).
+    #[arg(long, default_value_t = 2000)]
+    store_timeout_ms: u64,
     /// Check the configuration and exit.
     #[arg(long)]
     validate: bool,
@@ -51,7 +54,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     let pool = Builder::from_config(Config::from_url(&cfg.store.url())?)
-        .with_performance_config(|p| p.default_command_timeout = Duration::from_secs(5))
+        .with_performance_config(|p| {
+            p.default_command_timeout = Duration::from_millis(args.store_timeout_ms.max(1))
+        })
         .with_connection_config(|c| c.connection_timeout = Duration::from_secs(2))
         .set_policy(ReconnectPolicy::new_exponential(0, 50, 2000, 2))
         .build_pool(args.connections.max(1))

@@ -26,7 +26,7 @@ struct Args {
     validate: bool,
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args = Args::parse();
     if let Err(e) = run(args).await {

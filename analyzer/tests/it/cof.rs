@@ -382,3 +382,21 @@ fn pypdns_client_reads_our_answers() {
         "250 250 A 1690000000\n[('CNAME', 'example.com', 1600000000, 1), ('NS', 'example.com', 1650000000, 1)]\n1\n"
     );
 }
+
+#[test]
+fn store_down_gives_503_json_and_sigterm_stops_cleanly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dead = d4_testkit::free_port();
+    let conf = write_conf(dir.path(), dead, dead, "");
+    let mut cof = start_cof(&conf);
+    let r = http_get(&cof.addr, "/query/example.com", &[]);
+    assert_eq!(r.status, 503, "{r:?}");
+    assert_eq!(r.body, r#"{"error":"passive DNS store unavailable"}"#);
+    assert!(cof.proc.is_running());
+    assert_eq!(
+        cof.proc.terminate(std::time::Duration::from_secs(10)),
+        Some(0),
+        "{}",
+        cof.proc.output()
+    );
+}

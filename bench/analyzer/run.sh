@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Benchmarks the passive DNS analyzer against a real redis-server (release build):
+#   1. pdns-ingestion: lines/s draining a pre-filled analyzer:8:<uuid> queue (db 2 -> store db 0),
+#      next to the upstream Python algorithm (bench/analyzer/upstream_ingest.py, redis-py) on a sample;
+#   2. pdns-cof-server: /query/<name> queries/s with p50/p99 at 1 and 16 keep-alive clients
+#      (load generator: analyzer/examples/pdns_bench.rs), next to redis-benchmark GET on the same store.
+# Env: LINES (default 500000), NAMES (50000), BENCH_SECONDS per COF run (5), REF_LINES (5000).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+LINES=${LINES:-500000}
+NAMES=${NAMES:-50000}
+SECONDS_PER_RUN=${BENCH_SECONDS:-5}
+REF_LINES=${REF_LINES:-5000}
+UUID=6a2461ce-c29d-44fc-b4fa-947d68826639
+
+cargo build --release -q -p d4-analyzer --bins --example pdns_bench
+BIN=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release
+
+TMP=$(mktemp -d)
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+PORT=$(free_port)
+COF_PORT=$(free_port)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }
+trap cleanup EXIT
+
+redis-server --port "$PORT" --bind 127.0.0.1 --dir "$TMP" --save "" --appendonly no >"$TMP/redis.log" 2>&1 &
+PIDS+=($!)
+until redis-cli -p "$PORT" ping >/dev/null 2>&1; do sleep 0.05; done
+
+cat >"$TMP/analyzer.conf" <<CONF
+[global]
+my-uuid = $UUID
+d4-server = 127.0.0.1:$PORT
+logging-level = INFO
+[expiration]
+16 = 24000
+99 = 26000
+[exclude]
+substring = spamhaus.org,asn.cymru.com
+[store]
+port = $PORT
+CONF
+unset D4_ANALYZER_REDIS_HOST D4_ANALYZER_REDIS_PORT D4_REDIS_METADATA_HOST D4_REDIS_METADATA_PORT
+
+echo "== ingestion: $LINES lines, $NAMES names, redis-server $(redis-server --version | awk '{print $3}')"
+"$BIN/examples/pdns_bench" fill --port "$PORT" --uuid "$UUID" --lines "$LINES" --names "$NAMES"
+START=$(date +%s.%N)
+"$BIN/pdns-ingestion" -c "$TMP/analyzer.conf" --drain --batch 2000 >"$TMP/ingest.log" 2>&1
+END=$(date +%s.%N)
+python3 -c "print('d4-rs pdns-ingestion lines=$LINES seconds=%.2f lines_per_sec=%.0f' % ($END-$START, $LINES/($END-$START)))"
+echo "   store: $(redis-cli -p "$PORT" get stats:processed) records, $(redis-cli -p "$PORT" dbsize | tr -d '\r') keys in db 0"
+
+"$BIN/examples/pdns_bench" fill --port "$PORT" --uuid "$UUID" --lines "$REF_LINES" --names "$NAMES" >/dev/null
+python3 bench/analyzer/upstream_ingest.py "$PORT" "analyzer:8:$UUID" "$REF_LINES"
+redis-cli -p "$PORT" -n 1 flushdb >/dev/null
+
+echo "== COF server: /query/host<i>.bench.example over 1000 names, ${SECONDS_PER_RUN}s per run"
+"$BIN/pdns-cof-server" -c "$TMP/analyzer.conf" --port "$COF_PORT" >"$TMP/cof.log" 2>&1 &
+PIDS+=($!)
+until grep -q "listening" "$TMP/cof.log" 2>/dev/null; do sleep 0.05; done
+curl_like=$(python3 -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$COF_PORT/query/host1.bench.example').read().decode().count(chr(10)))")
+echo "   records per answer: $curl_like"
+for c in 1 16; do
+  "$BIN/examples/pdns_bench" load --addr "127.0.0.1:$COF_PORT" --clients "$c" --seconds "$SECONDS_PER_RUN"
+done
+echo "== reference: redis-benchmark GET on the same redis-server"
+for c in 1 16; do
+  echo -n "clients=$c "; redis-benchmark -p "$PORT" -t get -c "$c" -n 100000 -q | tr -d '\r' | tail -1
+done
