@@ -2,4 +2,5 @@
 //! `redis-server`, real TLS and the real binaries. One test binary, one module per topic.
 
 mod common;
+mod e2e;
 mod queues;
