@@ -3,4 +3,6 @@
 
 mod common;
 mod e2e;
+mod fuzz;
+mod ingest;
 mod queues;
