@@ -5,4 +5,5 @@ mod common;
 mod e2e;
 mod fuzz;
 mod ingest;
+mod meta;
 mod queues;
