@@ -1,4 +1,4 @@
-//! `d4-workers`: runs the worker families (types 8, 3, 2/254, 4) in one process until
+//! `d4-workers`: runs the worker families (types 8, 3, 2/254, 4, 1) in one process until
 //! SIGINT/SIGTERM.
 
 use std::path::PathBuf;

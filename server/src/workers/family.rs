@@ -359,7 +359,15 @@ impl Family {
             let Some(w) = sess.worker.as_mut() else {
                 continue;
             };
-            if let Some(tail) = w.suspend().await {
+            let mut items = Vec::new();
+            let tail = w.suspend(&mut items).await;
+            let (kind, sensor) = (w.queue_kind(), w.sensor().to_string());
+            // Shutdown: one attempt, then log what could not be queued.
+            let stopped = CancellationToken::new();
+            stopped.cancel();
+            self.push_lines(&s, &sensor, kind.as_ref(), &items, &stopped)
+                .await;
+            if let Some(tail) = tail {
                 let key = stream::worker_tail(self.ty, &s);
                 let r: Result<(), _> = self.ctx.stream.set(&key, tail, None, None, false).await;
                 if let Err(e) = r {

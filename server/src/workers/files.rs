@@ -79,6 +79,7 @@ pub struct RotatingFile {
     current: Option<Open>,
     cycle: Duration,
     waiting: bool,
+    prologue: Vec<u8>,
     gzips: Vec<JoinHandle<std::io::Result<PathBuf>>>,
 }
 
@@ -90,6 +91,7 @@ impl RotatingFile {
             current: None,
             cycle,
             waiting: false,
+            prologue: Vec::new(),
             gzips: Vec::new(),
         }
     }
@@ -100,9 +102,14 @@ impl RotatingFile {
             std::fs::create_dir_all(self.naming.dir(now))?;
             let path = self.naming.path(now);
             let file = OpenOptions::new().create(true).append(true).open(&path)?;
+            let fresh = file.metadata()?.len() == 0;
+            let mut out = BufWriter::with_capacity(256 * 1024, file);
+            if fresh {
+                out.write_all(&self.prologue)?;
+            }
             self.current = Some(Open {
                 path,
-                out: BufWriter::with_capacity(256 * 1024, file),
+                out,
                 opened: Instant::now(),
                 date: now.date_naive(),
             });
@@ -111,6 +118,11 @@ impl RotatingFile {
             Some(o) => Ok(o),
             None => Err(std::io::Error::other("file not open")),
         }
+    }
+
+    /// Bytes written at the start of every new file (e.g. a pcap global header).
+    pub fn set_prologue(&mut self, prologue: Vec<u8>) {
+        self.prologue = prologue;
     }
 
     fn due(&self) -> bool {

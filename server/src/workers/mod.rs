@@ -1,19 +1,20 @@
 //! The workers (`d4-workers`): turn session streams into analyzer-queue items and files.
 //!
 //! One process runs one [`family::Family`] task per manager type (spec §4): 8
-//! (passivedns), 3 (log lines), 4 (dnscap), 2 (meta header and its 254 data). Each
+//! (passivedns), 3 (log lines), 4 (dnscap), 2 (meta header and its 254 data), 1 (pcap). Each
 //! adopts sessions from `session_uuid:<type>`, reads their streams with blocking
 //! `XREAD`s, and hands entries to the session's worker ([`session::Worker`]).
 //!
 //! - [`family`]: the manager loop, delivery, `XDEL`, end-of-session and shutdown.
 //! - [`session`]: the per-session worker by type.
-//! - [`text`]: types 3, 4, 8. [`meta`]: types 2/254.
+//! - [`text`]: types 3, 4, 8. [`meta`]: types 2/254. [`pcap`]: type 1.
 //! - [`lines`]: line reassembly across packets. [`files`]: rotating files and gzip.
 
 pub mod family;
 pub mod files;
 pub mod lines;
 pub mod meta;
+pub mod pcap;
 pub mod session;
 pub mod text;
 
@@ -28,7 +29,7 @@ use crate::config::RedisEndpoint;
 use crate::queues::Queues;
 
 /// Manager types run by default.
-pub const DEFAULT_FAMILIES: &[u8] = &[8, 3, 2, 4];
+pub const DEFAULT_FAMILIES: &[u8] = &[8, 3, 2, 4, 1];
 
 /// What every worker family shares.
 pub struct Ctx {

@@ -7,3 +7,4 @@ mod fuzz;
 mod ingest;
 mod meta;
 mod queues;
+mod workers;
