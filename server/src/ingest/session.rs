@@ -393,6 +393,8 @@ mod tests {
         assert_eq!(peer_ip(&p), "2001:db8::1");
         let p: SocketAddr = "127.0.0.1:5".parse().unwrap();
         assert_eq!(peer_ip(&p), "127.0.0.1");
+        let p: SocketAddr = "[::1]:5".parse().unwrap();
+        assert_eq!(peer_ip(&p), "::1");
     }
 
     #[test]

@@ -423,3 +423,35 @@ async fn stale_connection_state_is_cleaned_at_start() {
     stack.wait_until("reconnected", WAIT, || entries_of(&stack, 8, GOOD) == 2);
     assert_eq!(error_field(&stack, GOOD), None);
 }
+
+/// Default `server_host = ::` is dual-stack: IPv4 peers are keyed as plain IPv4, IPv6
+/// peers as IPv6, and blacklisting one address leaves the other alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dual_stack_blacklist_of_one_ip_leaves_the_other() {
+    let Some(stack) = Stack::start_on(Mode::SharedSecret, false, "::").await else {
+        return;
+    };
+    if std::net::TcpStream::connect(("::1", stack.port)).is_err() {
+        eprintln!("SKIP: no IPv6 loopback");
+        return;
+    }
+    assert!(stack
+        .server
+        .as_ref()
+        .unwrap()
+        .output()
+        .contains(&format!("[::]:{}", stack.port)));
+    stack.meta.cmd(&["SADD", "blacklist_ip", "::1"]);
+    let (gs, mut gc) = good_sensor(&stack).await;
+    let bad = Sensor::new(BAD);
+    let mut c = crate::common::connect_tls_to("::1", stack.port).await;
+    send(&mut c, &bad.packet(b"x\n")).await;
+    expect_dropped(&mut c).await;
+    assert_eq!(entries_of(&stack, 8, BAD), 0);
+    good_sensor_unaffected(&stack, &gs, &mut gc).await;
+    let ips = stack
+        .meta
+        .cmd(&["LRANGE", &format!("list_uuid_ip:{GOOD}"), "0", "-1"])
+        .as_strings();
+    assert!(ips[0].starts_with("127.0.0.1-"), "{ips:?}");
+}

@@ -109,6 +109,11 @@ pub enum Mode {
 impl Stack {
     /// Starts stores and d4-server; `None` when redis-server is missing outside CI.
     pub async fn start(mode: Mode, with_workers: bool) -> Option<Stack> {
+        Stack::start_on(mode, with_workers, "127.0.0.1").await
+    }
+
+    /// Like [`Stack::start`] with the server bound to `host`.
+    pub async fn start_on(mode: Mode, with_workers: bool, host: &str) -> Option<Stack> {
         let stream = Store::start()?;
         let meta = Store::start()?;
         let certs = certs();
@@ -120,7 +125,7 @@ impl Stack {
         };
         let conf = format!(
             "[Save_Directories]\nuse_default_save_directory = no\nsave_directory = {data}\n\n\
-             [D4_Server]\nserver_port = {port}\nserver_host = 127.0.0.1\nserver_mode = {mode}\n\
+             [D4_Server]\nserver_port = {port}\nserver_host = {host}\nserver_mode = {mode}\n\
              default_hmac_key = private key to change\nanalyzer_queues_max_size = 100000000\n\
              tls_cert_file = {cert}\ntls_key_file = {key}\n\n\
              [Redis_STREAM]\nhost = 127.0.0.1\nport = {sp}\ndb = 0\n\n\
@@ -264,6 +269,11 @@ impl Sensor {
 
 /// A TLS connection to the local d4-server.
 pub async fn connect_tls(port: u16) -> TlsStream<TcpStream> {
+    connect_tls_to("127.0.0.1", port).await
+}
+
+/// A TLS connection to the d4-server on `ip` (`127.0.0.1` or `::1`).
+pub async fn connect_tls_to(ip: &str, port: u16) -> TlsStream<TcpStream> {
     let mut roots = rustls::RootCertStore::empty();
     let pem = std::fs::read(certs().root_ca()).expect("root ca");
     for c in rustls_pemfile::certs(&mut pem.as_slice()) {
@@ -276,10 +286,8 @@ pub async fn connect_tls(port: u16) -> TlsStream<TcpStream> {
         .with_root_certificates(roots)
         .with_no_client_auth();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(cfg));
-    let tcp = TcpStream::connect(("127.0.0.1", port))
-        .await
-        .expect("connect");
-    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("name");
+    let tcp = TcpStream::connect((ip, port)).await.expect("connect");
+    let name = rustls::pki_types::ServerName::try_from(ip.to_string()).expect("name");
     connector.connect(name, tcp).await.expect("tls handshake")
 }
 
