@@ -7,11 +7,13 @@
 //! - [`workers`]: the per-type workers (`d4-workers`).
 //! - [`queues`]: analyzer-queue management (create, edit, flush, remove, deliver).
 //! - [`kv`]: the embedded Redis-compatible store (`d4-kv`).
+//! - [`logging`]: tracing setup and the shutdown signal of the daemons.
 
 pub mod config;
 pub mod ingest;
 pub mod keys;
 pub mod kv;
+pub mod logging;
 pub mod proto;
 pub mod queues;
 pub mod workers;

@@ -1,4 +1,97 @@
+//! `d4-workers`: runs the worker families (types 8, 3, 2/254, 4, 1) in one process until
+//! SIGINT/SIGTERM.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use d4_core::config::{ServerConfig, DEFAULT_SERVER_CONF};
+use d4_core::queues::{deliver::DEFAULT_TARGET_TTL, Queues};
+use d4_core::workers::{self, DEFAULT_FAMILIES};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+/// D4 workers: turn sensor streams into analyzer queues and files.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    /// Path of server.conf.
+    #[arg(short = 'c', long = "config", default_value = DEFAULT_SERVER_CONF)]
+    config: PathBuf,
+    /// Check the configuration, then exit.
+    #[arg(long)]
+    validate: bool,
+    /// Worker types to run (comma separated manager types).
+    #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_FAMILIES.to_vec())]
+    types: Vec<u8>,
+    /// Log filter (tracing `EnvFilter` syntax); `RUST_LOG` overrides it.
+    #[arg(long, default_value = "info")]
+    log: String,
+}
+
 fn main() {
-    eprintln!("d4-workers: not implemented yet");
-    std::process::exit(2);
+    let cli = Cli::parse();
+    d4_core::logging::init(&cli.log);
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("d4-workers: cannot start the runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = rt.block_on(run(cli)) {
+        eprintln!("d4-workers: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let cfg = ServerConfig::load(&cli.config)
+        .with_context(|| format!("loading {}", cli.config.display()))?;
+    for u in &cfg.unknown {
+        warn!(option = %u, "Unknown option in server.conf (ignored).");
+    }
+    if let Some(t) = cli.types.iter().find(|t| !DEFAULT_FAMILIES.contains(t)) {
+        anyhow::bail!("no worker for type {t} (available: {DEFAULT_FAMILIES:?})");
+    }
+    if cli.validate {
+        println!("{}: OK", cli.config.display());
+        return Ok(());
+    }
+    let stream = cfg
+        .redis_stream
+        .connect()
+        .await
+        .context("connecting Redis_STREAM")?;
+    let meta = cfg
+        .redis_metadata
+        .connect()
+        .await
+        .context("connecting Redis_METADATA")?;
+    let analyzer = cfg
+        .redis_analyzer
+        .connect()
+        .await
+        .context("connecting Redis_ANALYZER")?;
+    let ctx = Arc::new(workers::Ctx {
+        stream,
+        stream_endpoint: cfg.redis_stream.clone(),
+        meta: meta.clone(),
+        queues: Queues::new(meta, analyzer, cfg.analyzer_queues_max_size),
+        data_dir: cfg.data_dir.clone(),
+        target_ttl: DEFAULT_TARGET_TTL,
+    });
+    info!(
+        types = ?cli.types,
+        data = %cfg.data_dir.display(),
+        stream = %cfg.redis_stream.url(),
+        "D4 workers running (stream store {}).", cfg.redis_stream.url()
+    );
+    let stop = CancellationToken::new();
+    let signals = tokio::spawn(d4_core::logging::wait_for_signal(stop.clone()));
+    workers::run(ctx, &cli.types, stop).await;
+    signals.abort();
+    info!("D4 workers stopped.");
+    Ok(())
 }

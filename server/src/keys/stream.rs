@@ -81,3 +81,25 @@ pub fn data_in_process(session: &str) -> String {
 pub fn map_type_session_uuid(ty: impl Display) -> String {
     format!("map-type:session_uuid-uuid:{ty}")
 }
+
+/// Glob patterns (for `KEYS`/`SCAN`) of the per-sensor live-connection keys the ingest
+/// server owns; a restarted server deletes them because no session survives a restart.
+pub const LIVE_STATE_PATTERNS: &[&str] = &[
+    "active_connection:*",
+    "active_connection_by_uuid:*",
+    "active_uuid_type2:*",
+    "active_uuid_type254:*",
+    "map:active_connection-uuid-session_uuid:*",
+    "active_connection_extended_type:*",
+];
+
+/// Glob pattern of `map:active_connection-uuid-session_uuid:<uuid>`.
+pub const SESSIONS_OF_SENSOR_PATTERN: &str = "map:active_connection-uuid-session_uuid:*";
+/// Glob pattern of `session_uuid:<type>`.
+pub const SESSION_UUID_PATTERN: &str = "session_uuid:*";
+
+/// STRING `worker_tail:<type>:<session>` (d4-rs addition): the unfinished last line of a
+/// session saved by a worker that stopped before the session ended, restored on restart.
+pub fn worker_tail(ty: impl Display, session: &str) -> String {
+    format!("worker_tail:{ty}:{session}")
+}

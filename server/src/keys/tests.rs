@@ -166,3 +166,18 @@ fn dated_values() {
         "1.2.3.4-20231223170509"
     );
 }
+
+#[test]
+fn live_state_patterns_match_their_key_families() {
+    let keys = [
+        stream::active_connection(8),
+        stream::active_connection_by_uuid(U),
+        stream::active_uuid_type(2, U),
+        stream::active_uuid_type(254, U),
+        stream::sessions_of_sensor(U),
+        stream::active_connection_extended_type(U),
+    ];
+    for (k, p) in keys.iter().zip(stream::LIVE_STATE_PATTERNS) {
+        assert!(k.starts_with(p.trim_end_matches('*')), "{k} vs {p}");
+    }
+}

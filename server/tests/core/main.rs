@@ -2,4 +2,9 @@
 //! `redis-server`, real TLS and the real binaries. One test binary, one module per topic.
 
 mod common;
+mod e2e;
+mod fuzz;
+mod ingest;
+mod meta;
 mod queues;
+mod workers;

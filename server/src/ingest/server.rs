@@ -1,0 +1,156 @@
+//! The TLS listener: binding (dual-stack `::` by default), accepting under a connection
+//! limit, the TLS handshake inside each connection's task under a timeout, TCP
+//! keepalive, and graceful shutdown.
+//!
+//! Accept errors never stop the server: per-connection ones are skipped, resource
+//! exhaustion (EMFILE, ENOBUFS...) is logged and retried after a short pause.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, SockRef, Socket, TcpKeepalive, Type};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn, Instrument};
+
+use super::session::{self, Ctx};
+
+/// Most simultaneous connections.
+pub const MAX_CONNECTIONS: usize = 4096;
+/// Time allowed for the TLS handshake (upstream's 30 s timer runs from accept).
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long shutdown waits for sessions to finish their cleanup.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Binds `host:port`. `::` is a dual-stack socket (IPv4 peers appear as mapped
+/// addresses); if IPv6 is unavailable it falls back to `0.0.0.0`.
+pub async fn bind(host: &str, port: u16) -> std::io::Result<TcpListener> {
+    let host = host.trim().trim_start_matches('[').trim_end_matches(']');
+    let ip: IpAddr = match host.parse() {
+        Ok(ip) => ip,
+        Err(_) => {
+            let mut addrs = tokio::net::lookup_host((host, port)).await?;
+            addrs
+                .next()
+                .map(|a| a.ip())
+                .ok_or_else(|| std::io::Error::other(format!("{host}: no address")))?
+        }
+    };
+    if ip == IpAddr::V6(Ipv6Addr::UNSPECIFIED) {
+        match bind_socket(SocketAddr::new(ip, port), true) {
+            Ok(l) => return Ok(l),
+            Err(e) => warn!(error = %e, "IPv6 unavailable, listening on 0.0.0.0 only."),
+        }
+        return bind_socket(
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
+            false,
+        );
+    }
+    bind_socket(SocketAddr::new(ip, port), false)
+}
+
+fn bind_socket(addr: SocketAddr, dual_stack: bool) -> std::io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if dual_stack {
+        socket.set_only_v6(false)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
+}
+
+/// Keepalive so dead peers are noticed within minutes, not the OS default of hours.
+fn set_keepalive(tcp: &TcpStream) {
+    let ka = TcpKeepalive::new()
+        .with_time(Duration::from_secs(60))
+        .with_interval(Duration::from_secs(10));
+    if let Err(e) = SockRef::from(tcp).set_tcp_keepalive(&ka) {
+        debug!(error = %e, "Cannot set TCP keepalive.");
+    }
+}
+
+fn is_resource_error(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(23 | 24 | 105 | 12))
+}
+
+/// Accepts sensors until `shutdown` is cancelled, then closes every session and waits
+/// (bounded) for their disconnect cleanup.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    ctx: Ctx,
+    shutdown: CancellationToken,
+) {
+    let acceptor = TlsAcceptor::from(tls);
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let ctx = Arc::new(ctx);
+    let mut tasks = JoinSet::new();
+    loop {
+        while tasks.try_join_next().is_some() {}
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            break;
+        };
+        let (tcp, peer) = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) if is_resource_error(&e) => {
+                    warn!(error = %e, "Accept failed, retrying.");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+                Err(e) => {
+                    debug!(error = %e, "Accept failed.");
+                    continue;
+                }
+            },
+        };
+        set_keepalive(&tcp);
+        let acceptor = acceptor.clone();
+        let ctx = ctx.clone();
+        let token = shutdown.child_token();
+        let span = tracing::info_span!("conn", %peer);
+        tasks.spawn(
+            async move {
+                let _permit = permit;
+                handle(acceptor, tcp, peer, &ctx, token).await;
+            }
+            .instrument(span),
+        );
+    }
+    drop(listener);
+    info!(
+        sessions = tasks.len(),
+        "Shutting down: closing sensor connections."
+    );
+    let drain = async { while tasks.join_next().await.is_some() {} };
+    if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
+        warn!("Sessions did not finish in time; aborting them.");
+    }
+}
+
+async fn handle(
+    acceptor: TlsAcceptor,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    ctx: &Ctx,
+    token: CancellationToken,
+) {
+    let tls = tokio::select! {
+        _ = token.cancelled() => return,
+        r = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)) => r,
+    };
+    match tls {
+        Ok(Ok(stream)) => {
+            session::run(stream, ctx, peer, token).await;
+        }
+        Ok(Err(e)) => debug!(error = %e, "TLS handshake failed."),
+        Err(_) => debug!("TLS handshake timed out."),
+    }
+}

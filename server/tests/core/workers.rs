@@ -1,0 +1,157 @@
+//! d4-workers beyond type 8's happy path: a restart in the middle of a session loses
+//! and duplicates nothing; type 1 (pcap) capture files are saved, gzipped and queued;
+//! a non-pcap type-1 stream is rejected as upstream.
+
+use std::io::Read;
+use std::time::Duration;
+
+use d4_core::queues::NewQueue;
+use d4_testkit::Reply;
+
+use crate::common::{closed_by_server, send, Mode, Sensor, Stack};
+
+const S: &str = "ff7ba400e76c4053982dfeec42bdef38";
+const Q: &str = "7e3c7a1b-2d4f-4a6b-8c9d-0e1f2a3b4c5d";
+
+async fn queue(stack: &Stack, ty: &str) {
+    stack
+        .queues()
+        .create(&NewQueue {
+            format_type: ty.into(),
+            uuid: Some(Q.into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+}
+
+fn pop_all(stack: &Stack, key: &str) -> Vec<String> {
+    let mut v = Vec::new();
+    while let Some(s) = stack.meta.cmd_db(2, &["RPOP", key]).as_str() {
+        v.push(s);
+    }
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_restart_mid_line_loses_and_duplicates_nothing() {
+    let Some(mut stack) = Stack::start(Mode::SharedSecret, true).await else {
+        return;
+    };
+    queue(&stack, "8").await;
+    let s = Sensor::new(S);
+    let mut c = s.connect(stack.port).await;
+    send(&mut c, &s.packet(b"line-1\nline-2\nli")).await;
+    let list = format!("analyzer:8:{Q}");
+    stack.wait_until("first lines", Duration::from_secs(10), || {
+        stack.meta.cmd_db(2, &["LLEN", &list]) == Reply::Int(2)
+    });
+    let mut w = stack.workers.take().unwrap();
+    assert_eq!(
+        w.terminate(Duration::from_secs(10)),
+        Some(0),
+        "{}",
+        w.output()
+    );
+    let tails = stack.stream.cmd(&["KEYS", "worker_tail:8:*"]).as_strings();
+    assert_eq!(tails.len(), 1);
+    assert_eq!(
+        stack.stream.cmd(&["GET", &tails[0]]).as_str().as_deref(),
+        Some("li")
+    );
+
+    send(&mut c, &s.packet(b"ne-3\nline-4\nlast")).await;
+    stack.start_workers();
+    drop(c);
+    stack.wait_until("all lines", Duration::from_secs(15), || {
+        stack.meta.cmd_db(2, &["LLEN", &list]) == Reply::Int(5)
+    });
+    assert_eq!(
+        pop_all(&stack, &list),
+        vec!["line-1", "line-2", "line-3", "line-4", "last"]
+    );
+    stack.wait_until("session finished", Duration::from_secs(10), || {
+        stack
+            .stream
+            .cmd(&["KEYS", "*"])
+            .as_strings()
+            .iter()
+            .all(|k| k == "ended_session")
+            && stack.stream.cmd(&["SCARD", "ended_session"]) == Reply::Int(0)
+    });
+}
+
+fn pcap_stream() -> Vec<u8> {
+    let mut s = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0];
+    s.extend_from_slice(&[0u8; 8]);
+    s.extend_from_slice(&65535u32.to_le_bytes());
+    s.extend_from_slice(&1u32.to_le_bytes());
+    for i in 0..50u32 {
+        let payload = vec![i as u8; 60 + i as usize];
+        s.extend_from_slice(&(1_700_000_000 + i).to_le_bytes());
+        s.extend_from_slice(&0u32.to_le_bytes());
+        s.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        s.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        s.extend_from_slice(&payload);
+    }
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pcap_stream_is_saved_gzipped_and_its_path_queued() {
+    let Some(stack) = Stack::start(Mode::SharedSecret, true).await else {
+        return;
+    };
+    queue(&stack, "1").await;
+    let mut s = Sensor::new(S);
+    s.ty = 1;
+    let stream = pcap_stream();
+    let mut c = s.connect(stack.port).await;
+    for chunk in stream.chunks(333) {
+        send(&mut c, &s.packet(chunk)).await;
+    }
+    drop(c);
+    let list = format!("analyzer:1:{Q}");
+    stack.wait_until("capture queued", Duration::from_secs(15), || {
+        stack.meta.cmd_db(2, &["LLEN", &list]) == Reply::Int(1)
+    });
+    let path = pop_all(&stack, &list).remove(0);
+    assert!(
+        path.starts_with(
+            &stack
+                .data()
+                .join(S)
+                .join("1")
+                .to_string_lossy()
+                .into_owned()
+        ),
+        "{path}"
+    );
+    assert!(path.ends_with(".cap.gz"), "{path}");
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(&path).unwrap())
+        .read_to_end(&mut out)
+        .unwrap();
+    assert_eq!(out, stream);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_pcap_type_1_stream_is_rejected() {
+    let Some(stack) = Stack::start(Mode::SharedSecret, true).await else {
+        return;
+    };
+    let mut s = Sensor::new(S);
+    s.ty = 1;
+    let mut c = s.connect(stack.port).await;
+    send(&mut c, &s.packet(&[b'x'; 100])).await;
+    stack.wait_until("worker error", Duration::from_secs(10), || {
+        stack
+            .meta
+            .cmd(&["HGET", &format!("metadata_uuid:{S}"), "Error"])
+            .as_str()
+            .as_deref()
+            == Some("Error: Type=1, Incorrect file format")
+    });
+    send(&mut c, &s.packet(b"more")).await;
+    assert!(closed_by_server(&mut c, Duration::from_secs(5)).await);
+}
