@@ -184,6 +184,24 @@ fn chrono_like_day(secs: u64) -> String {
     format!("{y:04}{m:02}{d:02}")
 }
 
+/// Waits for the sender to deliver everything. A SIGINT/SIGTERM during that wait (the
+/// second one if intake was already stopped by a signal) abandons what is left: it
+/// in the spool file stays there for the next run; what is in memory is lost and reported.
+pub async fn wait_sender(
+    mut sender: JoinHandle<Result<(), SendError>>,
+    stats: &Stats,
+) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    tokio::select! {
+        r = &mut sender => r.context("sender task")?.context("delivery"),
+        _ = crate::shutdown_signal() => {
+            sender.abort();
+            tracing::error!(stats = %stats.summary(), "Interrupted before everything was delivered.");
+            anyhow::bail!("interrupted: packets still buffered in memory are lost (the spool file, if any, keeps its part)")
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

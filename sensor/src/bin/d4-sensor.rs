@@ -84,9 +84,9 @@ async fn async_main(cfg: ClientConfig, cli: Cli) -> anyhow::Result<()> {
         }
     };
     // The sink (and its channel sender) is gone with the capture task: the sender drains.
-    let sent = pipe.sender.await.context("sender task")?;
+    let sent = client::wait_sender(pipe.sender, &stats).await;
     tracing::info!(stats = %stats.summary(), bad = ?bad, "Done.");
     captured.context("capture")?;
-    sent.context("delivery")?;
+    sent?;
     Ok(())
 }
