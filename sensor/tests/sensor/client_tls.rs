@@ -113,3 +113,41 @@ fn server_down_at_start_is_retried() {
     assert_eq!(c.finish(Duration::from_secs(20)), 0, "{}", c.log());
     assert_eq!(sink.lines(), ["early"]);
 }
+
+/// A server that accepts and drops every connection at once (rejected sensor) is not
+/// hammered: the backoff keeps growing up to `-rt`.
+#[test]
+fn rejecting_server_is_retried_with_backoff() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    let conf = ConfDir::new(&format!("127.0.0.1:{port}"), 8, 4096);
+    let mut c = Client::spawn(
+        BIN,
+        &[
+            "-c",
+            conf.path().to_str().unwrap(),
+            "-ce=false",
+            "-rt",
+            "1s",
+        ],
+    );
+    c.stdin.as_mut().unwrap().write_all(b"x\n").unwrap();
+    let start = std::time::Instant::now();
+    let mut accepted = 0;
+    while start.elapsed() < Duration::from_millis(2500) {
+        match listener.accept() {
+            Ok((s, _)) => {
+                accepted += 1;
+                drop(s);
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+    // 0, 0.1, 0.3, 0.7, 1.5, 2.5 s: about six attempts, never dozens.
+    assert!(
+        (2..=10).contains(&accepted),
+        "{accepted} connections in 2.5 s\n{}",
+        c.log()
+    );
+}
