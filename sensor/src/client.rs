@@ -46,7 +46,7 @@ pub struct ClientFlags {
     /// Debug logging.
     #[arg(short = 'v', value_parser = go_bool, default_value = "false", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
     pub verbose: bool,
-    /// Folder source: watch DIR/YYYYMMDD (accepted; the day folder is followed).
+    /// Folder source: watch DIR/YYYYMMDD of the start day (UTC); not re-armed at midnight.
     #[arg(long = "daily", value_parser = go_bool, default_value = "false", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
     pub daily: bool,
     /// Folder source: send raw file bytes instead of base64.

@@ -24,6 +24,9 @@ struct Cli {
     /// Configuration directory of the D4 client (type must be 8).
     #[arg(short = 'c', long = "config")]
     config: PathBuf,
+    /// Check the configuration directory and flags, then exit.
+    #[arg(long)]
+    validate: bool,
     #[command(flatten)]
     pdns: PdnsFlags,
     #[command(flatten)]
@@ -49,6 +52,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         );
     }
     client::log_config(&cfg);
+    if cli.validate {
+        cli.pdns.engine_options();
+        cli.pdns.line_format();
+        println!("configuration OK");
+        return Ok(());
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -12,6 +12,7 @@
 //!   seconds, never at expiry.
 //!
 //! A soft memory limit (`-S`) forces earlier expiry, oldest records first.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -297,7 +298,7 @@ impl Cache {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
