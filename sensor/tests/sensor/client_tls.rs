@@ -151,3 +151,31 @@ fn rejecting_server_is_retried_with_backoff() {
         c.log()
     );
 }
+
+/// `destination` as `[::1]:port` (goclient's bracketed IPv6 form).
+#[test]
+fn ipv6_bracketed_destination() {
+    use std::io::Read;
+    let Ok(listener) = std::net::TcpListener::bind("[::1]:0") else {
+        eprintln!("SKIP: no IPv6 loopback");
+        return;
+    };
+    let port = listener.local_addr().unwrap().port();
+    let conf = ConfDir::new(&format!("[::1]:{port}"), 8, 4096);
+    let server = std::thread::spawn(move || {
+        let (mut s, peer) = listener.accept().unwrap();
+        let mut data = Vec::new();
+        s.read_to_end(&mut data).unwrap();
+        (peer, data)
+    });
+    let (rc, c) = send(&conf, &["-ce=false"], "over v6\n");
+    assert_eq!(rc, 0, "{}", c.log());
+    let (peer, data) = server.join().unwrap();
+    assert!(peer.is_ipv6());
+    let d4_core::proto::Decoded::Packet(p) =
+        d4_core::proto::decode(&data, &Default::default()).unwrap()
+    else {
+        panic!("no packet")
+    };
+    assert_eq!(p.payload(), b"over v6\n");
+}
