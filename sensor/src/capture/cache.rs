@@ -376,6 +376,40 @@ mod tests {
         );
     }
 
+    /// Over the `-S` limit, the oldest records are expired (and printed if unprinted
+    /// sightings remain) until the estimate is below the limit.
+    #[test]
+    fn memory_limit_expires_oldest_first() {
+        let mut c = Cache::new(CacheOptions {
+            mem_limit: 2_000,
+            ..CacheOptions::default()
+        });
+        let mut out = Vec::new();
+        for i in 0..40u64 {
+            c.answer(
+                &format!("n{i}.example."),
+                "A",
+                format!("10.0.0.{i}"),
+                "IN".into(),
+                60,
+                &at(1000 + i * 1000),
+            );
+            c.answer(
+                &format!("n{i}.example."),
+                "A",
+                format!("10.0.0.{i}"),
+                "IN".into(),
+                60,
+                &at(1001 + i * 1000),
+            );
+            c.tick(1000 + i * 1000, &mut out);
+        }
+        assert!(c.len() < 40, "some records expired");
+        assert!(c.est_bytes <= 2_000);
+        assert!(!out.is_empty() && out.iter().all(|l| l.count == 1));
+        assert!(out.first().unwrap().query == "n0.example.", "oldest first");
+    }
+
     #[test]
     fn errors_once_per_interval() {
         let mut c = Cache::new(CacheOptions::default());
