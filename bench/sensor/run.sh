@@ -79,3 +79,37 @@ printf 'reference python ssl sendall (pre-built D4 stream, like d4 | socat): %.2
   "$(python3 -c "print($t1-$t0)")" "$(python3 -c "print(f'{$size/1e6/($t1-$t0):.1f}')")"
 sleep 0.3
 echo "sink: $(tail -n 2 "$tmp/sink.log" | tr '\n' ' ')"
+
+# Optional: the same client run against a real d4-server (D4_SERVER_BIN=path/to/d4-server), with two
+# throw-away redis-servers, in shared-secret mode.
+if [ -n "${D4_SERVER_BIN:-}" ]; then
+  echo "== client throughput to d4-server ($D4_SERVER_BIN) =="
+  free_port() { python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"; }
+  R1=$(free_port); R2=$(free_port); DP=$(free_port)
+  redis-server --port "$R1" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes --pidfile "$tmp/r1.pid" --dir "$tmp" >/dev/null
+  redis-server --port "$R2" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes --pidfile "$tmp/r2.pid" --dir "$tmp" >/dev/null
+  {
+    printf '[Save_Directories]\nuse_default_save_directory = yes\nsave_directory = None\n'
+    printf '[D4_Server]\nserver_port = %s\nserver_mode = shared-secret\ndefault_hmac_key = private key to change\n' "$DP"
+    printf 'analyzer_queues_max_size = 100000000\ntls_cert_file = %s/server.crt\ntls_key_file = %s/server.key\n' "$tmp" "$tmp"
+    printf '[Redis_STREAM]\nhost = 127.0.0.1\nport = %s\ndb = 0\n' "$R1"
+    for s in METADATA:0 SERV:1 ANALYZER:2 CACHE:3; do
+      printf '[Redis_%s]\nhost = 127.0.0.1\nport = %s\ndb = %s\n' "${s%%:*}" "$R2" "${s##*:}"
+    done
+  } >"$tmp/server.conf"
+  (cd "$tmp" && "$D4_SERVER_BIN" -c "$tmp/server.conf" >"$tmp/d4-server.log" 2>&1 & echo $! >"$tmp/d4s.pid")
+  sleep 1.5
+  echo "127.0.0.1:$DP" >"$tmp/conf/destination"
+  t0=$(now)
+  "$T/d4-client" -c "$tmp/conf" <"$tmp/lines.txt" 2>"$tmp/client-d4s.err"
+  t1=$(now)
+  printf 'd4-client → d4-server: %d MB in %.2fs = %s MB/s (stream entries: %s)\n' "$((size / 1000000))" \
+    "$(python3 -c "print($t1-$t0)")" "$(python3 -c "print(f'{$size/1e6/($t1-$t0):.1f}')")" \
+    "$(redis-cli -p "$R1" --raw keys 'stream:8:*' | head -1 | xargs -r redis-cli -p "$R1" xlen)"
+  D4S=$(cat "$tmp/d4s.pid")
+  kill "$D4S" 2>/dev/null || true
+  for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$D4S" 2>/dev/null || break; sleep 0.5; done
+  kill -9 "$D4S" 2>/dev/null || true
+  redis-cli -p "$R1" shutdown nosave >/dev/null 2>&1 || true
+  redis-cli -p "$R2" shutdown nosave >/dev/null 2>&1 || true
+fi
