@@ -77,9 +77,13 @@ fn cc_verifies_against_root_ca_in_conf_dir() {
         &["-c", conf.path().to_str().unwrap(), "-cc", "-rt", "200ms"],
     );
     c.stdin.as_mut().unwrap().write_all(b"three\n").unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while !c.log().contains("Cannot connect") {
+        assert!(std::time::Instant::now() < deadline, "{}", c.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
     assert_eq!(sink.packets().len(), before);
-    assert!(c.log().contains("Cannot connect"), "{}", c.log());
 }
 
 #[test]
@@ -133,8 +137,23 @@ fn rejecting_server_is_retried_with_backoff() {
         ],
     );
     c.stdin.as_mut().unwrap().write_all(b"x\n").unwrap();
-    let start = std::time::Instant::now();
+    // Count from the first attempt on (the client may start slowly on a busy machine).
+    let first = std::time::Instant::now() + Duration::from_secs(15);
     let mut accepted = 0;
+    while accepted == 0 {
+        assert!(
+            std::time::Instant::now() < first,
+            "no connection attempt\n{}",
+            c.log()
+        );
+        if let Ok((s, _)) = listener.accept() {
+            accepted = 1;
+            drop(s);
+        } else {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    let start = std::time::Instant::now();
     while start.elapsed() < Duration::from_millis(2500) {
         match listener.accept() {
             Ok((s, _)) => {
