@@ -46,7 +46,7 @@ pub struct ClientFlags {
     /// Debug logging.
     #[arg(short = 'v', value_parser = go_bool, default_value = "false", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
     pub verbose: bool,
-    /// Folder source: watch DIR/YYYYMMDD (accepted; the day folder is followed).
+    /// Folder source: watch DIR/YYYYMMDD of the start day (UTC); not re-armed at midnight.
     #[arg(long = "daily", value_parser = go_bool, default_value = "false", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
     pub daily: bool,
     /// Folder source: send raw file bytes instead of base64.
@@ -182,6 +182,24 @@ fn chrono_like_day(secs: u64) -> String {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
     format!("{y:04}{m:02}{d:02}")
+}
+
+/// Waits for the sender to deliver everything. A SIGINT/SIGTERM during that wait (the
+/// second one if intake was already stopped by a signal) abandons what is left: it
+/// in the spool file stays there for the next run; what is in memory is lost and reported.
+pub async fn wait_sender(
+    mut sender: JoinHandle<Result<(), SendError>>,
+    stats: &Stats,
+) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    tokio::select! {
+        r = &mut sender => r.context("sender task")?.context("delivery"),
+        _ = crate::shutdown_signal() => {
+            sender.abort();
+            tracing::error!(stats = %stats.summary(), "Interrupted before everything was delivered.");
+            anyhow::bail!("interrupted: packets still buffered in memory are lost (the spool file, if any, keeps its part)")
+        }
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! waits for the next read, and only a single line longer than `snaplen` is split (the
 //! pieces are consecutive packets on one connection, so the server joins them again).
 //! At the end of the input the remaining partial line is sent as is.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use d4_core::proto::{encode_packet, DataType};
 
@@ -132,6 +133,7 @@ pub fn now_secs() -> u64 {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

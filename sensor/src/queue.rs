@@ -7,6 +7,7 @@
 //! packets (self-delimiting through their `size` field); it is truncated whenever it
 //! has been read completely. A spool left by a previous run is sent first: its valid
 //! prefix is kept and a torn last packet is cut off.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -275,6 +276,7 @@ impl Drop for QueueReceiver {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use d4_core::proto::{encode_packet, DataType};

@@ -96,6 +96,11 @@ pub enum SendError {
 /// Unacknowledged data older than this fails the connection (TCP_USER_TIMEOUT).
 const USER_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// First pause between connection attempts (doubles up to `-rt`).
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+/// A connection that lived this long resets the backoff.
+const STABLE_AFTER: Duration = Duration::from_secs(5);
+
 /// Most packets written in one batch (one flush).
 const BATCH: usize = 256;
 
@@ -169,23 +174,34 @@ impl NetSender {
     /// Delivers everything from `rx`; returns after the graceful close at its end.
     pub async fn run(mut self, mut rx: QueueReceiver) -> Result<(), SendError> {
         let mut conn: Option<Box<dyn Io>> = None;
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = MIN_BACKOFF;
+        let mut up_since: Option<Instant> = None;
         let mut close_attempts = 0u32;
         let mut scratch = vec![0u8; 4096];
         let mut batch = Vec::new();
         loop {
             let Some(c) = conn.as_mut() else {
+                // A server that accepts and then drops us at once (rejected uuid or type,
+                // one connection per sensor) must not be hammered: only a connection that
+                // stayed up resets the backoff.
+                if let Some(t) = up_since.take() {
+                    if t.elapsed() >= STABLE_AFTER {
+                        backoff = MIN_BACKOFF;
+                    } else {
+                        tokio::time::sleep(backoff).await;
+                        backoff = self.next_backoff(backoff);
+                    }
+                }
                 match self.open().await {
                     Ok(c) => {
                         conn = Some(c);
-                        backoff = Duration::from_millis(100);
+                        up_since = Some(Instant::now());
                     }
                     Err(e) => {
                         Stats::add(&self.stats.connect_failures, 1);
                         tracing::warn!(error = %e, retry_in = ?backoff, "Cannot connect to the D4 server.");
                         tokio::time::sleep(backoff).await;
-                        backoff =
-                            (backoff * 2).min(self.opts.retry_max.max(Duration::from_millis(100)));
+                        backoff = self.next_backoff(backoff);
                     }
                 }
                 continue;
@@ -223,6 +239,10 @@ impl NetSender {
                 },
             }
         }
+    }
+
+    fn next_backoff(&self, b: Duration) -> Duration {
+        (b * 2).min(self.opts.retry_max.max(MIN_BACKOFF))
     }
 
     /// Writes a batch of `n` packets, then records it in the replay window.

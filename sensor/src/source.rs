@@ -130,6 +130,7 @@ pub async fn watch_folder(
     for p in list_files(&dir) {
         seen.insert(p.0);
     }
+    tracing::info!(folder = %dir.display(), existing = seen.len(), "Watching folder for new files.");
     let mut sizes = std::collections::HashMap::new();
     loop {
         for (path, size) in list_files(&dir) {

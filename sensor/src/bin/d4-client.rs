@@ -83,9 +83,9 @@ async fn async_main(cfg: ClientConfig, flags: ClientFlags) -> anyhow::Result<()>
         }
     };
     drop(em);
-    let sent = pipe.sender.await.context("sender task")?;
+    let sent = client::wait_sender(pipe.sender, &stats).await;
     tracing::info!(stats = %stats.summary(), "Done.");
     fed.context("source")?;
-    sent.context("delivery")?;
+    sent?;
     Ok(())
 }

@@ -24,6 +24,9 @@ struct Cli {
     /// Configuration directory of the D4 client (type must be 8).
     #[arg(short = 'c', long = "config")]
     config: PathBuf,
+    /// Check the configuration directory and flags, then exit.
+    #[arg(long)]
+    validate: bool,
     #[command(flatten)]
     pdns: PdnsFlags,
     #[command(flatten)]
@@ -49,6 +52,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         );
     }
     client::log_config(&cfg);
+    if cli.validate {
+        cli.pdns.engine_options();
+        cli.pdns.line_format();
+        println!("configuration OK");
+        return Ok(());
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -84,9 +93,9 @@ async fn async_main(cfg: ClientConfig, cli: Cli) -> anyhow::Result<()> {
         }
     };
     // The sink (and its channel sender) is gone with the capture task: the sender drains.
-    let sent = pipe.sender.await.context("sender task")?;
+    let sent = client::wait_sender(pipe.sender, &stats).await;
     tracing::info!(stats = %stats.summary(), bad = ?bad, "Done.");
     captured.context("capture")?;
-    sent.context("delivery")?;
+    sent?;
     Ok(())
 }

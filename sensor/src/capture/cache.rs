@@ -12,6 +12,7 @@
 //!   seconds, never at expiry.
 //!
 //! A soft memory limit (`-S`) forces earlier expiry, oldest records first.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -297,7 +298,7 @@ impl Cache {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
@@ -373,6 +374,40 @@ mod tests {
             1,
             "re-sighting after expiry is new"
         );
+    }
+
+    /// Over the `-S` limit, the oldest records are expired (and printed if unprinted
+    /// sightings remain) until the estimate is below the limit.
+    #[test]
+    fn memory_limit_expires_oldest_first() {
+        let mut c = Cache::new(CacheOptions {
+            mem_limit: 2_000,
+            ..CacheOptions::default()
+        });
+        let mut out = Vec::new();
+        for i in 0..40u64 {
+            c.answer(
+                &format!("n{i}.example."),
+                "A",
+                format!("10.0.0.{i}"),
+                "IN".into(),
+                60,
+                &at(1000 + i * 1000),
+            );
+            c.answer(
+                &format!("n{i}.example."),
+                "A",
+                format!("10.0.0.{i}"),
+                "IN".into(),
+                60,
+                &at(1001 + i * 1000),
+            );
+            c.tick(1000 + i * 1000, &mut out);
+        }
+        assert!(c.len() < 40, "some records expired");
+        assert!(c.est_bytes <= 2_000);
+        assert!(!out.is_empty() && out.iter().all(|l| l.count == 1));
+        assert!(out.first().unwrap().query == "n0.example.", "oldest first");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The only capture stage with I/O: frames from a live interface or a pcap file
 //! (libpcap), filtered with BPF, fed to the [`Engine`] until the file ends or `stop`
 //! is set. Live captures use snaplen 65535 (passivedns's 1600 drops large EDNS
-//! answers) and a 500 ms read timeout, at which the sink is flushed.
+//! answers), a 500 ms buffer timeout and non-blocking reads; the sink is flushed
+//! whenever no packet is waiting.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,6 +14,9 @@ use super::{Engine, LineSink};
 /// them, and libpcap's `vlan` offsets make nested expressions unreliable); with this
 /// default the engine keeps only port-53 segments itself ([`super::EngineOptions::dns_port_only`]).
 pub const DEFAULT_BPF: &str = "port 53 or vlan";
+
+/// Pause of the live loop when no packet is waiting.
+const IDLE_SLEEP: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// What to capture from.
 #[derive(Debug, Clone)]
@@ -85,7 +89,11 @@ pub fn run(
                 .timeout(500)
                 .immediate_mode(false)
                 .open()
-                .map_err(pcap_err(format!("open {iface}")))?;
+                .map_err(pcap_err(format!("open {iface}")))?
+                // libpcap's read timeout does not fire on an idle Linux ring: without
+                // non-blocking reads a quiet interface would ignore `stop` forever.
+                .setnonblock()
+                .map_err(pcap_err(format!("non-blocking {iface}")))?;
             let mut cap = cap;
             if !bpf.is_empty() {
                 cap.filter(bpf, true)
@@ -113,7 +121,10 @@ fn pump<T: pcap::Activated + ?Sized>(
                 };
                 engine.frame(linktype, ts, p.data, sink)?;
             }
-            Err(pcap::Error::TimeoutExpired) => sink.flush()?,
+            Err(pcap::Error::TimeoutExpired) => {
+                sink.flush()?;
+                std::thread::sleep(IDLE_SLEEP);
+            }
             Err(pcap::Error::NoMorePackets) => break,
             Err(e) => {
                 tracing::warn!(error = %e, "Capture read failed.");

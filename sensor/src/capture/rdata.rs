@@ -444,6 +444,66 @@ mod tests {
         assert_eq!(format_raw(39, b"\x05ab"), None);
     }
 
+    fn rec(data: RData) -> Record {
+        Record::from_rdata(Name::from_ascii("x.example.").unwrap(), 60, data)
+    }
+
+    /// The per-type fields of spec §5.2.4, from hickory-parsed rdata.
+    #[test]
+    fn parsed_types_print_passivedns_fields() {
+        use hickory_proto::rr::rdata::{sshfp, HINFO, NAPTR, SSHFP};
+        let naptr = NAPTR::new(
+            100,
+            10,
+            b"S".to_vec().into(),
+            b"SIP+D2U".to_vec().into(),
+            b"".to_vec().into(),
+            Name::from_ascii("_sip._udp.example.com.").unwrap(),
+        );
+        assert_eq!(
+            format_answer(&rec(RData::NAPTR(naptr))).unwrap(),
+            "100 10 \"S\" \"SIP+D2U\" \"\" _sip._udp.example.com."
+        );
+        let hinfo = HINFO::new("INTEL".into(), "LINUX".into());
+        assert_eq!(
+            format_answer(&rec(RData::HINFO(hinfo))).unwrap(),
+            "\"INTEL\" \"LINUX\""
+        );
+        let fp = SSHFP::new(
+            sshfp::Algorithm::from(1),
+            sshfp::FingerprintType::from(1),
+            vec![0x01, 0x23, 0xab, 0xcd],
+        );
+        assert_eq!(
+            format_answer(&rec(RData::SSHFP(fp))).unwrap(),
+            "1 1 0123abcd"
+        );
+        // Types passivedns does not log give no answer at all.
+        let caa = hickory_proto::rr::rdata::CAA::new_issue(false, None, vec![]);
+        assert_eq!(format_answer(&rec(RData::CAA(caa))), None);
+    }
+
+    #[test]
+    fn dnskey_and_rrsig_from_raw_rdata() {
+        // DNSKEY: flags 257, protocol 3, algorithm 8, key bytes "abc" → base64 "YWJj".
+        assert_eq!(
+            format_raw(48, &[1, 1, 3, 8, b'a', b'b', b'c']).unwrap(),
+            "257 3 8 YWJj"
+        );
+        // RRSIG covering A, alg 8, 2 labels, TTL 300, times 2024-01-02 03:04:05 and
+        // 2023-12-01 00:00:00 UTC, key tag 12345, signer example., signature "abc".
+        let mut b = vec![0, 1, 8, 2];
+        b.extend_from_slice(&300u32.to_be_bytes());
+        b.extend_from_slice(&1_704_164_645u32.to_be_bytes());
+        b.extend_from_slice(&1_701_388_800u32.to_be_bytes());
+        b.extend_from_slice(&12345u16.to_be_bytes());
+        b.extend_from_slice(b"\x07example\x00abc");
+        assert_eq!(
+            format_raw(46, &b).unwrap(),
+            "A 8 2 300 20240102030405 20231201000000 12345 example. YWJj"
+        );
+    }
+
     #[test]
     fn loc_like_the_spec_example() {
         // 52 22 23.000 N 4 53 32.000 E -2.00m 0.00m 10000m 10m

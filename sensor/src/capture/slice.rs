@@ -3,6 +3,7 @@
 //! Linux cooked (SLL, SLL2), BSD loopback (DLT_NULL), raw IP, IPv4 options, IPv6
 //! extension headers, and IP-in-IP / 6in4 tunnels (one level). Fragments and anything
 //! that is not UDP/TCP are reported as [`Skip`], never as a panic.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::net::IpAddr;
 
@@ -108,8 +109,11 @@ pub fn slice_frame(linktype: i32, frame: &[u8]) -> Result<Segment<'_>, Skip> {
         linktype::LINUX_SLL => SlicedPacket::from_linux_sll(frame),
         // SLL2: 20-byte header whose first two bytes are the protocol type.
         linktype::LINUX_SLL2 => {
-            let proto = frame.get(..2).ok_or(Skip::Malformed)?;
-            let ether_type = etherparse::EtherType(u16::from_be_bytes([proto[0], proto[1]]));
+            let proto: [u8; 2] = frame
+                .get(..2)
+                .and_then(|p| p.try_into().ok())
+                .ok_or(Skip::Malformed)?;
+            let ether_type = etherparse::EtherType(u16::from_be_bytes(proto));
             SlicedPacket::from_ether_type(ether_type, frame.get(20..).ok_or(Skip::Malformed)?)
         }
         _ => SlicedPacket::from_ethernet(frame),

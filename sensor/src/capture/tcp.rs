@@ -6,6 +6,7 @@
 //! Bounds: at most [`MAX_STREAMS`] streams (idle ones expire after 300 s of packet
 //! time; when full the oldest is evicted), a buffer of at most one maximum-size message
 //! per stream, and at most [`MAX_OOO`] out-of-order segments held per stream.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -167,6 +168,7 @@ impl Reassembler {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -720,3 +720,58 @@ fn qinq_8021ad_dname_and_ipv6_tcp() {
         "{log}"
     );
 }
+
+/// `-j`/`-J`: passivedns's compact JSON objects for answers and error records.
+#[test]
+fn json_output_for_answers_and_errors() {
+    let mut c = Capture::new();
+    let (cl, sv) = (v4("10.0.0.1"), v4("192.0.2.53"));
+    let r = response(
+        1,
+        "j.example.",
+        RecordType::A,
+        ResponseCode::NoError,
+        vec![rr("j.example.", 5, RData::A(A::new(1, 2, 3, 4)))],
+        false,
+    );
+    c.exchange(
+        Link::Ether,
+        (cl, 40001),
+        sv,
+        &query(1, "j.example.", RecordType::A),
+        &r,
+    );
+    let (s1, u1) = (T0 + c.t, c.t * 10);
+    let r = response(
+        2,
+        "nx.example.",
+        RecordType::AAAA,
+        ResponseCode::NXDomain,
+        vec![],
+        false,
+    );
+    c.exchange(
+        Link::Ether,
+        (cl, 40002),
+        sv,
+        &query(2, "nx.example.", RecordType::AAAA),
+        &r,
+    );
+    let (s2, u2) = (T0 + c.t, c.t * 10);
+    let (got, nxd, log) = run(&c.pcap, &["-j", "-J", "-X", "46x"]);
+    assert_eq!(
+        got,
+        [format!(
+            "{{\"timestamp_s\":{s1},\"timestamp_ms\":{u1},\"client\":\"10.0.0.1\",\"server\":\"192.0.2.53\",\"class\":\"IN\",\
+             \"query\":\"j.example.\",\"type\":\"A\",\"answer\":\"1.2.3.4\",\"ttl\":5,\"count\":1}}"
+        )],
+        "{log}"
+    );
+    assert_eq!(
+        nxd,
+        [format!(
+            "{{\"timestamp_s\":{s2},\"timestamp_ms\":{u2},\"client\":\"10.0.0.1\",\"server\":\"192.0.2.53\",\"class\":\"IN\",\
+             \"query\":\"nx.example.\",\"type\":\"AAAA\",\"answer\":\"NXDOMAIN\",\"ttl\":0,\"count\":1}}"
+        )]
+    );
+}

@@ -77,9 +77,13 @@ fn cc_verifies_against_root_ca_in_conf_dir() {
         &["-c", conf.path().to_str().unwrap(), "-cc", "-rt", "200ms"],
     );
     c.stdin.as_mut().unwrap().write_all(b"three\n").unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while !c.log().contains("Cannot connect") {
+        assert!(std::time::Instant::now() < deadline, "{}", c.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
     assert_eq!(sink.packets().len(), before);
-    assert!(c.log().contains("Cannot connect"), "{}", c.log());
 }
 
 #[test]
@@ -112,4 +116,85 @@ fn server_down_at_start_is_retried() {
     sink.start();
     assert_eq!(c.finish(Duration::from_secs(20)), 0, "{}", c.log());
     assert_eq!(sink.lines(), ["early"]);
+}
+
+/// A server that accepts and drops every connection at once (rejected sensor) is not
+/// hammered: the backoff keeps growing up to `-rt`.
+#[test]
+fn rejecting_server_is_retried_with_backoff() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    let conf = ConfDir::new(&format!("127.0.0.1:{port}"), 8, 4096);
+    let mut c = Client::spawn(
+        BIN,
+        &[
+            "-c",
+            conf.path().to_str().unwrap(),
+            "-ce=false",
+            "-rt",
+            "1s",
+        ],
+    );
+    c.stdin.as_mut().unwrap().write_all(b"x\n").unwrap();
+    // Count from the first attempt on (the client may start slowly on a busy machine).
+    let first = std::time::Instant::now() + Duration::from_secs(15);
+    let mut accepted = 0;
+    while accepted == 0 {
+        assert!(
+            std::time::Instant::now() < first,
+            "no connection attempt\n{}",
+            c.log()
+        );
+        if let Ok((s, _)) = listener.accept() {
+            accepted = 1;
+            drop(s);
+        } else {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_millis(2500) {
+        match listener.accept() {
+            Ok((s, _)) => {
+                accepted += 1;
+                drop(s);
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+    // 0, 0.1, 0.3, 0.7, 1.5, 2.5 s: about six attempts, never dozens.
+    assert!(
+        (2..=10).contains(&accepted),
+        "{accepted} connections in 2.5 s\n{}",
+        c.log()
+    );
+}
+
+/// `destination` as `[::1]:port` (goclient's bracketed IPv6 form).
+#[test]
+fn ipv6_bracketed_destination() {
+    use std::io::Read;
+    let Ok(listener) = std::net::TcpListener::bind("[::1]:0") else {
+        eprintln!("SKIP: no IPv6 loopback");
+        return;
+    };
+    let port = listener.local_addr().unwrap().port();
+    let conf = ConfDir::new(&format!("[::1]:{port}"), 8, 4096);
+    let server = std::thread::spawn(move || {
+        let (mut s, peer) = listener.accept().unwrap();
+        let mut data = Vec::new();
+        s.read_to_end(&mut data).unwrap();
+        (peer, data)
+    });
+    let (rc, c) = send(&conf, &["-ce=false"], "over v6\n");
+    assert_eq!(rc, 0, "{}", c.log());
+    let (peer, data) = server.join().unwrap();
+    assert!(peer.is_ipv6());
+    let d4_core::proto::Decoded::Packet(p) =
+        d4_core::proto::decode(&data, &Default::default()).unwrap()
+    else {
+        panic!("no packet")
+    };
+    assert_eq!(p.payload(), b"over v6\n");
 }

@@ -5,6 +5,7 @@ mod common;
 mod capture;
 mod client_stream;
 mod client_tls;
+mod live;
 mod pcapgen;
 mod reconnect;
 mod sensor_bin;

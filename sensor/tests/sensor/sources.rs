@@ -7,6 +7,18 @@ use crate::common::{Client, ConfDir, Sink};
 
 const BIN: &str = env!("CARGO_BIN_EXE_d4-client");
 
+fn wait_log(c: &Client, needle: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while !c.log().contains(needle) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {needle:?} in:\n{}",
+            c.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn signal(c: &Client, sig: &str) {
     let pid = c.child.as_ref().unwrap().id().to_string();
     std::process::Command::new("kill")
@@ -88,7 +100,7 @@ fn folder_files_are_sent_base64() {
             "50ms",
         ],
     );
-    std::thread::sleep(Duration::from_millis(300));
+    wait_log(&c, "Watching folder");
     let content: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
     std::fs::write(watched.path().join("f1.bin"), &content).unwrap();
     assert!(
@@ -117,10 +129,7 @@ fn counters_on_sigusr1_and_at_exit() {
     c.stdin.as_mut().unwrap().flush().unwrap();
     assert!(sink.wait_until(Duration::from_secs(10), |p| !p.is_empty()));
     signal(&c, "-USR1");
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while !c.log().contains("Counters.") && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_log(&c, "Counters.");
     assert!(c.log().contains("d4_packets=1"), "{}", c.log());
     assert_eq!(c.finish(Duration::from_secs(15)), 0);
     assert!(
