@@ -48,7 +48,10 @@ impl Stack {
         let root = workspace_root();
         let server = std::fs::read_to_string(root.join("conf/server.conf.sample"))
             .expect("server.conf.sample")
-            .replace("server_port = 4443", &format!("server_port = {}", s.d4_port))
+            .replace(
+                "server_port = 4443",
+                &format!("server_port = {}", s.d4_port),
+            )
             .replace("port = 7000", &format!("port = {}", s.web_port))
             .replace("port = 6379", &format!("port = {}", s.stream_port))
             .replace("port = 6380", &format!("port = {}", s.meta_port))
@@ -56,7 +59,10 @@ impl Stack {
         std::fs::write(conf.join("server.conf"), server).expect("server.conf");
         let analyzer = std::fs::read_to_string(root.join("conf/analyzer.conf.sample"))
             .expect("analyzer.conf.sample")
-            .replace("d4-server = 127.0.0.1:6380", &format!("d4-server = 127.0.0.1:{}", s.meta_port))
+            .replace(
+                "d4-server = 127.0.0.1:6380",
+                &format!("d4-server = 127.0.0.1:{}", s.meta_port),
+            )
             + &format!("\n[store]\nhost = 127.0.0.1\nport = {}\n", s.pdns_port);
         std::fs::write(conf.join("analyzer.conf"), analyzer).expect("analyzer.conf");
         std::fs::write(
@@ -79,7 +85,11 @@ impl Stack {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(out.status.success(), "LAUNCH.sh {args:?} failed:\n{text}\n{}", self.logs());
+        assert!(
+            out.status.success(),
+            "LAUNCH.sh {args:?} failed:\n{text}\n{}",
+            self.logs()
+        );
         text
     }
 
@@ -128,26 +138,27 @@ impl Stack {
         dir
     }
 
-    /// `cat lines | d4-client -c conf`: streams the lines and waits for a clean exit.
-    fn send_lines(&self, lines: &str) {
-        let mut child = Command::new(bin_path("d4-client"))
+    /// `cat lines | <client> -c conf` (`d4-client` or `d4-sensor`): streams the lines and
+    /// waits for a clean exit.
+    fn send_lines(&self, client: &str, lines: &str) {
+        let mut child = Command::new(bin_path(client))
             .arg("-c")
             .arg(self.sensor_conf())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("start d4-client");
+            .unwrap_or_else(|e| panic!("start {client}: {e}"));
         child
             .stdin
             .take()
             .expect("stdin")
             .write_all(lines.as_bytes())
             .expect("write lines");
-        let out = child.wait_with_output().expect("d4-client");
+        let out = child.wait_with_output().expect("wait for the sensor");
         assert!(
             out.status.success(),
-            "d4-client failed: {}\n{}",
+            "{client} failed: {}\n{}",
             String::from_utf8_lossy(&out.stderr),
             self.logs()
         );
@@ -160,7 +171,11 @@ impl Stack {
             .arg(format!("http://127.0.0.1:{}/query/{q}", self.cof_port))
             .output()
             .expect("curl");
-        assert!(out.status.success(), "curl failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "curl failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -172,7 +187,9 @@ impl Stack {
                 .query(q)
                 .lines()
                 .filter(|l| !l.trim().is_empty())
-                .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad NDJSON {l:?}: {e}")))
+                .map(|l| {
+                    serde_json::from_str(l).unwrap_or_else(|e| panic!("bad NDJSON {l:?}: {e}"))
+                })
                 .collect();
             if records.len() >= n || Instant::now() > deadline {
                 return records;
@@ -183,7 +200,14 @@ impl Stack {
 
     /// The ports every part listens on.
     fn ports(&self) -> [u16; 6] {
-        [self.d4_port, self.web_port, self.stream_port, self.meta_port, self.pdns_port, self.cof_port]
+        [
+            self.d4_port,
+            self.web_port,
+            self.stream_port,
+            self.meta_port,
+            self.pdns_port,
+            self.cof_port,
+        ]
     }
 
     /// The pids recorded in run/ that are still alive.
@@ -249,7 +273,11 @@ fn assert_tutorial_records(records: &[serde_json::Value]) {
 
 /// After `-k`: no recorded process alive and no port of the stack open.
 fn assert_all_stopped(stack: &Stack) {
-    assert!(stack.live_pids().is_empty(), "still running: {:?}", stack.live_pids());
+    assert!(
+        stack.live_pids().is_empty(),
+        "still running: {:?}",
+        stack.live_pids()
+    );
     for port in stack.ports() {
         assert!(
             !wait_for_port(port, Duration::from_millis(300)),
@@ -265,13 +293,21 @@ fn quickstart_flow(store: &str) {
     let stack = Stack::new(store);
     let out = stack.launch(&["-l", "-q"]);
     assert!(out.contains("Created analyzer queue"), "{out}");
-    let analyzer = std::fs::read_to_string(stack.home().join("conf/analyzer.conf")).expect("analyzer.conf");
-    assert!(!analyzer.contains("6a2461ce-c29d-44fc-b4fa-947d68826639"), "my-uuid not rewritten");
+    let analyzer =
+        std::fs::read_to_string(stack.home().join("conf/analyzer.conf")).expect("analyzer.conf");
+    assert!(
+        !analyzer.contains("6a2461ce-c29d-44fc-b4fa-947d68826639"),
+        "my-uuid not rewritten"
+    );
     for port in stack.ports() {
-        assert!(wait_for_port(port, Duration::from_secs(20)), "port {port} not open\n{}", stack.logs());
+        assert!(
+            wait_for_port(port, Duration::from_secs(20)),
+            "port {port} not open\n{}",
+            stack.logs()
+        );
     }
 
-    stack.send_lines(&tutorial_lines());
+    stack.send_lines("d4-client", &tutorial_lines());
     let records = stack.wait_records("www.d4-tutorial.example", 2, Duration::from_secs(30));
     assert_tutorial_records(&records);
     let other = stack.wait_records("other.d4-tutorial.example", 1, Duration::from_secs(10));
@@ -293,14 +329,15 @@ fn quickstart_flow(store: &str) {
 
 /// The manual tutorial path: queue created in the web admin (logged-in session with the
 /// generated password, forced password change, the inline create-queue form), its uuid
-/// written into analyzer.conf, the analyzer restarted, then a sensor streaming a file.
+/// written into analyzer.conf, the analyzer restarted, then `cat file | d4-sensor -c conf`.
 fn web_flow(store: &str) {
     let _one = ONE_STACK.lock().unwrap_or_else(|e| e.into_inner());
     let stack = Stack::new(store);
     let out = stack.launch(&["-l"]);
     assert!(out.contains("DEFAULT_PASSWORD"), "no login hint in:\n{out}");
     let password_file = stack.home().join("DEFAULT_PASSWORD");
-    let defaults = std::fs::read_to_string(&password_file).expect("DEFAULT_PASSWORD written on first start");
+    let defaults =
+        std::fs::read_to_string(&password_file).expect("DEFAULT_PASSWORD written on first start");
     assert!(defaults.contains("email=admin@admin.test"), "{defaults}");
 
     let created = Command::new("bash")
@@ -308,7 +345,14 @@ fn web_flow(store: &str) {
         .args(["-u", &format!("https://127.0.0.1:{}", stack.web_port)])
         .arg("-f")
         .arg(&password_file)
-        .args(["-n", "Tutorial-Passw0rd-42", "-t", "8", "-d", "tutorial queue"])
+        .args([
+            "-n",
+            "Tutorial-Passw0rd-42",
+            "-t",
+            "8",
+            "-d",
+            "tutorial queue",
+        ])
         .output()
         .expect("create queue through the web");
     assert!(
@@ -318,8 +362,14 @@ fn web_flow(store: &str) {
         stack.logs()
     );
     let queue = String::from_utf8_lossy(&created.stdout).trim().to_string();
-    assert!(d4_core::proto::is_valid_uuid_v4_str(&queue), "not a queue uuid: {queue:?}");
-    assert!(!password_file.exists(), "DEFAULT_PASSWORD must be deleted after the first password change");
+    assert!(
+        d4_core::proto::is_valid_uuid_v4_str(&queue),
+        "not a queue uuid: {queue:?}"
+    );
+    assert!(
+        !password_file.exists(),
+        "DEFAULT_PASSWORD must be deleted after the first password change"
+    );
 
     let set = Command::new(bin_path("d4-queues"))
         .arg("set-analyzer-uuid")
@@ -330,14 +380,20 @@ fn web_flow(store: &str) {
     assert!(set.success());
     stack.launch(&["-rp"]);
 
-    stack.send_lines(&tutorial_lines());
+    // As the tutorial's `passivedns | d4-goclient`: a passivedns file piped into d4-sensor.
+    stack.send_lines("d4-sensor", &tutorial_lines());
     let records = stack.wait_records("www.d4-tutorial.example", 2, Duration::from_secs(30));
     assert_tutorial_records(&records);
     // Case and trailing-dot insensitive, and reverse lookups by IP.
     let upper = stack.wait_records("WWW.d4-tutorial.example.", 2, Duration::from_secs(5));
     assert_eq!(upper.len(), 2, "{upper:?}");
     let by_ip = stack.wait_records("192.0.2.11", 1, Duration::from_secs(5));
-    assert!(by_ip.iter().any(|r| r["rrname"] == "www.d4-tutorial.example"), "{by_ip:?}");
+    assert!(
+        by_ip
+            .iter()
+            .any(|r| r["rrname"] == "www.d4-tutorial.example"),
+        "{by_ip:?}"
+    );
 
     stack.launch(&["-k"]);
     assert_all_stopped(&stack);

@@ -2,6 +2,10 @@
 //! an interface (or reads a pcap file) and streams passivedns lines as type-8 D4
 //! packets to the destination of the configuration directory. Counters are logged on
 //! SIGUSR1 and at exit.
+//!
+//! Without `-i`/`-r` and with `source` = `stdin` in the configuration directory, it streams
+//! passivedns lines read from standard input instead (`passivedns | d4-sensor -c conf`, or
+//! `cat passivedns.log | d4-sensor -c conf`), exactly as `d4-client` does.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,7 +16,7 @@ use clap::Parser;
 use d4_core::proto::DataType;
 use d4_sensor::capture::{pcapio, Engine};
 use d4_sensor::client::{self, ClientFlags};
-use d4_sensor::config::ClientConfig;
+use d4_sensor::config::{ClientConfig, Source};
 use d4_sensor::goflags::normalize_args;
 use d4_sensor::pdns_cli::{D4Sink, PdnsFlags};
 use d4_sensor::stats::Stats;
@@ -71,6 +75,21 @@ async fn async_main(cfg: ClientConfig, cli: Cli) -> anyhow::Result<()> {
     let stats = Arc::new(Stats::default());
     d4_sensor::spawn_stats_signal(stats.clone());
     let pipe = client::start(&cfg, &cli.flags, stats.clone())?;
+    if reads_lines_from_stdin(&cfg, &cli) {
+        tracing::info!(
+            "No -i/-r and source is stdin: streaming passivedns lines from standard input."
+        );
+        let em = pipe.emitter;
+        let fed = tokio::select! {
+            r = d4_sensor::source::copy_stream(tokio::io::stdin(), "stdin", cfg.snaplen, &em) => r,
+            _ = d4_sensor::shutdown_signal() => Ok(()),
+        };
+        drop(em);
+        let sent = client::wait_sender(pipe.sender, &stats).await;
+        tracing::info!(stats = %stats.summary(), "Done.");
+        fed.context("stdin")?;
+        return sent;
+    }
     let opts = cli.pdns.engine_options();
     let fmt = cli.pdns.line_format();
     let source = cli.pdns.source()?;
@@ -98,4 +117,10 @@ async fn async_main(cfg: ClientConfig, cli: Cli) -> anyhow::Result<()> {
     captured.context("capture")?;
     sent?;
     Ok(())
+}
+
+/// Whether to stream lines from stdin rather than capture: no capture flag and `source`
+/// configured as `stdin` (the goclient way of piping passivedns into the client).
+fn reads_lines_from_stdin(cfg: &ClientConfig, cli: &Cli) -> bool {
+    cli.pdns.iface.is_none() && cli.pdns.read.is_none() && matches!(cfg.source, Source::Stdin)
 }
