@@ -532,3 +532,31 @@ async fn user_administration_keeps_upstream_layout() {
         Some(0)
     );
 }
+
+#[actix_web::test]
+async fn long_sensor_lists_are_paged_and_filtered() {
+    let Some(e) = env().await else { return };
+    let today = chrono::Local::now().format("%Y%m%d").to_string();
+    for i in 0..250 {
+        let u = format!("{i:08x}e76c4053982d{i:012x}");
+        e.meta(&["ZADD", &format!("daily_uuid:{today}"), "1", &u]);
+        e.meta(&["SADD", "registered_uuid", &u]);
+    }
+    e.user("admin@x.test", "admin").await;
+    let mut c = Client::new(service(&e.state).await);
+    c.login("admin@x.test", PW).await;
+    let rows = |b: &str| b.matches("href=\"/uuid_management?uuid=").count();
+    let r = c.get("/sensors_status").await;
+    assert_eq!(rows(&r.body), 100);
+    assert!(r.body.contains("250 sensor(s)"));
+    let r = c.get("/sensors_status?page=3").await;
+    assert_eq!(rows(&r.body), 50);
+    assert!(
+        r.body.contains("000000f9e76c4053982d0000000000f9"),
+        "last one on the last page"
+    );
+    let r = c.get("/sensors_status?page=99&q=000000f9").await;
+    assert_eq!(rows(&r.body), 1);
+    let r = c.get("/server/registered_sensor?page=2").await;
+    assert_eq!(rows(&r.body), 100);
+}
