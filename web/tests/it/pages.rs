@@ -541,6 +541,7 @@ async fn long_sensor_lists_are_paged_and_filtered() {
         let u = format!("{i:08x}e76c4053982d{i:012x}");
         e.meta(&["ZADD", &format!("daily_uuid:{today}"), "1", &u]);
         e.meta(&["SADD", "registered_uuid", &u]);
+        e.store.cmd_db(4, &["SADD", "active_connection", &u]);
     }
     e.user("admin@x.test", "admin").await;
     let mut c = Client::new(service(&e.state).await);
@@ -557,6 +558,12 @@ async fn long_sensor_lists_are_paged_and_filtered() {
     );
     let r = c.get("/sensors_status?page=99&q=000000f9").await;
     assert_eq!(rows(&r.body), 1);
+    let r = c.get("/sensors_status?active_connection_filter=True").await;
+    assert_eq!(rows(&r.body), 100);
+    assert!(
+        r.body.contains("?active_connection_filter=True&amp;page=2"),
+        "pager keeps the filter"
+    );
     let r = c.get("/server/registered_sensor?page=2").await;
     assert_eq!(rows(&r.body), 100);
 }
