@@ -95,6 +95,18 @@ async fn every_page_renders_for_an_admin() {
     assert!(r.body.contains("✓ Connected") && r.body.contains("ja3-jl"));
     let r = c.get(&format!("/uuid_management?uuid={U32}")).await;
     assert!(r.body.contains("127.0.0.1") && r.body.contains("2024-01-02 03:04:05"));
+    e.meta(&["SET", "server:hmac_default_key", "s3cret-default"]);
+    let r = c.get(&format!("/uuid_management?uuid={U32}")).await;
+    assert!(
+        r.body.contains("s3cret-default"),
+        "admins see the default key"
+    );
+    e.user("plain@x.test", "user").await;
+    let mut u = Client::new(service(&e.state).await);
+    u.login("plain@x.test", PW).await;
+    let r = u.get(&format!("/uuid_management?uuid={U32}")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(!r.body.contains("s3cret-default"), "users do not");
 }
 
 #[actix_web::test]
