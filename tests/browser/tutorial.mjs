@@ -127,8 +127,9 @@ try {
   for (let i = 0; i < 3; i++) {
     await redis(2, "LPUSH", `analyzer:8:${q}`, `1700000000.0||10.0.0.${i}||10.0.0.53||IN||example${i}.test.||A||192.0.2.${i}||300||1`);
   }
-  await page.reload();
-  expect((await page.locator(`tr[id="${q}"] .queue-length`).textContent()).trim() === "3", "length 3 after sends");
+  const badge = () => page.locator(`tr[id="${q}"] .queue-length`).textContent();
+  await until(badge, (t) => t.trim() === "3", "the live length to reach 3");
+  console.log("ok - length 3 after sends (live refresh)");
   await page.click(`tr[id="${q}"] [data-sample]`);
   await until(() => page.textContent("#sample-pre"), (t) => t.includes("example"), "the queue sample");
   await shot(page, "queue-sample");
@@ -136,8 +137,9 @@ try {
 
   // 7. The analyzer consumes: back to zero.
   for (let i = 0; i < 3; i++) await redis(2, "RPOP", `analyzer:8:${q}`);
+  await until(badge, (t) => t.trim() === "0", "the live length to drop to 0");
   await page.reload();
-  expect((await page.locator(`tr[id="${q}"] .queue-length`).textContent()).trim() === "0", "length 0 after the analyzer popped");
+  expect((await badge()).trim() === "0", "length 0 after the analyzer popped");
   await shot(page, "queue-drained");
 
   // 8. Queue editor, registration, profile.

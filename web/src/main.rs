@@ -40,6 +40,7 @@ fn main() {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     if let Err(e) = run(Cli::parse()) {
         eprintln!("d4-web: {e:#}");
@@ -62,12 +63,28 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     actix_web::rt::System::new().block_on(serve(cli, cfg, tls))
 }
 
+/// Connects the stores, retrying for up to 30 s so a store still starting is not fatal.
+async fn connect_with_retry(
+    cfg: &ServerConfig,
+    settings: Settings,
+) -> anyhow::Result<actix_web::web::Data<d4_web::AppState>> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match build_state(cfg, settings.clone()).await {
+            Ok(s) => return Ok(s),
+            Err(e) if std::time::Instant::now() < deadline => {
+                tracing::warn!(error = %e, "Redis stores not reachable yet, retrying.");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => return Err(e).context("connecting to the Redis stores"),
+        }
+    }
+}
+
 async fn serve(cli: Cli, cfg: ServerConfig, tls: rustls::ServerConfig) -> anyhow::Result<()> {
     let mut settings = Settings::from_config(&cfg);
     settings.default_password_file = cli.default_password_file.clone();
-    let state = build_state(&cfg, settings)
-        .await
-        .context("connecting to the Redis stores")?;
+    let state = connect_with_retry(&cfg, settings).await?;
     if let Some(user) = &cli.show_token {
         let m = d4_web::store::users::metadata(&state.stores.serv, user).await?;
         let token = m
@@ -87,7 +104,11 @@ async fn serve(cli: Cli, cfg: ServerConfig, tls: rustls::ServerConfig) -> anyhow
         println!("DEFAULT_PASSWORD written to {}", path.display());
         tracing::info!(file = %path.display(), "Created the default admin; credentials in DEFAULT_PASSWORD.");
     }
-    let addr = format!("{}:{}", cfg.web_host, cfg.web_port);
+    let addr = if cfg.web_host.contains(':') && !cfg.web_host.starts_with('[') {
+        format!("[{}]:{}", cfg.web_host, cfg.web_port)
+    } else {
+        format!("{}:{}", cfg.web_host, cfg.web_port)
+    };
     let data = state.clone();
     let mut server = actix_web::HttpServer::new(move || app(data.clone()))
         .client_request_timeout(Duration::from_secs(30))

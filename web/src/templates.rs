@@ -69,6 +69,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/users_list.html"),
     ),
     ("macros.html", include_str!("../templates/macros.html")),
+    ("pager.html", include_str!("../templates/pager.html")),
 ];
 
 static TERA: OnceLock<Result<Tera, String>> = OnceLock::new();

@@ -74,6 +74,23 @@
     }, 4000);
   });
 
+  // Live analyzer queue lengths on the server management page.
+  document.querySelectorAll("[data-live-lengths]").forEach(function (box) {
+    var url = box.getAttribute("data-live-lengths");
+    setInterval(function () {
+      fetch(url, { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (m) {
+          if (!m) return;
+          box.querySelectorAll("tr[data-queue]").forEach(function (tr) {
+            var n = m[tr.getAttribute("data-queue")];
+            var b = tr.querySelector(".queue-length");
+            if (b && n !== undefined) b.textContent = String(n);
+          });
+        });
+    }, 4000);
+  });
+
   // Sensor description editor.
   on("[data-edit-toggle]", "click", function (e, b) {
     e.preventDefault();

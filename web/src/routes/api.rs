@@ -21,6 +21,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(super::method_not_allowed)),
     );
     cfg.service(
+        web::resource("/api/v1/add/analyzer/queue")
+            .route(web::post().to(add_queue))
+            .default_service(web::to(super::method_not_allowed)),
+    );
+    cfg.service(
         web::resource("/api/v1/sensors/monitoring/errors")
             .route(web::get().to(monitoring_errors))
             .default_service(web::to(super::method_not_allowed)),
@@ -101,6 +106,75 @@ async fn register(req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, Ap
             "Sensor already registered",
         )),
         Err(_) => Err(bad("Invalid request")),
+    }
+}
+
+/// d4-rs addition: creates an analyzer queue (same rules as the web form), role `user`.
+/// Body `{"type": 8, "uuid": "<optional>", "description": "...", "metatype": "<for 254>",
+/// "sensors": ["<uuid>", ...]}` → 200 `{"uuid": "<queue uuid>"}`.
+async fn add_queue(req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    let st = api_state(&req)?;
+    let user = authenticate(&st, &req, "user").await?;
+    if body.len() > MAX_JSON {
+        return Err(bad("Request body too large"));
+    }
+    let v: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|_| bad("Malformed JSON body"))?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| bad("Malformed JSON body: expected an object"))?;
+    let text = |k: &str| match obj.get(k) {
+        Some(serde_json::Value::String(s)) => Some(s.trim().to_string()),
+        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    let ty = text("type").ok_or_else(|| bad("Mandatory parameter(s) not provided"))?;
+    if ty.parse::<u8>().is_err() {
+        return Err(bad("Invalid type"));
+    }
+    let uuid = text("uuid").filter(|u| !u.is_empty());
+    let sensors: Vec<String> = match obj.get("sensors") {
+        None | Some(serde_json::Value::Null) => Vec::new(),
+        Some(serde_json::Value::Array(a)) => a
+            .iter()
+            .map(|s| {
+                s.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| bad("Invalid uuid"))
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(bad("sensors must be a list of uuids")),
+    };
+    if sensors.iter().any(|s| !crate::util::is_valid_uuid(s)) {
+        return Err(bad("Invalid uuid"));
+    }
+    if let Some(u) = &uuid {
+        if !crate::util::is_valid_uuid(u) {
+            return Err(bad("Invalid uuid"));
+        }
+        if st.queues.exists(u).await.map_err(queue_api_error)? {
+            return Err(ApiError::new(StatusCode::CONFLICT, "Queue already exists"));
+        }
+    }
+    let new = d4_core::queues::NewQueue {
+        format_type: ty,
+        metatype: text("metatype").filter(|m| !m.is_empty()),
+        uuid,
+        sensors,
+        description: text("description").filter(|d| !d.is_empty()),
+        max_size: None,
+    };
+    let q = st.queues.create(&new).await.map_err(queue_api_error)?;
+    tracing::info!(user = %user, queue = %q, "Analyzer queue created (API).");
+    Ok(pretty_json(StatusCode::OK, &serde_json::json!({"uuid": q})))
+}
+
+fn queue_api_error(e: d4_core::queues::QueueError) -> ApiError {
+    use d4_core::queues::QueueError;
+    match e {
+        QueueError::Store(e) => ApiError::from(e),
+        QueueError::UnknownQueue => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
+        other => bad(&other.to_string()),
     }
 }
 

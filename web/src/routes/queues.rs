@@ -63,6 +63,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     action(cfg, "/empty_analyzer_queue", empty_queue, false);
     action(cfg, "/remove_analyzer", remove_queue, false);
     page(cfg, "/get_analyser_sample", get_sample);
+    page(cfg, "/_json_queue_lengths", queue_lengths);
 }
 
 /// Adds the queue table of the server management page to `ctx`.
@@ -356,6 +357,20 @@ async fn remove_queue(a: UserAction, req: HttpRequest) -> Result<HttpResponse, W
     st.queues.remove(&q).await.map_err(queue_error)?;
     tracing::info!(user = %a.user, queue = %q, "Analyzer queue removed.");
     Ok(redirect("/server_management"))
+}
+
+/// `{"<queue uuid>": <length>, …}` for the live length badges of `/server_management`.
+async fn queue_lengths(_u: User, req: HttpRequest) -> Result<HttpResponse, WebError> {
+    let st = state(&req)?;
+    let m: std::collections::BTreeMap<String, u64> = st
+        .queues
+        .list()
+        .await
+        .map_err(queue_error)?
+        .into_iter()
+        .map(|q| (q.uuid, q.length))
+        .collect();
+    Ok(json(&m))
 }
 
 async fn get_sample(_u: User, req: HttpRequest, p: Params) -> Result<HttpResponse, WebError> {

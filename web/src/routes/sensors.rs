@@ -43,6 +43,52 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     action(cfg, "/sensors/monitoring/delete", monitoring_delete, false);
 }
 
+/// Sensor rows per page on the status and registered pages.
+pub const SENSORS_PER_PAGE: usize = 100;
+
+/// One page of a sorted uuid list, filtered by a uuid substring.
+#[derive(Debug, Serialize)]
+pub struct Paging {
+    /// Current page (1-based).
+    pub page: usize,
+    /// Number of pages.
+    pub pages: usize,
+    /// Matching sensors.
+    pub total: usize,
+    /// The filter text.
+    pub q: String,
+}
+
+/// Sorts, filters (`q`, a uuid substring, dashes ignored) and cuts one page of uuids.
+pub fn paginate(mut uuids: Vec<String>, p: &Params) -> (Vec<String>, Paging) {
+    let q = p.get("q").unwrap_or("").trim().to_lowercase();
+    let needle = q.replace('-', "");
+    uuids.sort();
+    uuids.dedup();
+    uuids.retain(|u| needle.is_empty() || u.contains(&needle));
+    let total = uuids.len();
+    let pages = total.div_ceil(SENSORS_PER_PAGE).max(1);
+    let page = p
+        .get("page")
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(1)
+        .clamp(1, pages);
+    let slice = uuids
+        .into_iter()
+        .skip((page - 1) * SENSORS_PER_PAGE)
+        .take(SENSORS_PER_PAGE)
+        .collect();
+    (
+        slice,
+        Paging {
+            page,
+            pages,
+            total,
+            q,
+        },
+    )
+}
+
 async fn sensors_status(u: User, req: HttpRequest, p: Params) -> Result<HttpResponse, WebError> {
     let st = state(&req)?;
     let active = p.get("active_connection_filter") == Some("True");
@@ -54,9 +100,11 @@ async fn sensors_status(u: User, req: HttpRequest, p: Params) -> Result<HttpResp
     } else {
         sensors::daily_uuids(&st.stores.meta, &crate::util::today_key()).await?
     };
-    let rows = sensors::status_rows(&st.stores.meta, &st.stores.stream, &uuids, &describe).await?;
+    let (slice, paging) = paginate(uuids, &p);
+    let rows = sensors::status_rows(&st.stores.meta, &st.stores.stream, &slice, &describe).await?;
     let mut ctx = base(&u, "nav-sensor");
     ctx.insert("rows", &rows);
+    ctx.insert("paging", &paging);
     ctx.insert("active_connection_filter", &active);
     render("sensors_status.html", &ctx)
 }

@@ -130,11 +130,19 @@ async fn remove_accepted_extended_type(
     Ok(redirect("/server_management"))
 }
 
-async fn registered_sensor(a: Admin, req: HttpRequest) -> Result<HttpResponse, WebError> {
+async fn registered_sensor(
+    a: Admin,
+    req: HttpRequest,
+    p: Params,
+) -> Result<HttpResponse, WebError> {
     let st = state(&req)?;
-    let rows = sensors::registered(&st.stores.meta, &st.stores.stream, &describe).await?;
+    let all =
+        sensors::sorted_members(&st.stores.meta, d4_core::keys::meta::REGISTERED_UUID).await?;
+    let (slice, paging) = super::sensors::paginate(all, &p);
+    let rows = sensors::status_rows(&st.stores.meta, &st.stores.stream, &slice, &describe).await?;
     let mut ctx = base(&a, "nav-server");
     ctx.insert("rows", &rows);
+    ctx.insert("paging", &paging);
     render("registered_sensors.html", &ctx)
 }
 

@@ -20,9 +20,16 @@ use std::time::Duration;
 /// A store failure (connection lost, timeout, wrong type).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The Redis client reported an error.
+    /// The Redis client reported an error (kept as text, not as a source, so error
+    /// chains do not print it twice).
     #[error("redis: {0}")]
-    Redis(#[from] fred::error::Error),
+    Redis(fred::error::Error),
+}
+
+impl From<fred::error::Error> for StoreError {
+    fn from(e: fred::error::Error) -> Self {
+        StoreError::Redis(e)
+    }
 }
 
 /// Result alias for store calls.

@@ -581,16 +581,6 @@ pub async fn register(
     Ok(Ok(()))
 }
 
-/// Registered sensors as rows (last seen shows last_seen, not upstream's first_seen).
-pub async fn registered(
-    meta_db: &Client,
-    stream_db: &Client,
-    describe: &dyn Fn(&str) -> String,
-) -> StoreResult<Vec<SensorRow>> {
-    let ids = sorted_members(meta_db, meta::REGISTERED_UUID).await?;
-    status_rows(meta_db, stream_db, &ids, describe).await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

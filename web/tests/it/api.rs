@@ -166,3 +166,92 @@ async fn unknown_api_paths_and_methods_are_json() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert!(r.content_type.starts_with("text/html"));
 }
+
+#[actix_web::test]
+async fn queues_can_be_created_through_the_api() {
+    let Some(e) = env().await else { return };
+    e.meta(&["SADD", "server:accepted_type", "8"]);
+    let token = e.user("u@x.test", "user").await;
+    let reg = e.user("r@x.test", "sensor_register").await;
+    let mut c = Client::new(service(&e.state).await);
+    let path = "/api/v1/add/analyzer/queue";
+    let r = c
+        .post_body(
+            path,
+            &[
+                ("Authorization", token.as_str()),
+                ("Content-Type", "application/json"),
+            ],
+            r#"{"type": 8, "description": "api"}"#,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    let q = v["uuid"].as_str().unwrap().to_string();
+    assert_eq!(e.meta(&["SISMEMBER", "analyzer:8", &q]).as_int(), Some(1));
+    assert_eq!(
+        e.meta(&["HGET", &format!("analyzer:{q}"), "description"])
+            .as_str()
+            .as_deref(),
+        Some("api")
+    );
+    let fixed = "3c0bd52a-4a1b-4e6c-9a2a-7d1f0e9b8c7d";
+    let r = c
+        .post_body(
+            path,
+            &[
+                ("Authorization", token.as_str()),
+                ("Content-Type", "application/json"),
+            ],
+            &format!(r#"{{"type": "8", "uuid": "{fixed}"}}"#),
+        )
+        .await;
+    assert_eq!(r.body, format!("{{\n  \"uuid\": \"{fixed}\"\n}}"));
+    let r = c
+        .post_body(
+            path,
+            &[
+                ("Authorization", token.as_str()),
+                ("Content-Type", "application/json"),
+            ],
+            &format!(r#"{{"type": "8", "uuid": "{fixed}"}}"#),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    let r = c
+        .post_body(
+            path,
+            &[
+                ("Authorization", token.as_str()),
+                ("Content-Type", "application/json"),
+            ],
+            r#"{"type": 3}"#,
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body.contains("Invalid type")),
+        (StatusCode::BAD_REQUEST, true)
+    );
+    let r = c
+        .post_body(
+            path,
+            &[
+                ("Authorization", token.as_str()),
+                ("Content-Type", "application/json"),
+            ],
+            r#"{"description": "x"}"#,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = c
+        .post_body(
+            path,
+            &[
+                ("Authorization", reg.as_str()),
+                ("Content-Type", "application/json"),
+            ],
+            r#"{"type": 8}"#,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}

@@ -95,6 +95,18 @@ async fn every_page_renders_for_an_admin() {
     assert!(r.body.contains("✓ Connected") && r.body.contains("ja3-jl"));
     let r = c.get(&format!("/uuid_management?uuid={U32}")).await;
     assert!(r.body.contains("127.0.0.1") && r.body.contains("2024-01-02 03:04:05"));
+    e.meta(&["SET", "server:hmac_default_key", "s3cret-default"]);
+    let r = c.get(&format!("/uuid_management?uuid={U32}")).await;
+    assert!(
+        r.body.contains("s3cret-default"),
+        "admins see the default key"
+    );
+    e.user("plain@x.test", "user").await;
+    let mut u = Client::new(service(&e.state).await);
+    u.login("plain@x.test", PW).await;
+    let r = u.get(&format!("/uuid_management?uuid={U32}")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(!r.body.contains("s3cret-default"), "users do not");
 }
 
 #[actix_web::test]
@@ -531,4 +543,39 @@ async fn user_administration_keeps_upstream_layout() {
             .as_int(),
         Some(0)
     );
+}
+
+#[actix_web::test]
+async fn long_sensor_lists_are_paged_and_filtered() {
+    let Some(e) = env().await else { return };
+    let today = chrono::Local::now().format("%Y%m%d").to_string();
+    for i in 0..250 {
+        let u = format!("{i:08x}e76c4053982d{i:012x}");
+        e.meta(&["ZADD", &format!("daily_uuid:{today}"), "1", &u]);
+        e.meta(&["SADD", "registered_uuid", &u]);
+        e.store.cmd_db(4, &["SADD", "active_connection", &u]);
+    }
+    e.user("admin@x.test", "admin").await;
+    let mut c = Client::new(service(&e.state).await);
+    c.login("admin@x.test", PW).await;
+    let rows = |b: &str| b.matches("href=\"/uuid_management?uuid=").count();
+    let r = c.get("/sensors_status").await;
+    assert_eq!(rows(&r.body), 100);
+    assert!(r.body.contains("250 sensor(s)"));
+    let r = c.get("/sensors_status?page=3").await;
+    assert_eq!(rows(&r.body), 50);
+    assert!(
+        r.body.contains("000000f9e76c4053982d0000000000f9"),
+        "last one on the last page"
+    );
+    let r = c.get("/sensors_status?page=99&q=000000f9").await;
+    assert_eq!(rows(&r.body), 1);
+    let r = c.get("/sensors_status?active_connection_filter=True").await;
+    assert_eq!(rows(&r.body), 100);
+    assert!(
+        r.body.contains("?active_connection_filter=True&amp;page=2"),
+        "pager keeps the filter"
+    );
+    let r = c.get("/server/registered_sensor?page=2").await;
+    assert_eq!(rows(&r.body), 100);
 }
