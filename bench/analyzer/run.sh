@@ -4,12 +4,12 @@
 #      next to the upstream Python algorithm (bench/analyzer/upstream_ingest.py, redis-py) on a sample;
 #   2. pdns-cof-server: /query/<name> queries/s with p50/p99 at 1 and 16 keep-alive clients
 #      (load generator: analyzer/examples/pdns_bench.rs), next to redis-benchmark GET on the same store.
-# Env: LINES (default 500000), NAMES (50000), BENCH_SECONDS per COF run (5), REF_LINES (5000).
+# Env: LINES (default 500000), NAMES (49999), BENCH_SECONDS per COF run (5), REF_LINES (5000).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 LINES=${LINES:-500000}
-NAMES=${NAMES:-50000}
+NAMES=${NAMES:-49999}
 SECONDS_PER_RUN=${BENCH_SECONDS:-5}
 REF_LINES=${REF_LINES:-5000}
 UUID=6a2461ce-c29d-44fc-b4fa-947d68826639
@@ -67,5 +67,6 @@ for c in 1 16; do
 done
 echo "== reference: redis-benchmark GET on the same redis-server"
 for c in 1 16; do
-  echo -n "clients=$c "; redis-benchmark -p "$PORT" -t get -c "$c" -n 100000 -q | tr -d '\r' | tail -1
+  redis-benchmark -p "$PORT" -t get -c "$c" -n 100000 --csv 2>/dev/null | tail -1 |
+    awk -F, -v c="$c" '{gsub(/"/,""); print "clients=" c " GET qps=" $2 " p50=" $5 "ms p99=" $7 "ms"}'
 done
