@@ -5,7 +5,6 @@
 //! - [`line`]: passivedns line parser (pure).
 //! - [`config`]: the `analyzer.conf` file.
 //! - [`batch`]: a batch of lines aggregated into writes (pure).
-//! - [`burst`]: many commands sent with one socket flush.
 //! - [`store`]: connections and the batch writer.
 //! - [`queue`]: batched FIFO pops of `analyzer:8:<uuid>`.
 //! - [`ingest`]: the `pdns-ingestion` loop.
@@ -16,7 +15,6 @@
 //! - [`cli`]: logging, config loading and signals for the binaries.
 
 pub mod batch;
-pub mod burst;
 pub mod cli;
 pub mod cof;
 pub mod config;

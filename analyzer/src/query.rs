@@ -9,7 +9,6 @@ use std::net::IpAddr;
 use fred::prelude::*;
 use fred::types::Value;
 
-use crate::burst::Burst;
 use crate::cof::CofRecord;
 use crate::keys;
 use crate::rrtype;
@@ -81,14 +80,14 @@ impl Lookup<'_> {
         &self,
         rdata_forms: &[String],
     ) -> Result<BTreeSet<String>, StoreError> {
-        let mut burst = Burst::new();
+        let pipe = self.client.pipeline();
         for r in rdata_forms {
             for &t in rrtype::SERVED.iter() {
-                burst.push(self.client.smembers::<Value, _>(keys::reverse(r, t)));
+                let _: () = pipe.smembers(keys::reverse(r, t)).await?;
             }
         }
         let mut names = BTreeSet::new();
-        for v in all(burst).await? {
+        for v in all(&pipe).await? {
             names.extend(strings(v).into_iter().map(|n| n.trim().to_string()));
         }
         Ok(names)
@@ -99,13 +98,13 @@ impl Lookup<'_> {
         if names.is_empty() {
             return Ok(Vec::new());
         }
-        let mut burst = Burst::new();
+        let pipe = self.client.pipeline();
         for n in names {
             for &t in self.types {
-                burst.push(self.client.smembers::<Value, _>(keys::forward(n, t)));
+                let _: () = pipe.smembers(keys::forward(n, t)).await?;
             }
         }
-        let sets = all(burst).await?;
+        let sets = all(&pipe).await?;
         let mut candidates = Vec::new();
         let mut it = sets.into_iter();
         for n in names {
@@ -159,9 +158,9 @@ impl Lookup<'_> {
     }
 }
 
-async fn all(burst: Burst<'_>) -> Result<Vec<Value>, StoreError> {
+async fn all(pipe: &fred::clients::Pipeline<Client>) -> Result<Vec<Value>, StoreError> {
     let mut out = Vec::new();
-    for r in burst.run().await {
+    for r in pipe.try_all::<Value>().await {
         match r {
             Ok(v) => out.push(v),
             // A key of the wrong type holds no records for us.

@@ -10,8 +10,7 @@ use std::time::Duration;
 use fred::prelude::*;
 use fred::types::Value;
 
-use crate::batch::Batch;
-use crate::burst::Burst;
+use crate::batch::{Batch, Tuple};
 use crate::config::{AnalyzerConfig, Endpoint};
 use crate::keys;
 
@@ -55,10 +54,7 @@ pub fn is_transient(e: &fred::error::Error) -> bool {
 pub async fn connect(ep: &Endpoint, timeout: Duration) -> Result<Client, fred::error::Error> {
     let config = Config::from_url(&ep.url())?;
     let client = Builder::from_config(config)
-        .with_performance_config(|p| {
-            p.default_command_timeout = timeout;
-            p.max_feed_count = 100_000;
-        })
+        .with_performance_config(|p| p.default_command_timeout = timeout)
         .with_connection_config(|c| {
             c.connection_timeout = Duration::from_secs(2);
             c.internal_command_timeout = Duration::from_secs(2);
@@ -104,73 +100,79 @@ pub async fn write_batch(
     cfg: &AnalyzerConfig,
 ) -> Result<WriteReport, StoreError> {
     let seen = current_seen(client, b).await?;
-    let mut burst = Burst::new();
+    let pipe = client.pipeline();
+    let mut n = 0usize;
     let (fwd, rev) = b.sets();
-    for ((q, t), members) in fwd {
-        sadd_expire(
-            &mut burst,
-            client,
-            keys::forward(q, t),
-            members,
-            cfg.expiry(t),
-        );
+    for ((q, t), members) in &fwd {
+        n += sadd_expire(&pipe, keys::forward(q, *t), members, cfg.expiry(*t)).await?;
     }
-    for ((v, t), members) in rev {
-        sadd_expire(
-            &mut burst,
-            client,
-            keys::reverse(v, t),
-            members,
-            cfg.expiry(t),
-        );
+    for ((v, t), members) in &rev {
+        n += sadd_expire(&pipe, keys::reverse(v, *t), members, cfg.expiry(*t)).await?;
     }
     let mut mset: Vec<(String, String)> = Vec::new();
     let mut expire: Vec<(String, i64)> = Vec::new();
     for (tu, (first, last)) in b.tuples.iter().zip(seen) {
-        let (s, l, o) = (
-            keys::first_seen(&tu.q, &tu.v, tu.t),
-            keys::last_seen(&tu.q, &tu.v, tu.t),
-            keys::occurrences(&tu.q, &tu.v, tu.t),
-        );
-        // Upstream: first seen = first line processed (set only if absent); imports: the minimum.
-        if first.is_none_or(|f| b.min_first && f > tu.first as i64) {
-            mset.push((s.clone(), tu.first.to_string()));
-        }
-        if last.is_none_or(|old| old < tu.last as i64) {
-            mset.push((l.clone(), tu.last.to_string()));
-        }
-        match tu.set_count {
-            Some(c) => mset.push((o.clone(), c.to_string())),
-            None => burst.push(client.incr_by::<Value, _>(o.clone(), tu.count)),
-        }
-        if let Some(e) = cfg.expiry(tu.t) {
-            // Upstream re-expires r: instead of l: (spec §1.5 #10); we expire the right keys.
-            expire.extend([s, l, o].map(|k| (k, e)));
-        }
+        n += write_tuple(
+            &pipe,
+            &mut mset,
+            &mut expire,
+            tu,
+            b.min_first,
+            first,
+            last,
+            cfg.expiry(tu.t),
+        )
+        .await?;
     }
     for chunk in mset.chunks(1000) {
-        burst.push(client.mset(chunk.to_vec()).map_ok_value());
+        let _: () = pipe.mset(chunk.to_vec()).await?;
+        n += 1;
     }
-    // After the MSET, which clears the TTL of the keys it sets.
+    // After the MSET, which clears TTLs of the keys it sets.
     for (k, e) in expire {
-        burst.push(client.expire::<Value, _>(k, e, None));
+        let _: () = pipe.expire(k, e, None).await?;
+        n += 1;
     }
-    counters(&mut burst, client, b);
-    let n = burst.len();
-    refused(burst.run().await).map(|refused| WriteReport {
+    n += counters(&pipe, b).await?;
+    let results: Vec<Result<Value, fred::error::Error>> = pipe.try_all().await;
+    refused(results).map(|refused| WriteReport {
         commands: n,
         refused,
     })
 }
 
-/// Maps `Result<(), E>` futures to `Result<Value, E>` for a [`Burst`].
-trait MapOkValue: std::future::Future<Output = Result<(), fred::error::Error>> + Sized {
-    fn map_ok_value(self) -> impl std::future::Future<Output = Result<Value, fred::error::Error>> {
-        async move { self.await.map(|()| Value::Null) }
+/// Collects the `s:`/`l:` values to set and the keys to expire, and queues `o:`, of one tuple.
+#[allow(clippy::too_many_arguments)]
+async fn write_tuple(
+    pipe: &fred::clients::Pipeline<Client>,
+    mset: &mut Vec<(String, String)>,
+    expire: &mut Vec<(String, i64)>,
+    tu: &Tuple,
+    min_first: bool,
+    first: Option<i64>,
+    last: Option<i64>,
+    expiry: Option<i64>,
+) -> Result<usize, fred::error::Error> {
+    let s = keys::first_seen(&tu.q, &tu.v, tu.t);
+    let l = keys::last_seen(&tu.q, &tu.v, tu.t);
+    let o = keys::occurrences(&tu.q, &tu.v, tu.t);
+    // Upstream: first seen = first line processed (set only if absent); imports: the minimum.
+    if first.is_none_or(|f| min_first && f > tu.first as i64) {
+        mset.push((s.clone(), tu.first.to_string()));
     }
+    if last.is_none_or(|old| old < tu.last as i64) {
+        mset.push((l.clone(), tu.last.to_string()));
+    }
+    match tu.set_count {
+        Some(c) => mset.push((o.clone(), c.to_string())),
+        None => pipe.incr_by::<(), _>(&o, tu.count).await?,
+    }
+    if let Some(e) = expiry {
+        // Upstream re-expires r: instead of l: (spec §1.5 #10); we expire the right keys.
+        expire.extend([s, l, o].map(|k| (k, e)));
+    }
+    Ok(1)
 }
-
-impl<F: std::future::Future<Output = Result<(), fred::error::Error>>> MapOkValue for F {}
 
 fn refused(results: Vec<Result<Value, fred::error::Error>>) -> Result<usize, StoreError> {
     let mut refused = 0;
@@ -190,42 +192,52 @@ fn refused(results: Vec<Result<Value, fred::error::Error>>) -> Result<usize, Sto
     Ok(refused)
 }
 
-fn sadd_expire<'a>(
-    burst: &mut Burst<'a>,
-    client: &'a Client,
+async fn sadd_expire(
+    pipe: &fred::clients::Pipeline<Client>,
     key: String,
-    members: Vec<&str>,
+    members: &[&str],
     e: Option<i64>,
-) {
-    let members: Vec<String> = members.into_iter().map(str::to_string).collect();
+) -> Result<usize, fred::error::Error> {
+    let members: Vec<&str> = members.to_vec();
+    let _: () = pipe.sadd(&key, members).await?;
     if let Some(e) = e {
-        burst.push(client.sadd::<Value, _, _>(key.clone(), members));
-        burst.push(client.expire::<Value, _>(key, e, None));
-    } else {
-        burst.push(client.sadd::<Value, _, _>(key, members));
+        let _: () = pipe.expire(&key, e, None).await?;
+        return Ok(2);
     }
+    Ok(1)
 }
 
-fn counters<'a>(burst: &mut Burst<'a>, client: &'a Client, b: &Batch) {
+async fn counters(
+    pipe: &fred::clients::Pipeline<Client>,
+    b: &Batch,
+) -> Result<usize, fred::error::Error> {
+    let mut n = 0;
     for (key, map) in [
         (keys::DIST_TTL, &b.dist_ttl),
         (keys::DIST_CLASS, &b.dist_class),
         (keys::DIST_TYPE, &b.dist_type),
     ] {
         for (field, inc) in map {
-            burst.push(client.hincrby::<Value, _, _>(key, field.clone(), *inc));
+            let _: () = pipe.hincrby(key, field.as_str(), *inc).await?;
+            n += 1;
         }
     }
     for (reason, inc) in &b.rejected {
-        burst.push(client.hincrby::<Value, _, _>(keys::STATS_REJECTED, *reason, *inc));
+        let _: () = pipe.hincrby(keys::STATS_REJECTED, *reason, *inc).await?;
+        n += 1;
     }
     if b.processed > 0 {
-        burst.push(client.incr_by::<Value, _>(keys::STATS_PROCESSED, b.processed));
+        let _: () = pipe.incr_by(keys::STATS_PROCESSED, b.processed).await?;
+        n += 1;
     }
     for (id, count) in &b.sensors {
-        burst.push(client.zincrby::<Value, _, _>(keys::STATS_SENSORS, *count as f64, id.clone()));
-        burst.push(client.sadd::<Value, _, _>(keys::SENSORS_SEEN, id.clone()));
+        let _: () = pipe
+            .zincrby(keys::STATS_SENSORS, *count as f64, id.as_str())
+            .await?;
+        let _: () = pipe.sadd(keys::SENSORS_SEEN, id.as_str()).await?;
+        n += 2;
     }
+    Ok(n)
 }
 
 /// Current `(s:, l:)` values of the batch's tuples (`None` when absent or not an integer).
