@@ -12,7 +12,7 @@ use fred::prelude::*;
 
 /// COF (Common Output Format) passive DNS query server.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// analyzer.conf (upstream INI format); optional, the store may come from the environment.
     #[arg(short, long, value_name = "PATH")]

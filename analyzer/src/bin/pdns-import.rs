@@ -17,7 +17,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 /// Import passive DNS data into the pDNS store.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// analyzer.conf (store address, [exclude], [expiration]).
     #[arg(short, long, value_name = "PATH")]
