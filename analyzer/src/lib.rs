@@ -12,6 +12,7 @@
 //! - [`query`]: COF lookups in the store.
 //! - [`web`]: the COF HTTP API (`pdns-cof-server`).
 //! - [`import`]: `pdns-import` sources (COF NDJSON, passivedns logs, gzip).
+//! - [`ws`]: minimal websocket client for COF streams.
 //! - [`cli`]: logging, config loading and signals for the binaries.
 
 pub mod batch;
@@ -27,3 +28,4 @@ pub mod queue;
 pub mod rrtype;
 pub mod store;
 pub mod web;
+pub mod ws;

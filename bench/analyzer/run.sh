@@ -4,12 +4,12 @@
 #      next to the upstream Python algorithm (bench/analyzer/upstream_ingest.py, redis-py) on a sample;
 #   2. pdns-cof-server: /query/<name> queries/s with p50/p99 at 1 and 16 keep-alive clients
 #      (load generator: analyzer/examples/pdns_bench.rs), next to redis-benchmark GET on the same store.
-# Env: LINES (default 500000), NAMES (50000), BENCH_SECONDS per COF run (5), REF_LINES (5000).
+# Env: LINES (default 500000), NAMES (49999), BENCH_SECONDS per COF run (5), REF_LINES (5000).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 LINES=${LINES:-500000}
-NAMES=${NAMES:-50000}
+NAMES=${NAMES:-49999}
 SECONDS_PER_RUN=${BENCH_SECONDS:-5}
 REF_LINES=${REF_LINES:-5000}
 UUID=6a2461ce-c29d-44fc-b4fa-947d68826639
@@ -46,10 +46,17 @@ unset D4_ANALYZER_REDIS_HOST D4_ANALYZER_REDIS_PORT D4_REDIS_METADATA_HOST D4_RE
 
 echo "== ingestion: $LINES lines, $NAMES names, redis-server $(redis-server --version | awk '{print $3}')"
 "$BIN/examples/pdns_bench" fill --port "$PORT" --uuid "$UUID" --lines "$LINES" --names "$NAMES"
+REDIS_PID=${PIDS[0]}
+cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+TICK=$(getconf CLK_TCK)
+R0=$(cpu_ticks "$REDIS_PID")
 START=$(date +%s.%N)
-"$BIN/pdns-ingestion" -c "$TMP/analyzer.conf" --drain --batch 2000 >"$TMP/ingest.log" 2>&1
+/usr/bin/time -f "%U %S" -o "$TMP/ingest.time" "$BIN/pdns-ingestion" -c "$TMP/analyzer.conf" --drain --batch 2000 >"$TMP/ingest.log" 2>&1
 END=$(date +%s.%N)
-python3 -c "print('d4-rs pdns-ingestion lines=$LINES seconds=%.2f lines_per_sec=%.0f' % ($END-$START, $LINES/($END-$START)))"
+R1=$(cpu_ticks "$REDIS_PID")
+read -r IU IS <"$TMP/ingest.time"
+python3 -c "print('d4-rs pdns-ingestion lines=$LINES seconds=%.2f lines_per_sec=%.0f | cpu per line: ingestion %.1fus, redis %.1fus' % ($END-$START, $LINES/($END-$START), ($IU+$IS)*1e6/$LINES, ($R1-$R0)/$TICK*1e6/$LINES))"
+echo "   load average: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
 echo "   store: $(redis-cli -p "$PORT" get stats:processed) records, $(redis-cli -p "$PORT" dbsize | tr -d '\r') keys in db 0"
 
 "$BIN/examples/pdns_bench" fill --port "$PORT" --uuid "$UUID" --lines "$REF_LINES" --names "$NAMES" >/dev/null
@@ -58,14 +65,21 @@ redis-cli -p "$PORT" -n 1 flushdb >/dev/null
 
 echo "== COF server: /query/host<i>.bench.example over 1000 names, ${SECONDS_PER_RUN}s per run"
 "$BIN/pdns-cof-server" -c "$TMP/analyzer.conf" --port "$COF_PORT" >"$TMP/cof.log" 2>&1 &
-PIDS+=($!)
+COF_PID=$!
+PIDS+=($COF_PID)
 until grep -q "listening" "$TMP/cof.log" 2>/dev/null; do sleep 0.05; done
 curl_like=$(python3 -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$COF_PORT/query/host1.bench.example').read().decode().count(chr(10)))")
 echo "   records per answer: $curl_like"
 for c in 1 16; do
-  "$BIN/examples/pdns_bench" load --addr "127.0.0.1:$COF_PORT" --clients "$c" --seconds "$SECONDS_PER_RUN"
+  C0=$(cpu_ticks "$COF_PID"); R0=$(cpu_ticks "$REDIS_PID")
+  OUT=$("$BIN/examples/pdns_bench" load --addr "127.0.0.1:$COF_PORT" --clients "$c" --seconds "$SECONDS_PER_RUN")
+  C1=$(cpu_ticks "$COF_PID"); R1=$(cpu_ticks "$REDIS_PID")
+  REQ=$(echo "$OUT" | sed -n 's/.*requests=\([0-9]*\).*/\1/p')
+  echo "$OUT | cpu per query: server $(python3 -c "print('%.0f' % (($C1-$C0)/$TICK*1e6/max($REQ,1)))")us, redis $(python3 -c "print('%.0f' % (($R1-$R0)/$TICK*1e6/max($REQ,1)))")us"
 done
+echo "   load average: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
 echo "== reference: redis-benchmark GET on the same redis-server"
 for c in 1 16; do
-  echo -n "clients=$c "; redis-benchmark -p "$PORT" -t get -c "$c" -n 100000 -q | tr -d '\r' | tail -1
+  redis-benchmark -p "$PORT" -t get -c "$c" -n 100000 --csv 2>/dev/null | tail -1 |
+    awk -F, -v c="$c" '{gsub(/"/,""); print "clients=" c " GET qps=" $2 " p50=" $5 "ms p99=" $7 "ms"}'
 done

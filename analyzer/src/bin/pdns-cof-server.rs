@@ -12,7 +12,7 @@ use fred::prelude::*;
 
 /// COF (Common Output Format) passive DNS query server.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// analyzer.conf (upstream INI format); optional, the store may come from the environment.
     #[arg(short, long, value_name = "PATH")]
@@ -26,9 +26,6 @@ struct Args {
     /// HTTP worker threads (default: number of CPUs).
     #[arg(long)]
     workers: Option<usize>,
-    /// Store connections.
-    #[arg(long, default_value_t = 4)]
-    connections: usize,
     /// Store command timeout in milliseconds (then the request gets a 503).
     #[arg(long, default_value_t = 2000)]
     store_timeout_ms: u64,
@@ -53,29 +50,34 @@ async fn run(args: Args) -> anyhow::Result<()> {
         println!("{}: OK", path.display());
         return Ok(());
     }
-    let pool = Builder::from_config(Config::from_url(&cfg.store.url())?)
+    let template = Builder::from_config(Config::from_url(&cfg.store.url())?)
         .with_performance_config(|p| {
             p.default_command_timeout = Duration::from_millis(args.store_timeout_ms.max(1))
         })
         .with_connection_config(|c| c.connection_timeout = Duration::from_secs(2))
         .set_policy(ReconnectPolicy::new_exponential(0, 50, 2000, 2))
-        .build_pool(args.connections.max(1))
+        .build()
         .context("store client")?;
-    // Connect in the background: the API answers 503 until the store is reachable.
-    let _task = pool.connect();
-    let state = web::Data::new(cof_web::State {
-        pool,
-        origin: cfg.origin.clone(),
-        auth: cfg.auth.clone(),
-        metrics: Default::default(),
-    });
-    let mut server = HttpServer::new(move || {
+    let metrics = std::sync::Arc::new(cof_web::metrics::Metrics::default());
+    let (origin, auth) = (cfg.origin.clone(), cfg.auth.clone());
+    // One store connection per worker, connected in the background on the worker's runtime:
+    // the API answers 503 until the store is reachable.
+    let factory = move || {
+        let client = template.clone_new();
+        let _task = client.connect();
+        let state = cof_web::State {
+            client,
+            origin: origin.clone(),
+            auth: auth.clone(),
+            metrics: metrics.clone(),
+        };
         App::new()
-            .app_data(state.clone())
+            .app_data(web::Data::new(state))
             .configure(cof_web::configure)
-    })
-    .client_request_timeout(Duration::from_secs(10))
-    .shutdown_timeout(5);
+    };
+    let mut server = HttpServer::new(factory)
+        .client_request_timeout(Duration::from_secs(10))
+        .shutdown_timeout(5);
     if let Some(w) = args.workers {
         server = server.workers(w.max(1));
     }

@@ -17,7 +17,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 /// Import passive DNS data into the pDNS store.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// analyzer.conf (store address, [exclude], [expiration]).
     #[arg(short, long, value_name = "PATH")]
@@ -30,6 +30,10 @@ struct Args {
     file: Vec<PathBuf>,
     /// Input files (plain or gzip).
     files: Vec<PathBuf>,
+    /// Read COF objects (one per message) from a websocket stream, e.g. ws://crh.circl.lu:8888,
+    /// until the server closes it or SIGINT/SIGTERM.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["file", "files"])]
+    websocket: Option<String>,
     /// Records per store round trip.
     #[arg(long, default_value_t = 5000)]
     batch: usize,
@@ -70,12 +74,22 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     let (cfg, _) = d4_analyzer::cli::load_config(args.config.as_deref())?;
     d4_analyzer::cli::init_logging(cfg.logging_level.as_deref());
     let files: Vec<PathBuf> = args.file.iter().chain(&args.files).cloned().collect();
-    if files.is_empty() {
-        anyhow::bail!("no input file given (see --help)");
+    if files.is_empty() && args.websocket.is_none() {
+        anyhow::bail!("no input file or --websocket given (see --help)");
     }
     let client = store::connect(&cfg.store, Duration::from_secs(10))
         .await
         .context("pDNS store")?;
+    if let Some(url) = &args.websocket {
+        let s = websocket(&client, &cfg, url, args.batch.max(1))
+            .await
+            .with_context(|| format!("websocket {url}"))?;
+        println!(
+            "imported {} records, {} rejected, {} excluded",
+            s.records, s.rejected, s.excluded
+        );
+        return Ok(s.rejected == 0);
+    }
     tracing::info!(store = %cfg.store.url(), files = files.len(), "Importing.");
     let mut total = Summary::default();
     for f in &files {
@@ -195,6 +209,64 @@ async fn lines(
         }
     }
     flush(client, cfg, &mut b, sum).await
+}
+
+/// Reads COF messages from a websocket; flushes every `batch` records or after 1 s of quiet.
+async fn websocket(
+    client: &Client,
+    cfg: &AnalyzerConfig,
+    url: &str,
+    batch: usize,
+) -> anyhow::Result<Summary> {
+    let mut ws = d4_analyzer::ws::WsClient::connect(url).await?;
+    tracing::info!(url, "Websocket connected.");
+    let (tx, mut rx) =
+        tokio::sync::mpsc::channel::<Result<Vec<u8>, d4_analyzer::ws::WsError>>(4096);
+    tokio::spawn(async move {
+        loop {
+            let msg = ws.next_message().await.transpose();
+            let done = !matches!(msg, Some(Ok(_)));
+            if let Some(m) = msg {
+                if tx.send(m).await.is_err() {
+                    return;
+                }
+            }
+            if done {
+                return;
+            }
+        }
+    });
+    let mut stop = d4_analyzer::cli::shutdown_signal();
+    let mut sum = Summary::default();
+    let mut b = new_batch(Format::Cof);
+    let mut n = 0usize;
+    let mut pending = 0usize;
+    loop {
+        let msg = tokio::select! {
+            m = rx.recv() => m,
+            _ = tokio::time::sleep(Duration::from_secs(1)), if pending > 0 => {
+                flush(client, cfg, &mut b, &mut sum).await?;
+                b = new_batch(Format::Cof);
+                pending = 0;
+                continue;
+            }
+            _ = stop.changed() => None,
+        };
+        let Some(msg) = msg else { break };
+        let msg = msg?;
+        n += 1;
+        if let Err(e) = import::add_cof_line(&mut b, &String::from_utf8_lossy(&msg), cfg) {
+            note_reject(&mut b, n, e.reason(), &e.to_string(), &mut sum);
+        }
+        pending += 1;
+        if pending >= batch {
+            flush(client, cfg, &mut b, &mut sum).await?;
+            b = new_batch(Format::Cof);
+            pending = 0;
+        }
+    }
+    flush(client, cfg, &mut b, &mut sum).await?;
+    Ok(sum)
 }
 
 fn new_batch(format: Format) -> Batch {

@@ -10,7 +10,7 @@ use d4_analyzer::{cli, ingest, queue::Queue, store};
 
 /// Passive DNS ingestion from a D4 type-8 analyzer queue.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// analyzer.conf (upstream INI format).
     #[arg(short, long, value_name = "PATH")]

@@ -28,16 +28,17 @@ pub const NDJSON: &str = "application/x-ndjson";
 /// Response header carrying the next page's cursor (CIRCL pDNS 2.0).
 pub const CURSOR_HEADER: &str = "x-dribble-cursor";
 
-/// Shared state of the COF server.
+/// State of one HTTP worker: its own store connection (driven on the worker's thread, so a
+/// request never hops threads to reach Redis) and the settings and counters shared by all.
 pub struct State {
-    /// Store connections.
-    pub pool: Pool,
+    /// Store connection of this worker.
+    pub client: Client,
     /// `origin` field value.
     pub origin: String,
     /// Access control.
     pub auth: Auth,
-    /// Counters for `/metrics`.
-    pub metrics: Metrics,
+    /// Counters for `/metrics`, shared by every worker.
+    pub metrics: std::sync::Arc<Metrics>,
 }
 
 /// Registers every route.
@@ -85,7 +86,7 @@ async fn lookup_inner(
     let q = request::query_text(req.uri().path(), prefix)?;
     let page = Page::from_headers(req.headers())?;
     let types = page.types();
-    let client = st.pool.next();
+    let client = &st.client;
     let lookup = Lookup {
         client,
         origin: &st.origin,
@@ -118,7 +119,7 @@ async fn info(req: HttpRequest, st: web::Data<State>) -> Result<HttpResponse, We
 
 async fn info_inner(req: &HttpRequest, st: &State) -> Result<HttpResponse, WebError> {
     request::check_auth(req, &st.auth)?;
-    let (stats, sensors) = read_info(st.pool.next()).await?;
+    let (stats, sensors) = read_info(&st.client).await?;
     Ok(HttpResponse::Ok()
         .insert_header((
             header::CONTENT_TYPE,
@@ -166,7 +167,7 @@ fn sensor_pairs(flat: Vec<fred::types::Value>) -> Vec<(String, i64)> {
 
 async fn metrics_page(req: HttpRequest, st: web::Data<State>) -> Result<HttpResponse, WebError> {
     request::check_auth(&req, &st.auth)?;
-    let processed = read_info(st.pool.next()).await.map(|(s, _)| s).ok();
+    let processed = read_info(&st.client).await.map(|(s, _)| s).ok();
     Ok(HttpResponse::Ok()
         .insert_header((
             header::CONTENT_TYPE,

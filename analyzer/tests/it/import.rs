@@ -89,3 +89,101 @@ fn cof_ndjson_and_legacy_array_are_served() {
         .body
         .ends_with(r#""stats": 3, "sensors": [{"sensor_id": "circl", "count": 2}]}"#));
 }
+
+/// A one-shot websocket server: answers the upgrade, sends `frames` (raw, unmasked), then waits
+/// for the client's close frame.
+fn ws_server(frames: Vec<Vec<u8>>) -> (u16, std::thread::JoinHandle<Vec<u8>>) {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let h = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().expect("accept");
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .ok();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && s.read(&mut byte).unwrap_or(0) == 1 {
+            head.push(byte[0]);
+        }
+        s.write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: x\r\n\r\n").expect("write");
+        for f in frames {
+            s.write_all(&f).expect("frame");
+        }
+        let mut back = Vec::new();
+        let _ = s.read_to_end(&mut back);
+        back
+    });
+    (port, h)
+}
+
+fn frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![if fin { 0x80 } else { 0 } | opcode];
+    if payload.len() < 126 {
+        f.push(payload.len() as u8);
+    } else {
+        f.push(126);
+        f.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+    }
+    f.extend_from_slice(payload);
+    f
+}
+
+#[test]
+fn cof_websocket_stream_is_imported() {
+    let Some(store) = Store::start() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = write_conf(dir.path(), store.port, store.port, "");
+    let long = format!(
+        r#"{{"rrname": "long.example.org.", "rrtype": "TXT", "rdata": "\"{}\"", "time_first": 5, "time_last": 6, "sensor_id": "ws"}}"#,
+        "x".repeat(200)
+    );
+    let frames = vec![
+        frame(true, 1, br#"{"rrname": "ws.example.org.", "rrtype": "A", "rdata": "192.0.2.7", "time_first": 10, "time_last": 20, "sensor_id": "ws"}"#),
+        frame(false, 1, br#"{"rrname": "frag.example.org", "rrtype": "AAAA", "#),
+        frame(true, 9, b"ping"),
+        frame(true, 0, br#""rdata": "2001:db8::7", "time_first": 1, "time_last": 2}"#),
+        frame(true, 1, long.as_bytes()),
+        frame(true, 1, b"not json"),
+        frame(true, 8, &[0x03, 0xe8]),
+    ];
+    let (port, server) = ws_server(frames);
+    let mut cmd = analyzer_cmd("pdns-import");
+    cmd.arg("-c")
+        .arg(&conf)
+        .args(["--websocket", &format!("ws://127.0.0.1:{port}/feed")]);
+    let out = cmd.output().expect("run");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("imported 3 records, 1 rejected"), "{text}");
+    let back = server.join().expect("server");
+    // Client frames are masked: a pong (0x8A) and a close (0x88).
+    assert!(
+        back.windows(2).any(|w| w == [0x8a, 0x84]),
+        "no masked pong: {back:?}"
+    );
+    assert!(back.windows(1).any(|w| w == [0x88]), "no close: {back:?}");
+    assert_eq!(
+        store
+            .cmd(&["GET", "s:ws.example.org:192.0.2.7:1"])
+            .as_str()
+            .as_deref(),
+        Some("10")
+    );
+    assert_eq!(
+        store
+            .cmd(&["SMEMBERS", "r:frag.example.org:28"])
+            .as_strings(),
+        vec!["2001:db8::7"]
+    );
+    assert_eq!(
+        store
+            .cmd(&["ZSCORE", "stats:sensors", "ws"])
+            .as_str()
+            .as_deref(),
+        Some("2")
+    );
+}
