@@ -27,11 +27,11 @@ use crate::keys::stream;
 use crate::queues::{QueueKind, Router};
 
 /// How often the session list is re-read.
-pub const REFRESH: Duration = Duration::from_secs(1);
+pub const REFRESH: Duration = Duration::from_millis(250);
 /// Entries read per stream per `XREAD`.
 const XREAD_COUNT: u64 = 512;
 /// `XREAD BLOCK` time in milliseconds.
-const XREAD_BLOCK_MS: u64 = 1000;
+const XREAD_BLOCK_MS: u64 = 250;
 /// Longest pause between retries after a store error.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
