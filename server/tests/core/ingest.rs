@@ -455,3 +455,33 @@ async fn dual_stack_blacklist_of_one_ip_leaves_the_other() {
         .as_strings();
     assert!(ips[0].starts_with("127.0.0.1-"), "{ips:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_closes_sessions_and_releases_their_state() {
+    let Some(mut stack) = Stack::start(Mode::SharedSecret, false).await else {
+        return;
+    };
+    let (_gs, mut gc) = good_sensor(&stack).await;
+    let mut server = stack.server.take().unwrap();
+    assert_eq!(
+        server.terminate(Duration::from_secs(15)),
+        Some(0),
+        "{}",
+        server.output()
+    );
+    assert!(closed_by_server(&mut gc, WAIT).await);
+    assert_eq!(
+        stack.stream.cmd(&["EXISTS", "active_connection"]),
+        Reply::Int(0)
+    );
+    assert_eq!(
+        stack.stream.cmd(&["EXISTS", "active_connection:8"]),
+        Reply::Int(0)
+    );
+    assert_eq!(stack.stream.cmd(&["SCARD", "ended_session"]), Reply::Int(1));
+    assert_eq!(
+        entries_of(&stack, 8, GOOD),
+        1,
+        "accepted data stays for the workers"
+    );
+}
