@@ -68,7 +68,12 @@ pub struct Family {
     ctx: Arc<Ctx>,
     router: Router,
     sessions: BTreeMap<String, Sess>,
+    /// Items dropped by full queues since the last report, and when that was.
+    trimmed: (u64, Option<Instant>),
 }
+
+/// Least time between two "queues full" warnings.
+const TRIM_REPORT_EVERY: Duration = Duration::from_secs(60);
 
 impl Family {
     /// A family for manager type `ty`.
@@ -79,6 +84,7 @@ impl Family {
             ctx,
             router,
             sessions: BTreeMap::new(),
+            trimmed: (0, None),
         }
     }
 
@@ -306,9 +312,7 @@ impl Family {
         loop {
             match self.router.deliver(sensor, kind, lines).await {
                 Ok(d) => {
-                    if d.trimmed > 0 {
-                        warn!(%session, trimmed = d.trimmed, "Analyzer queues full: oldest items dropped.");
-                    }
+                    self.note_trimmed(d.trimmed);
                     return;
                 }
                 Err(e) if stop.is_cancelled() => {
@@ -321,6 +325,23 @@ impl Family {
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }
+        }
+    }
+
+    /// Counts items dropped by full queues; warns at most once a minute.
+    fn note_trimmed(&mut self, n: u64) {
+        self.trimmed.0 += n;
+        let due = self
+            .trimmed
+            .1
+            .is_none_or(|t| t.elapsed() >= TRIM_REPORT_EVERY);
+        if self.trimmed.0 > 0 && due {
+            warn!(
+                ty = self.ty,
+                dropped = self.trimmed.0,
+                "Analyzer queues full: oldest items dropped."
+            );
+            self.trimmed = (0, Some(Instant::now()));
         }
     }
 
