@@ -28,8 +28,10 @@ use crate::queues::{QueueKind, Router};
 
 /// How often the session list is re-read.
 pub const REFRESH: Duration = Duration::from_millis(250);
-/// Entries read per stream per `XREAD`.
+/// Most entries read per stream per `XREAD`.
 const XREAD_COUNT: u64 = 512;
+/// Most entries per `XREAD` over all streams (entries can be up to 1 MB each).
+const XREAD_BUDGET: u64 = 1024;
 /// `XREAD BLOCK` time in milliseconds.
 const XREAD_BLOCK_MS: u64 = 250;
 /// Longest pause between retries after a store error.
@@ -228,8 +230,9 @@ impl Family {
             sleep_or_stop(REFRESH, stop).await;
             return Ok(());
         }
+        let count = (XREAD_BUDGET / keys.len() as u64).clamp(1, XREAD_COUNT);
         let resp: Value = reader
-            .xread(Some(XREAD_COUNT), Some(XREAD_BLOCK_MS), keys, ids)
+            .xread(Some(count), Some(XREAD_BLOCK_MS), keys, ids)
             .await?;
         let mut batches = Vec::new();
         for (key, entries) in parse_xread(resp) {
