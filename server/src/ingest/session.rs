@@ -358,6 +358,7 @@ async fn session_identity(
             st.duplicate = true;
             return Ok(Some(r));
         }
+        tracing::Span::current().record("uuid", uuid.as_str());
         st.uuid = Some(uuid);
         st.ty = Some(ty);
         st.type_first_seen = true;
