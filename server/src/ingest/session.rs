@@ -112,6 +112,7 @@ pub async fn run<S: AsyncRead + Unpin>(
         uuid: st.uuid.as_deref(),
         ty: st.ty,
         duplicate: st.duplicate,
+        data_saved: st.data_saved,
     };
     if let Err(error) = store::release(&ctx.stores, &ending).await {
         warn!(session = %st.session, %error, "Disconnect cleanup failed.");

@@ -166,6 +166,8 @@ async fn blacklisted_uuid() {
     expect_dropped(&mut c).await;
     assert_eq!(error_field(&stack, BAD), None);
     assert_eq!(entries_of(&stack, 8, BAD), 0);
+    // A connection that handed nothing to the workers is not left in ended_session.
+    assert_eq!(stack.stream.cmd(&["SCARD", "ended_session"]), Reply::Int(0));
     good_sensor_unaffected(&stack, &gs, &mut gc).await;
 }
 
