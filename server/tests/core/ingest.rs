@@ -194,7 +194,7 @@ async fn blacklisted_ip_by_uuid_blacklists_the_ip() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn blacklisted_ip_leaves_other_ips_alone() {
+async fn blacklisted_ip_drops_a_live_sensor_at_its_next_packet() {
     let Some(stack) = Stack::start(Mode::SharedSecret, false).await else {
         return;
     };
