@@ -150,7 +150,7 @@ async fn main() -> anyhow::Result<()> {
             ..Default::default()
         })
         .await?;
-    let key = format!("analyzer:8:{q}");
+    let key = d4_core::keys::analyzer::queue(8, &q);
     let connector = tls(&cli.ca)?;
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();

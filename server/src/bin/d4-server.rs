@@ -13,7 +13,7 @@ use tracing::{info, warn};
 
 /// D4 core server: accepts sensors over TLS and hands their data to the workers.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Cli {
     /// Path of server.conf.
     #[arg(short = 'c', long = "config", default_value = DEFAULT_SERVER_CONF)]

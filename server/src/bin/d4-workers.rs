@@ -14,7 +14,7 @@ use tracing::{info, warn};
 
 /// D4 workers: turn sensor streams into analyzer queues and files.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Cli {
     /// Path of server.conf.
     #[arg(short = 'c', long = "config", default_value = DEFAULT_SERVER_CONF)]

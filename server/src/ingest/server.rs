@@ -115,7 +115,7 @@ pub async fn serve(
         let acceptor = acceptor.clone();
         let ctx = ctx.clone();
         let token = shutdown.child_token();
-        let span = tracing::info_span!("conn", %peer);
+        let span = tracing::info_span!("conn", %peer, uuid = tracing::field::Empty);
         tasks.spawn(
             async move {
                 let _permit = permit;

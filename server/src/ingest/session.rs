@@ -112,6 +112,7 @@ pub async fn run<S: AsyncRead + Unpin>(
         uuid: st.uuid.as_deref(),
         ty: st.ty,
         duplicate: st.duplicate,
+        data_saved: st.data_saved,
     };
     if let Err(error) = store::release(&ctx.stores, &ending).await {
         warn!(session = %st.session, %error, "Disconnect cleanup failed.");
@@ -358,6 +359,7 @@ async fn session_identity(
             st.duplicate = true;
             return Ok(Some(r));
         }
+        tracing::Span::current().record("uuid", uuid.as_str());
         st.uuid = Some(uuid);
         st.ty = Some(ty);
         st.type_first_seen = true;

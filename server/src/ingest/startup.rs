@@ -67,10 +67,8 @@ pub async fn clean_live_state(stream_db: &Client) -> Result<usize, fred::error::
     for pattern in stream::LIVE_STATE_PATTERNS {
         stale_keys.extend(keys_matching(stream_db, pattern).await?);
     }
+    // Sessions that handed data to the workers; they must be finished by them.
     let mut sessions: Vec<String> = Vec::new();
-    for key in keys_matching(stream_db, stream::SESSIONS_OF_SENSOR_PATTERN).await? {
-        sessions.extend(stream_db.smembers::<Vec<String>, _>(key).await?);
-    }
     for key in keys_matching(stream_db, stream::SESSION_UUID_PATTERN).await? {
         sessions.extend(stream_db.smembers::<Vec<String>, _>(key).await?);
     }

@@ -356,11 +356,18 @@ pub struct Ending<'a> {
     pub ty: Option<u8>,
     /// The session was refused as a duplicate (its sets belong to another session).
     pub duplicate: bool,
+    /// At least one packet was accepted (a worker will look for the session's end).
+    pub data_saved: bool,
 }
 
 /// Disconnect cleanup (spec §2.8).
+///
+/// Only sessions that handed data to the workers are added to `ended_session` (the
+/// workers remove them); upstream added every connection, and the set grew forever.
 pub async fn release(st: &Stores, e: &Ending<'_>) -> Result<(), fred::error::Error> {
-    let _: () = st.stream.sadd(stream::ENDED_SESSION, e.session).await?;
+    if e.data_saved {
+        let _: () = st.stream.sadd(stream::ENDED_SESSION, e.session).await?;
+    }
     let Some(uuid) = e.uuid else {
         return Ok(());
     };

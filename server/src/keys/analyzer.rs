@@ -1,5 +1,6 @@
 //! ANALYZER store (`Redis_ANALYZER`, 6380 db 2): the queues external analyzers pop (spec §3.3).
-//! Producer `LPUSH`, consumer `RPOP` (FIFO), trimmed to `max_size + 1` items.
+//! Producer `LPUSH`, consumer `RPOP` (FIFO), trimmed to `max_size` items (upstream kept
+//! `max_size + 1`; see `docs/compatibility.md`).
 
 use std::fmt::Display;
 

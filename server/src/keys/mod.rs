@@ -28,4 +28,6 @@ pub fn date_key(t: chrono::DateTime<chrono::Local>) -> String {
 }
 
 #[cfg(test)]
+mod lint;
+#[cfg(test)]
 mod tests;

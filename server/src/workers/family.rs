@@ -27,11 +27,13 @@ use crate::keys::stream;
 use crate::queues::{QueueKind, Router};
 
 /// How often the session list is re-read.
-pub const REFRESH: Duration = Duration::from_secs(1);
-/// Entries read per stream per `XREAD`.
+pub const REFRESH: Duration = Duration::from_millis(250);
+/// Most entries read per stream per `XREAD`.
 const XREAD_COUNT: u64 = 512;
+/// Most entries per `XREAD` over all streams (entries can be up to 1 MB each).
+const XREAD_BUDGET: u64 = 1024;
 /// `XREAD BLOCK` time in milliseconds.
-const XREAD_BLOCK_MS: u64 = 1000;
+const XREAD_BLOCK_MS: u64 = 250;
 /// Longest pause between retries after a store error.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -68,7 +70,12 @@ pub struct Family {
     ctx: Arc<Ctx>,
     router: Router,
     sessions: BTreeMap<String, Sess>,
+    /// Items dropped by full queues since the last report, and when that was.
+    trimmed: (u64, Option<Instant>),
 }
+
+/// Least time between two "queues full" warnings.
+const TRIM_REPORT_EVERY: Duration = Duration::from_secs(60);
 
 impl Family {
     /// A family for manager type `ty`.
@@ -79,6 +86,7 @@ impl Family {
             ctx,
             router,
             sessions: BTreeMap::new(),
+            trimmed: (0, None),
         }
     }
 
@@ -222,8 +230,9 @@ impl Family {
             sleep_or_stop(REFRESH, stop).await;
             return Ok(());
         }
+        let count = (XREAD_BUDGET / keys.len() as u64).clamp(1, XREAD_COUNT);
         let resp: Value = reader
-            .xread(Some(XREAD_COUNT), Some(XREAD_BLOCK_MS), keys, ids)
+            .xread(Some(count), Some(XREAD_BLOCK_MS), keys, ids)
             .await?;
         let mut batches = Vec::new();
         for (key, entries) in parse_xread(resp) {
@@ -306,9 +315,7 @@ impl Family {
         loop {
             match self.router.deliver(sensor, kind, lines).await {
                 Ok(d) => {
-                    if d.trimmed > 0 {
-                        warn!(%session, trimmed = d.trimmed, "Analyzer queues full: oldest items dropped.");
-                    }
+                    self.note_trimmed(d.trimmed);
                     return;
                 }
                 Err(e) if stop.is_cancelled() => {
@@ -321,6 +328,23 @@ impl Family {
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }
+        }
+    }
+
+    /// Counts items dropped by full queues; warns at most once a minute.
+    fn note_trimmed(&mut self, n: u64) {
+        self.trimmed.0 += n;
+        let due = self
+            .trimmed
+            .1
+            .is_none_or(|t| t.elapsed() >= TRIM_REPORT_EVERY);
+        if self.trimmed.0 > 0 && due {
+            warn!(
+                ty = self.ty,
+                dropped = self.trimmed.0,
+                "Analyzer queues full: oldest items dropped."
+            );
+            self.trimmed = (0, Some(Instant::now()));
         }
     }
 

@@ -79,6 +79,7 @@ pub struct RotatingFile {
     current: Option<Open>,
     cycle: Duration,
     waiting: bool,
+    gzip: bool,
     prologue: Vec<u8>,
     gzips: Vec<JoinHandle<std::io::Result<PathBuf>>>,
 }
@@ -91,6 +92,7 @@ impl RotatingFile {
             current: None,
             cycle,
             waiting: false,
+            gzip: true,
             prologue: Vec::new(),
             gzips: Vec::new(),
         }
@@ -118,6 +120,12 @@ impl RotatingFile {
             Some(o) => Ok(o),
             None => Err(std::io::Error::other("file not open")),
         }
+    }
+
+    /// Keeps closed files as they are (type 4 is not compressed upstream).
+    pub fn without_gzip(mut self) -> Self {
+        self.gzip = false;
+        self
     }
 
     /// Bytes written at the start of every new file (e.g. a pcap global header).
@@ -167,14 +175,17 @@ impl RotatingFile {
         }
     }
 
-    /// Closes the current file (if any) and gzips it in the background.
+    /// Closes the current file (if any) and gzips it in the background (unless
+    /// [`Self::without_gzip`]).
     pub fn close(&mut self) -> std::io::Result<()> {
         if let Some(mut o) = self.current.take() {
             o.out.flush()?;
             drop(o.out);
             let path = o.path;
-            self.gzips
-                .push(tokio::task::spawn_blocking(move || gzip(&path)));
+            if self.gzip {
+                self.gzips
+                    .push(tokio::task::spawn_blocking(move || gzip(&path)));
+            }
         }
         Ok(())
     }

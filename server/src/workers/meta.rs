@@ -7,7 +7,7 @@
 //! `<data>/<uuid>/254/YYYY/MM/DD/<ext>/<uuid>-YYYY-MM-DD-HHMMSS.json`.
 //! Data phase (`stream:254:<s>`): the default handler — raw bytes saved to rotating
 //! `.txt` files next to the JSON (gzipped on rotation and at the end), complete lines
-//! pushed to the `<ext>` queues.
+//! pushed to the `<ext>` queues; `ja3-jl` uses its module instead ([`super::ja3`]).
 //!
 //! The type-2 entries are kept (not `XDEL`ed) until the session ends, so a restarted
 //! worker re-reads the header and knows the extended type again. A JSON syntax error
@@ -42,6 +42,7 @@ pub struct MetaWorker {
     ext: Option<String>,
     file: Option<RotatingFile>,
     lines: LineBuffer,
+    ja3: bool,
 }
 
 impl MetaWorker {
@@ -56,6 +57,7 @@ impl MetaWorker {
             ext: None,
             file: None,
             lines: LineBuffer::new(MAX_LINE),
+            ja3: false,
         }
     }
 
@@ -154,7 +156,11 @@ impl MetaWorker {
             warn!(session = %self.session, error = %e, "Cannot save the meta header.");
         }
         info!(session = %self.session, %ext, "Meta header accepted.");
-        self.file = Some(RotatingFile::new(naming, ROTATION_CYCLE));
+        // The ja3-jl module keeps no raw file (upstream: rotation mode off, reconstruct only).
+        self.ja3 = ext == "ja3-jl";
+        if !self.ja3 {
+            self.file = Some(RotatingFile::new(naming, ROTATION_CYCLE));
+        }
         self.ext = Some(ext);
         Flow::Continue
     }
@@ -188,6 +194,13 @@ impl MetaWorker {
 
     async fn data_entries(&mut self, ctx: &Ctx, entries: &[Entry], out: &mut Vec<Bytes>) {
         let Some(ext) = self.ext.clone() else { return };
+        if self.ja3 {
+            let mut lines = Vec::new();
+            for e in entries {
+                self.lines.push(&e.message, &mut lines);
+            }
+            self.ja3_lines(&lines, out);
+        }
         if let Some(file) = self.file.as_mut() {
             for e in entries {
                 if let Err(err) = file.write(&e.message, files::split_after_last_newline) {
@@ -209,6 +222,16 @@ impl MetaWorker {
             .await;
         if let Err(e) = r {
             warn!(session = %self.session, error = %e, "Cannot update last_seen.");
+        }
+    }
+
+    /// ja3-jl: each line saved (with its certificates); its path goes to the queues.
+    fn ja3_lines(&self, lines: &[Bytes], out: &mut Vec<Bytes>) {
+        for l in lines {
+            match super::ja3::save(&self.data, l) {
+                Ok(p) => out.push(Bytes::from(p.to_string_lossy().into_owned())),
+                Err(e) => warn!(session = %self.session, error = %e, "ja3-jl line skipped."),
+            }
         }
     }
 
@@ -248,7 +271,12 @@ impl MetaWorker {
     /// End of session: last line to `out`, last file gzipped (upstream left it plain).
     pub async fn finish(&mut self, _ctx: &Ctx, out: &mut Vec<Bytes>) -> std::io::Result<()> {
         if self.ext.is_some() {
-            out.extend(self.lines.take_tail());
+            let tail: Vec<Bytes> = self.lines.take_tail().into_iter().collect();
+            if self.ja3 {
+                self.ja3_lines(&tail, out);
+            } else {
+                out.extend(tail);
+            }
         }
         match self.file.as_mut() {
             Some(f) => f.finish().await.map(|_| ()),

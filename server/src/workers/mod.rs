@@ -7,11 +7,12 @@
 //!
 //! - [`family`]: the manager loop, delivery, `XDEL`, end-of-session and shutdown.
 //! - [`session`]: the per-session worker by type.
-//! - [`text`]: types 3, 4, 8. [`meta`]: types 2/254. [`pcap`]: type 1.
+//! - [`text`]: types 3, 4, 8. [`meta`]: types 2/254 ([`ja3`]: the ja3-jl module). [`pcap`]: type 1.
 //! - [`lines`]: line reassembly across packets. [`files`]: rotating files and gzip.
 
 pub mod family;
 pub mod files;
+pub mod ja3;
 pub mod lines;
 pub mod meta;
 pub mod pcap;

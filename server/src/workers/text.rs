@@ -62,12 +62,18 @@ pub struct TextWorker {
 impl TextWorker {
     /// A worker saving under `data` for sensor `uuid`.
     pub fn new(kind: TextKind, data: &Path, uuid: &str) -> Self {
+        let file = RotatingFile::new(
+            Naming::new(data, uuid, kind.ty(), kind.suffix()),
+            ROTATION_CYCLE,
+        );
         TextWorker {
             kind,
-            file: RotatingFile::new(
-                Naming::new(data, uuid, kind.ty(), kind.suffix()),
-                ROTATION_CYCLE,
-            ),
+            // Upstream never compressed dnscap files.
+            file: if kind == TextKind::Dnscap {
+                file.without_gzip()
+            } else {
+                file
+            },
             lines: LineBuffer::new(MAX_LINE),
         }
     }

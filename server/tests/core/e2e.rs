@@ -264,3 +264,68 @@ async fn two_sensors_lines_reach_the_legacy_analyzer_in_order() {
     assert_eq!(gunzip_all(&stack.data().join(S1).join("8")), stream1);
     assert_eq!(gunzip_all(&stack.data().join(S2).join("8")), stream2);
 }
+
+/// Hundreds of sensors at once: every line of every sensor arrives, in each sensor's order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_concurrent_sensors() {
+    let Some(stack) = Stack::start(Mode::SharedSecret, true).await else {
+        return;
+    };
+    stack
+        .queues()
+        .create(&NewQueue {
+            format_type: "8".into(),
+            uuid: Some(QUEUE.into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    const N: usize = 200;
+    const LINES: usize = 20;
+    let port = stack.port;
+    let mut tasks = Vec::new();
+    let mut conns = Vec::new();
+    for i in 0..N {
+        let s = Sensor::new(&format!("{i:08x}0000400080000000{i:08x}"));
+        conns.push(tokio::spawn(async move {
+            let c = s.connect(port).await;
+            (s, c)
+        }));
+    }
+    // All connected at the same time before anyone sends.
+    let mut open = Vec::new();
+    for c in conns {
+        open.push(c.await.unwrap());
+    }
+    for (i, (s, mut c)) in open.into_iter().enumerate() {
+        tasks.push(tokio::spawn(async move {
+            let text: String = (0..LINES)
+                .map(|l| format!("sensor{i:03}-line{l:02}\n"))
+                .collect();
+            for chunk in text.as_bytes().chunks(50) {
+                send(&mut c, &s.packet(chunk)).await;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let list = format!("analyzer:8:{QUEUE}");
+    let total = (N * LINES) as i64;
+    stack.wait_until(
+        "every line of every sensor",
+        Duration::from_secs(60),
+        || stack.meta.cmd_db(2, &["LLEN", &list]) == Reply::Int(total),
+    );
+    let mut per_sensor: Vec<Vec<String>> = vec![Vec::new(); N];
+    while let Some(l) = stack.meta.cmd_db(2, &["RPOP", &list]).as_str() {
+        let i: usize = l[6..9].parse().unwrap();
+        per_sensor[i].push(l);
+    }
+    for (i, got) in per_sensor.iter().enumerate() {
+        let want: Vec<String> = (0..LINES)
+            .map(|l| format!("sensor{i:03}-line{l:02}"))
+            .collect();
+        assert_eq!(got, &want, "sensor {i}");
+    }
+}

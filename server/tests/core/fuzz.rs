@@ -13,7 +13,7 @@ use d4_core::ingest::session::{self, Ctx};
 use d4_core::ingest::store::Stores;
 use d4_core::proto::{encode_packet, DataType, Limits};
 use proptest::prelude::*;
-use tokio::io::{AsyncRead, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio_util::sync::CancellationToken;
 
 use crate::common::endpoint;
@@ -90,23 +90,15 @@ fn input() -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
-#[test]
-fn any_byte_stream_ends_the_session_without_panic() {
-    let Some(store) = d4_testkit::Store::start() else {
-        return;
-    };
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let ctx = rt.block_on(async {
-        let meta = endpoint(&store, 1).connect().await.unwrap();
-        let _: () = fred::prelude::SetsInterface::sadd(
-            &meta,
-            "server:accepted_type",
-            vec!["2", "8", "254"],
-        )
+async fn ctx_for(store: &d4_testkit::Store, idle: Duration) -> Ctx {
+    use fred::prelude::{KeysInterface, SetsInterface};
+    let meta = endpoint(store, 1).connect().await.unwrap();
+    let _: () = meta
+        .sadd("server:accepted_type", vec!["2", "8", "254"])
         .await
         .unwrap();
-        let _: () = fred::prelude::KeysInterface::set(
-            &meta,
+    let _: () = meta
+        .set(
             "server:hmac_default_key",
             "private key to change",
             None,
@@ -115,17 +107,25 @@ fn any_byte_stream_ends_the_session_without_panic() {
         )
         .await
         .unwrap();
-        Ctx {
-            stores: Stores {
-                stream: endpoint(&store, 0).connect().await.unwrap(),
-                meta,
-            },
-            mode: ServerMode::SharedSecret,
-            limits: Limits::default(),
-            idle_timeout: Duration::from_millis(200),
-            registry: Registry::default(),
-        }
-    });
+    Ctx {
+        stores: Stores {
+            stream: endpoint(store, 0).connect().await.unwrap(),
+            meta,
+        },
+        mode: ServerMode::SharedSecret,
+        limits: Limits::default(),
+        idle_timeout: idle,
+        registry: Registry::default(),
+    }
+}
+
+#[test]
+fn any_byte_stream_ends_the_session_without_panic() {
+    let Some(store) = d4_testkit::Store::start() else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let ctx = rt.block_on(ctx_for(&store, Duration::from_millis(200)));
     let cfg = ProptestConfig {
         cases: 96,
         ..ProptestConfig::default()
@@ -143,4 +143,61 @@ fn any_byte_stream_ends_the_session_without_panic() {
         prop_assert!(end.is_ok(), "session did not end");
     });
     assert!(ctx.registry.is_empty());
+}
+
+/// A silent peer that never sent a header is closed after the idle timeout; one whose
+/// header was accepted stays open and keeps its partial packet across the idle time.
+#[tokio::test]
+async fn idle_timeouts() {
+    use fred::prelude::{ClientLike, StreamsInterface};
+    let Some(store) = d4_testkit::Store::start() else {
+        return;
+    };
+    let ctx = ctx_for(&store, Duration::from_millis(300)).await;
+    let peer: std::net::SocketAddr = "127.0.0.1:40001".parse().unwrap();
+    let (_keep_open, silent) = tokio::io::duplex(64);
+    let end = session::run(silent, &ctx, peer, CancellationToken::new()).await;
+    assert!(matches!(end, session::End::Timeout), "{end:?}");
+
+    let (mut w, r) = tokio::io::duplex(1 << 16);
+    let mut uuid = [0x22u8; 16];
+    uuid[6] = 0x42;
+    uuid[8] = 0x82;
+    let key = b"private key to change";
+    let first = encode_packet(1, DataType(8), uuid, 0, key, b"a\n");
+    let second = encode_packet(1, DataType(8), uuid, 0, key, b"later\n");
+    let task = {
+        let ctx = ctx.clone();
+        tokio::spawn(async move { session::run(r, &ctx, peer, CancellationToken::new()).await })
+    };
+    w.write_all(&first).await.unwrap();
+    w.write_all(&second[..40]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(
+        !task.is_finished(),
+        "an authenticated idle session must stay open"
+    );
+    w.write_all(&second[40..]).await.unwrap();
+    drop(w);
+    let end = task.await.unwrap();
+    assert!(matches!(end, session::End::Eof), "{end:?}");
+    let keys: Vec<String> = ctx
+        .stores
+        .stream
+        .custom(
+            fred::types::CustomCommand::new_static(
+                "KEYS",
+                fred::types::ClusterHash::FirstKey,
+                false,
+            ),
+            vec!["stream:8:*"],
+        )
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 1);
+    let len: u64 = ctx.stores.stream.xlen(keys[0].as_str()).await.unwrap();
+    assert_eq!(
+        len, 2,
+        "the packet completed after the idle period is accepted"
+    );
 }

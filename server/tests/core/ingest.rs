@@ -166,6 +166,8 @@ async fn blacklisted_uuid() {
     expect_dropped(&mut c).await;
     assert_eq!(error_field(&stack, BAD), None);
     assert_eq!(entries_of(&stack, 8, BAD), 0);
+    // A connection that handed nothing to the workers is not left in ended_session.
+    assert_eq!(stack.stream.cmd(&["SCARD", "ended_session"]), Reply::Int(0));
     good_sensor_unaffected(&stack, &gs, &mut gc).await;
 }
 
@@ -192,7 +194,7 @@ async fn blacklisted_ip_by_uuid_blacklists_the_ip() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn blacklisted_ip_leaves_other_ips_alone() {
+async fn blacklisted_ip_drops_a_live_sensor_at_its_next_packet() {
     let Some(stack) = Stack::start(Mode::SharedSecret, false).await else {
         return;
     };
@@ -454,4 +456,34 @@ async fn dual_stack_blacklist_of_one_ip_leaves_the_other() {
         .cmd(&["LRANGE", &format!("list_uuid_ip:{GOOD}"), "0", "-1"])
         .as_strings();
     assert!(ips[0].starts_with("127.0.0.1-"), "{ips:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_closes_sessions_and_releases_their_state() {
+    let Some(mut stack) = Stack::start(Mode::SharedSecret, false).await else {
+        return;
+    };
+    let (_gs, mut gc) = good_sensor(&stack).await;
+    let mut server = stack.server.take().unwrap();
+    assert_eq!(
+        server.terminate(Duration::from_secs(15)),
+        Some(0),
+        "{}",
+        server.output()
+    );
+    assert!(closed_by_server(&mut gc, WAIT).await);
+    assert_eq!(
+        stack.stream.cmd(&["EXISTS", "active_connection"]),
+        Reply::Int(0)
+    );
+    assert_eq!(
+        stack.stream.cmd(&["EXISTS", "active_connection:8"]),
+        Reply::Int(0)
+    );
+    assert_eq!(stack.stream.cmd(&["SCARD", "ended_session"]), Reply::Int(1));
+    assert_eq!(
+        entries_of(&stack, 8, GOOD),
+        1,
+        "accepted data stays for the workers"
+    );
 }

@@ -18,10 +18,13 @@ async fn meta_header_then_extended_lines_reach_the_ext_queue() {
         return;
     };
     stack
+        .meta
+        .cmd(&["SADD", "server:accepted_extended_type", "d4-telemetry"]);
+    stack
         .queues()
         .create(&NewQueue {
             format_type: "2".into(),
-            metatype: Some("ja3-jl".into()),
+            metatype: Some("d4-telemetry".into()),
             uuid: Some(Q.into()),
             ..Default::default()
         })
@@ -30,7 +33,7 @@ async fn meta_header_then_extended_lines_reach_the_ext_queue() {
     let mut s = Sensor::new(S);
     s.ty = 2;
     let mut c = s.connect(stack.port).await;
-    let header = br#"{"type": "ja3-jl", "encoding": "utf-8",
+    let header = br#"{"type": "d4-telemetry", "encoding": "utf-8",
  "tags": ["tlp:white"]}"#;
     let mut wire = s.packet(&header[..20]);
     wire.extend(s.packet(&header[20..]));
@@ -43,7 +46,7 @@ async fn meta_header_then_extended_lines_reach_the_ext_queue() {
             .stream
             .cmd(&["SMEMBERS", &format!("active_connection_extended_type:{S}")])
             .as_strings()
-            == vec!["ja3-jl"]
+            == vec!["d4-telemetry"]
     });
     assert_eq!(
         stack.stream.cmd(&["SISMEMBER", "active_connection:254", S]),
@@ -54,7 +57,7 @@ async fn meta_header_then_extended_lines_reach_the_ext_queue() {
         Reply::Int(0)
     );
     drop(c);
-    let list = format!("analyzer:ja3-jl:{Q}");
+    let list = format!("analyzer:d4-telemetry:{Q}");
     stack.wait_until("3 items queued", Duration::from_secs(15), || {
         stack.meta.cmd_db(2, &["LLEN", &list]) == Reply::Int(3)
     });
@@ -67,7 +70,7 @@ async fn meta_header_then_extended_lines_reach_the_ext_queue() {
             .meta
             .cmd(&["SMEMBERS", &format!("all_extended_types_by_uuid:{S}")])
             .as_strings(),
-        vec!["ja3-jl"]
+        vec!["d4-telemetry"]
     );
     let mut types = stack
         .meta
@@ -79,7 +82,7 @@ async fn meta_header_then_extended_lines_reach_the_ext_queue() {
         .meta
         .cmd(&[
             "HGET",
-            &format!("metadata_extended_type_by_uuid:{S}:ja3-jl"),
+            &format!("metadata_extended_type_by_uuid:{S}:d4-telemetry"),
             "last_seen"
         ])
         .as_str()
@@ -99,7 +102,7 @@ async fn meta_header_then_extended_lines_reach_the_ext_queue() {
     assert!(
         files
             .iter()
-            .any(|f| f.contains("/ja3-jl/") && f.ends_with(".json")),
+            .any(|f| f.contains("/d4-telemetry/") && f.ends_with(".json")),
         "{files:?}"
     );
     assert!(files.iter().any(|f| f.ends_with(".txt.gz")), "{files:?}");
@@ -144,4 +147,45 @@ fn walk(dir: &std::path::Path) -> Vec<String> {
         }
     }
     out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ja3_jl_lines_become_saved_json_files_whose_paths_are_queued() {
+    let Some(stack) = Stack::start(Mode::SharedSecret, true).await else {
+        return;
+    };
+    stack
+        .queues()
+        .create(&NewQueue {
+            format_type: "254".into(),
+            metatype: Some("ja3-jl".into()),
+            uuid: Some(Q.into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut s = Sensor::new(S);
+    s.ty = 2;
+    let mut c = s.connect(stack.port).await;
+    let mut wire = s.packet(br#"{"type": "ja3-jl"}"#);
+    s.ty = 254;
+    wire.extend(s.packet(
+        b"{\"Timestamp\": \"1703350733\", \"Certificates\": [{\"Raw\": \"MAMCAQE=\"}]}\nnot json\n",
+    ));
+    send(&mut c, &wire).await;
+    drop(c);
+    let list = format!("analyzer:ja3-jl:{Q}");
+    stack.wait_until("path queued", Duration::from_secs(15), || {
+        stack.meta.cmd_db(2, &["LLEN", &list]) == Reply::Int(1)
+    });
+    let path = stack.meta.cmd_db(2, &["RPOP", &list]).as_str().unwrap();
+    assert_eq!(
+        path,
+        stack
+            .data()
+            .join("datas/ja3-jl/jsons/1703350733.json")
+            .to_string_lossy()
+    );
+    let certs = walk(&stack.data().join("datas/ja3-jl/certs"));
+    assert_eq!(certs.len(), 1, "{certs:?}");
 }

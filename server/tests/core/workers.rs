@@ -155,3 +155,60 @@ async fn non_pcap_type_1_stream_is_rejected() {
     send(&mut c, &s.packet(b"more")).await;
     assert!(closed_by_server(&mut c, Duration::from_secs(5)).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_lines_type_3_are_queued_and_dnscap_type_4_is_saved() {
+    let Some(stack) = Stack::start(Mode::SharedSecret, true).await else {
+        return;
+    };
+    stack.meta.cmd(&["SADD", "server:accepted_type", "3"]);
+    queue(&stack, "3").await;
+    let mut s3 = Sensor::new(S);
+    s3.ty = 3;
+    let mut c = s3.connect(stack.port).await;
+    send(
+        &mut c,
+        &s3.packet(b"<13>Nov 25 host app: one\n<13>Nov 25 host app: t"),
+    )
+    .await;
+    send(&mut c, &s3.packet(b"wo\n")).await;
+    drop(c);
+    let list = format!("analyzer:3:{Q}");
+    stack.wait_until("log lines", Duration::from_secs(10), || {
+        stack.meta.cmd_db(2, &["LLEN", &list]) == Reply::Int(2)
+    });
+    assert_eq!(
+        pop_all(&stack, &list),
+        vec!["<13>Nov 25 host app: one", "<13>Nov 25 host app: two"]
+    );
+
+    let other = "0b4c1f2e3d4a4b5c9d6e7f8091a2b3c4";
+    let mut s4 = Sensor::new(other);
+    s4.ty = 4;
+    let dump = b"[1] 2023-12-23 10:00:00 query\n[2] 2023-12-23 10:00:01 answer\n";
+    let mut c = s4.connect(stack.port).await;
+    send(&mut c, &s4.packet(&dump[..17])).await;
+    send(&mut c, &s4.packet(&dump[17..])).await;
+    drop(c);
+    let dir = stack.data().join(other).join("4");
+    stack.wait_until("dnscap file", Duration::from_secs(10), || {
+        stack.stream.cmd(&["SCARD", "session_uuid:4"]) == Reply::Int(0)
+            && find(&dir, ".dnscap.txt").is_some()
+    });
+    let f = find(&dir, ".dnscap.txt").unwrap();
+    assert_eq!(std::fs::read(f).unwrap(), dump);
+}
+
+fn find(dir: &std::path::Path, suffix: &str) -> Option<std::path::PathBuf> {
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            if let Some(f) = find(&p, suffix) {
+                return Some(f);
+            }
+        } else if p.to_string_lossy().ends_with(suffix) {
+            return Some(p);
+        }
+    }
+    None
+}
