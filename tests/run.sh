@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
 # The test command: builds the release binaries (the ones LAUNCH.sh runs) and runs every
-# test of the workspace against them. Tests start their own stores on free loopback ports.
+# test of the workspace against them. Tests start their own stores on free loopback ports
+# (real redis-server by default), then the D4 chain's process tests run a second time with
+# our own d4-kv in place of redis-server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --workspace --bins
 cargo test --release --workspace -- "$@"
+
+echo "== the D4 chain again, with d4-kv as the store (D4_TEST_STORE=d4-kv)"
+export D4_TEST_STORE=d4-kv
+cargo test --release -p d4-core --test core -- "$@"
+cargo test --release -p d4-analyzer --test it -- "$@"
+cargo test --release -p d4-web --test web -- "$@"
