@@ -39,3 +39,33 @@ pub async fn wait_for_signal(token: CancellationToken) {
     }
     token.cancel();
 }
+
+/// Runs a daemon's async `main` on a multi-threaded runtime; on error prints the whole
+/// chain as `<name>: <error>` and exits with status 1.
+pub fn run_daemon<F>(name: &str, main: F)
+where
+    F: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{name}: cannot start the runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = rt.block_on(main) {
+        eprintln!("{name}: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+/// Loads `server.conf` and logs each option this program does not know.
+pub fn load_server_config(path: &std::path::Path) -> anyhow::Result<crate::config::ServerConfig> {
+    use anyhow::Context as _;
+    let cfg = crate::config::ServerConfig::load(path)
+        .with_context(|| format!("loading {}", path.display()))?;
+    for u in &cfg.unknown {
+        tracing::warn!(option = %u, "Unknown option in server.conf (ignored).");
+    }
+    Ok(cfg)
+}

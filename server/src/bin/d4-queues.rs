@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use d4_core::config::{ServerConfig, DEFAULT_SERVER_CONF};
+use d4_core::config::DEFAULT_SERVER_CONF;
 use d4_core::queues::{NewQueue, Queues};
 
 /// Manage D4 analyzer queues (the lists analyzers pop from the ANALYZER store).
@@ -86,8 +86,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         set_analyzer_uuid(file, uuid)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let config = ServerConfig::load(&cli.config)
-        .with_context(|| format!("loading {}", cli.config.display()))?;
+    let config = d4_core::logging::load_server_config(&cli.config)?;
     let meta = config
         .redis_metadata
         .connect()

@@ -5,11 +5,11 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use d4_core::config::{ServerConfig, DEFAULT_SERVER_CONF};
+use d4_core::config::DEFAULT_SERVER_CONF;
 use d4_core::ingest::{kick, server, session, startup, store, tls};
 use d4_core::proto::Limits;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::info;
 
 /// D4 core server: accepts sensors over TLS and hands their data to the workers.
 #[derive(Parser, Debug)]
@@ -32,25 +32,11 @@ struct Cli {
 fn main() {
     let cli = Cli::parse();
     d4_core::logging::init(&cli.log);
-    let rt = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("d4-server: cannot start the runtime: {e}");
-            std::process::exit(1);
-        }
-    };
-    if let Err(e) = rt.block_on(run(cli)) {
-        eprintln!("d4-server: {e:#}");
-        std::process::exit(1);
-    }
+    d4_core::logging::run_daemon("d4-server", run(cli));
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let cfg = ServerConfig::load(&cli.config)
-        .with_context(|| format!("loading {}", cli.config.display()))?;
-    for u in &cfg.unknown {
-        warn!(option = %u, "Unknown option in server.conf (ignored).");
-    }
+    let cfg = d4_core::logging::load_server_config(&cli.config)?;
     let tls = tls::server_config(&cfg.tls_cert_file, &cfg.tls_key_file)
         .context("loading the TLS certificate and key")?;
     if cli.validate {

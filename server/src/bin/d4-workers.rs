@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use d4_core::config::{ServerConfig, DEFAULT_SERVER_CONF};
+use d4_core::config::DEFAULT_SERVER_CONF;
 use d4_core::queues::{deliver::DEFAULT_TARGET_TTL, Queues};
 use d4_core::workers::{self, DEFAULT_FAMILIES};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::info;
 
 /// D4 workers: turn sensor streams into analyzer queues and files.
 #[derive(Parser, Debug)]
@@ -33,25 +33,11 @@ struct Cli {
 fn main() {
     let cli = Cli::parse();
     d4_core::logging::init(&cli.log);
-    let rt = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("d4-workers: cannot start the runtime: {e}");
-            std::process::exit(1);
-        }
-    };
-    if let Err(e) = rt.block_on(run(cli)) {
-        eprintln!("d4-workers: {e:#}");
-        std::process::exit(1);
-    }
+    d4_core::logging::run_daemon("d4-workers", run(cli));
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let cfg = ServerConfig::load(&cli.config)
-        .with_context(|| format!("loading {}", cli.config.display()))?;
-    for u in &cfg.unknown {
-        warn!(option = %u, "Unknown option in server.conf (ignored).");
-    }
+    let cfg = d4_core::logging::load_server_config(&cli.config)?;
     if let Some(t) = cli.types.iter().find(|t| !DEFAULT_FAMILIES.contains(t)) {
         anyhow::bail!("no worker for type {t} (available: {DEFAULT_FAMILIES:?})");
     }
