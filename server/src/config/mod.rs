@@ -19,20 +19,20 @@ pub const DEFAULT_SERVER_CONF: &str = "conf/server.conf";
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {error}")]
     Read {
         /// The file.
         path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (shown in the message, so not chained as a source too).
+        error: std::io::Error,
     },
     /// The file is not valid INI.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Syntax {
         /// The file.
         path: PathBuf,
-        /// The syntax error.
-        source: IniError,
+        /// The syntax error (shown in the message, so not chained as a source too).
+        error: IniError,
     },
     /// A required option is missing.
     #[error("[{section}] {key}: missing (required)")]
@@ -58,13 +58,13 @@ pub enum ConfigError {
 
 /// Reads and parses an INI file.
 pub fn read_ini(path: &Path) -> Result<Ini, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
-    Ini::parse(&text).map_err(|source| ConfigError::Syntax {
+    Ini::parse(&text).map_err(|error| ConfigError::Syntax {
         path: path.to_path_buf(),
-        source,
+        error,
     })
 }
 
@@ -252,9 +252,9 @@ impl ServerConfig {
 
     /// Parses `server.conf` text (used by tests).
     pub fn from_text(text: &str) -> Result<Self, ConfigError> {
-        let ini = Ini::parse(text).map_err(|source| ConfigError::Syntax {
+        let ini = Ini::parse(text).map_err(|error| ConfigError::Syntax {
             path: PathBuf::from("<text>"),
-            source,
+            error,
         })?;
         Self::from_ini(&ini)
     }
