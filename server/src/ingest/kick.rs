@@ -69,8 +69,13 @@ pub async fn poll_kicks(stream_db: Client, registry: Registry, stop: Cancellatio
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(KICK_POLL) => {}
         }
-        if let Err(error) = kick_once(&stream_db, &registry).await {
-            warn!(%error, "Kick poll failed.");
+        // A store that is down makes a poll wait for the command timeout: shutdown must
+        // not wait for it.
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            r = kick_once(&stream_db, &registry) => if let Err(error) = r {
+                warn!(%error, "Kick poll failed.");
+            },
         }
     }
 }

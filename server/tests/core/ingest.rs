@@ -487,3 +487,21 @@ async fn sigterm_closes_sessions_and_releases_their_state() {
         "accepted data stays for the workers"
     );
 }
+
+/// Regression: with its stores gone, d4-server used to wait for a Redis command timeout
+/// (kick poll) before honouring SIGTERM. A clean stop must not depend on the stores.
+#[tokio::test]
+async fn sigterm_with_the_stores_down_exits_promptly() {
+    let Some(mut stack) = Stack::start(Mode::SharedSecret, false).await else {
+        return;
+    };
+    stack.stream.proc.kill();
+    stack.meta.proc.kill();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut server = stack.server.take().unwrap();
+    assert!(
+        server.terminate(Duration::from_secs(12)).is_some(),
+        "d4-server did not exit within 12 s of SIGTERM with its stores down:\n{}",
+        server.output()
+    );
+}
