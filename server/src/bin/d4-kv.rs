@@ -75,6 +75,9 @@ fn real_main() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("tokio runtime")?;
-    rt.block_on(d4_core::kv::run(cfg, file)).context("d4-kv")?;
+    let res = rt.block_on(d4_core::kv::run(cfg, file));
+    // Data is flushed by now; do not wait on connection tasks that are still running.
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    res.context("d4-kv")?;
     Ok(())
 }

@@ -32,7 +32,75 @@ pub static SPECS: &[Spec] = &[
     spec!("expiretime", 2, READONLY | FAST, (1, 1, 1), expiretime),
     spec!("pexpiretime", 2, READONLY | FAST, (1, 1, 1), pexpiretime),
     spec!("persist", 2, WRITE | FAST, (1, 1, 1), persist),
+    spec!("copy", -3, WRITE | super::DENYOOM, (1, 2, 1), copy),
+    spec!("move", 3, WRITE | FAST, (1, 1, 1), move_),
 ];
+
+fn move_(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
+    let n = tri!(int(&a[2]));
+    if n < 0 || n as usize >= ctx.store.dbs.len() {
+        return Reply::err("DB index is out of range");
+    }
+    let db = n as usize;
+    if db == ctx.client.db {
+        return Reply::err("source and destination objects are the same");
+    }
+    if ctx.get(&a[1]).is_none() {
+        return Reply::Int(0);
+    }
+    let now = ctx.expiry_now();
+    if ctx.store.dbs[db].get(&a[1], now).is_some() {
+        return Reply::Int(0);
+    }
+    let Some(e) = ctx.db().remove(&a[1]) else {
+        return Reply::Int(0);
+    };
+    let blockable = matches!(e.val, Value::List(_) | Value::ZSet(_) | Value::Stream(_));
+    ctx.store.dbs[db].insert(a[1].clone(), e.val, e.exp);
+    if blockable {
+        ctx.store.blocking.signal(db, &a[1]);
+    }
+    Reply::Int(1)
+}
+
+fn copy(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
+    let (mut db, mut replace) = (ctx.client.db, false);
+    let mut i = 3;
+    while i < a.len() {
+        if is(&a[i], "replace") {
+            replace = true;
+        } else if is(&a[i], "db") && i + 1 < a.len() {
+            let n = tri!(int(&a[i + 1]));
+            if n < 0 || n as usize >= ctx.store.dbs.len() {
+                return Reply::err("DB index is out of range");
+            }
+            db = n as usize;
+            i += 1;
+        } else {
+            return syntax();
+        }
+        i += 1;
+    }
+    if db == ctx.client.db && a[1] == a[2] {
+        return Reply::err("source and destination objects are the same");
+    }
+    let Some(e) = ctx.get(&a[1]).cloned() else {
+        return Reply::Int(0);
+    };
+    let now = ctx.expiry_now();
+    if ctx.store.dbs[db].get(&a[2], now).is_some() {
+        if !replace {
+            return Reply::Int(0);
+        }
+        ctx.store.dbs[db].remove(&a[2]);
+    }
+    let is_blockable = matches!(e.val, Value::List(_) | Value::ZSet(_) | Value::Stream(_));
+    ctx.store.dbs[db].insert(a[2].clone(), e.val, e.exp);
+    if is_blockable {
+        ctx.store.blocking.signal(db, &a[2]);
+    }
+    Reply::Int(1)
+}
 
 fn del(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
     let mut n = 0;

@@ -74,7 +74,7 @@ fn rpushx(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
 
 fn pop(ctx: &mut Ctx, a: &[Bytes], left: bool) -> Reply {
     if a.len() > 3 {
-        return syntax();
+        return crate::kv::args::arity(if left { "lpop" } else { "rpop" });
     }
     let count = match a.get(2) {
         Some(c) => match crate::kv::args::parse_i64(c) {
@@ -384,6 +384,8 @@ pub fn block_on(
         kind,
         tx,
         resp3: ctx.client.resp3,
+        client: ctx.client.id,
+        on_timeout: on_timeout.clone(),
     };
     let id = ctx.store.blocking.register(w);
     ctx.block = Some(Blocked {

@@ -318,7 +318,8 @@ pub fn run(ctx: &mut Ctx, spec: &Spec, args: &[Bytes]) -> Reply {
         }
         ctx.store.dirty += 1;
     }
-    if !ctx.store.blocking.ready.is_empty() {
+    // Inside EXEC, waiters are served once the whole transaction ran (as in Redis).
+    if !ctx.in_exec && !ctx.store.blocking.ready.is_empty() {
         serve_ready(ctx.store, ctx.now);
     }
     reply

@@ -45,7 +45,25 @@ pub static SPECS: &[Spec] = &[
     spec!("object", -2, READONLY, (2, 2, 1), object),
     spec!("debug", -2, ADMIN, (0, 0, 0), debug),
     spec!("function", -2, WRITE, (0, 0, 0), function),
+    spec!("memory", -2, READONLY, (0, 0, 0), memory),
 ];
+
+/// `MEMORY USAGE key`: an estimate of the bytes the key and its value hold.
+fn memory(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
+    let sub = String::from_utf8_lossy(&a[1]).to_ascii_lowercase();
+    match sub.as_str() {
+        "usage" if a.len() == 3 || (a.len() == 5 && is(&a[3], "samples")) => {
+            let key_len = a[2].len();
+            match ctx.get(&a[2]) {
+                Some(e) => Reply::Int((key_len + 48 + e.val.approx_size()) as i64),
+                None => Reply::Nil,
+            }
+        }
+        "doctor" => Reply::bulk_str("Sam, I have no memory problems"),
+        "usage" => syntax(),
+        _ => unknown_subcommand("memory", &a[1]),
+    }
+}
 
 /// d4-kv has no scripting: `FUNCTION FLUSH` (what test suites and tools send to reset a
 /// server) succeeds trivially and `FUNCTION LIST` is empty; loading is refused.
@@ -272,6 +290,20 @@ fn client(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
             Reply::bulk(client_line(ctx.client.id, &c, now_ms()))
         }
         "no-evict" | "no-touch" if n == 3 => OK,
+        "unblock" if n == 3 || n == 4 => {
+            let Some(id) = crate::kv::args::parse_i64(&a[2]) else {
+                return crate::kv::args::not_int();
+            };
+            let error = match a.get(3) {
+                None => None,
+                Some(m) if is(m, "timeout") => None,
+                Some(m) if is(m, "error") => Some(Reply::Error(
+                    "UNBLOCKED client unblocked via CLIENT UNBLOCK".into(),
+                )),
+                Some(_) => return Reply::err("CLIENT UNBLOCK reason should be TIMEOUT or ERROR"),
+            };
+            Reply::Int(ctx.store.blocking.unblock_client(id as u64, error) as i64)
+        }
         "reply" if n == 3 && is(&a[2], "on") => OK,
         "help" => Reply::Array(
             [
@@ -611,6 +643,14 @@ fn swapdb(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
         return Reply::err("DB index is out of range");
     }
     ctx.store.dbs.swap(x as usize, y as usize);
+    // Clients blocked on keys of either database may now find data.
+    let now = ctx.expiry_now();
+    let waiting: Vec<(usize, Bytes)> = ctx.store.blocking.by_key.keys().cloned().collect();
+    for (db, key) in waiting {
+        if (db == x as usize || db == y as usize) && ctx.store.dbs[db].get(&key, now).is_some() {
+            ctx.store.blocking.signal(db, &key);
+        }
+    }
     OK
 }
 

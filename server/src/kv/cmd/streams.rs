@@ -58,7 +58,11 @@ fn range_bound(b: &[u8], start: bool) -> Result<Option<StreamId>, Reply> {
             if !excl {
                 return Ok(Some(id));
             }
-            Ok(if start { id.next() } else { id.prev() })
+            match (start, if start { id.next() } else { id.prev() }) {
+                (_, Some(id)) => Ok(Some(id)),
+                (true, None) => Err(Reply::err("invalid start ID for the interval")),
+                (false, None) => Err(Reply::err("invalid end ID for the interval")),
+            }
         }
     }
 }
