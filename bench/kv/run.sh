@@ -3,6 +3,7 @@
 #
 #   bench/kv/run.sh                    # N=100000 requests per test, 50 clients
 #   N=200000 AOF=everysec bench/kv/run.sh
+#   KV_ARGS="--io-threads 1" bench/kv/run.sh   # extra d4-kv options
 #
 # Tests: SET GET INCR LPUSH RPOP SADD HSET ZADD (redis-benchmark -t) and XADD (custom
 # command, MAXLEN ~ 10000 so memory stays flat), each with -P 1 and -P 16. Both servers
@@ -42,7 +43,8 @@ redis-server --port "$rport" --bind 127.0.0.1 --dir "$work" "${persist[@]}" >"$w
 rpid=$!
 mkdir -p "$work/kv"
 kport="$(free_port)"
-"$bin" --port "$kport" --bind 127.0.0.1 --dir "$work/kv" "${persist[@]}" >"$work/kv.log" 2>&1 &
+# shellcheck disable=SC2086  # KV_ARGS is a list of extra d4-kv options, e.g. "--io-threads 1"
+"$bin" --port "$kport" --bind 127.0.0.1 --dir "$work/kv" "${persist[@]}" ${KV_ARGS:-} >"$work/kv.log" 2>&1 &
 kpid=$!
 cleanup() {
     kill "$rpid" "$kpid" 2>/dev/null || true
@@ -61,9 +63,16 @@ rps() {
         awk -F'"' 'NR==2 || (NR==1 && $2 != "test") {print $4; exit}'
 }
 
+# CPU time (clock ticks) a process used so far: throughput on a shared machine is noisy,
+# server CPU per request is a steadier measure of efficiency.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz="$(getconf CLK_TCK)"
+# cpu_us <ticks before> <ticks after>: server CPU microseconds per request.
+cpu_us() { awk -v a="$1" -v b="$2" -v hz="$hz" -v n="$N" 'BEGIN { printf "%.2f", (b - a) * 1e6 / hz / n }'; }
+
 echo "redis-benchmark: $N requests, $C clients, persistence: ${AOF:-off}; $(nproc) CPUs"
-echo "redis-server: $(redis-server --version | awk '{print $3}')   d4-kv: $bin"
-printf '%-6s %3s %14s %14s %7s\n' test P redis-server d4-kv ratio
+echo "redis-server: $(redis-server --version | awk '{print $3}')   d4-kv: $bin ${KV_ARGS:-}"
+printf '%-6s %3s %14s %14s %7s %12s %12s\n' test P redis-rps d4-kv-rps ratio redis-us/req kv-us/req
 for p in 1 16; do
     for t in SET GET INCR LPUSH RPOP SADD HSET ZADD XADD; do
         if [ "$t" = XADD ]; then
@@ -71,9 +80,14 @@ for p in 1 16; do
         else
             args=(-t "$(echo "$t" | tr A-Z a-z)")
         fi
+        t0="$(ticks "$rpid")"
         r="$(rps "$rport" "$p" "${args[@]}")"
+        t1="$(ticks "$rpid")"
+        t2="$(ticks "$kpid")"
         k="$(rps "$kport" "$p" "${args[@]}")"
+        t3="$(ticks "$kpid")"
         ratio="$(awk -v a="$r" -v b="$k" 'BEGIN { if (a > 0) printf "%.2f", b / a; else print "n/a" }')"
-        printf '%-6s %3s %14s %14s %7s\n' "$t" "$p" "${r:-?}" "${k:-?}" "$ratio"
+        printf '%-6s %3s %14s %14s %7s %12s %12s\n' "$t" "$p" "${r:-?}" "${k:-?}" "$ratio" \
+            "$(cpu_us "$t0" "$t1")" "$(cpu_us "$t2" "$t3")"
     done
 done

@@ -71,10 +71,11 @@ fn real_main() -> anyhow::Result<()> {
     for n in notes {
         tracing::warn!("{n}");
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("tokio runtime")?;
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if cfg.io_threads > 0 {
+        builder.worker_threads(cfg.io_threads);
+    }
+    let rt = builder.enable_all().build().context("tokio runtime")?;
     let res = rt.block_on(d4_core::kv::run(cfg, file));
     // Data is flushed by now; do not wait on connection tasks that are still running.
     rt.shutdown_timeout(std::time::Duration::from_secs(1));

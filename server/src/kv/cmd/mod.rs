@@ -123,6 +123,10 @@ impl Ctx<'_> {
     pub fn propagate(&mut self, cmd: Vec<Bytes>) {
         self.prop.get_or_insert_with(Vec::new).push(cmd);
     }
+    /// True when commands are being logged (skip building effect forms otherwise).
+    pub fn aof_on(&self) -> bool {
+        self.store.aof.enabled
+    }
     /// Propagate nothing for this command.
     pub fn propagate_none(&mut self) {
         self.prop.get_or_insert_with(Vec::new);
