@@ -209,3 +209,51 @@ fn maxclients_refuses_extra_connections() {
     let mut b = s.conn();
     assert_eq!(b.read(), R::Err("ERR max number of clients reached".into()));
 }
+
+#[test]
+fn scan_returns_every_stable_key_once_while_keys_change() {
+    let s = Server::start(&[]);
+    let mut c = s.conn();
+    for i in 0..500 {
+        c.send_cmd(&["SET", &format!("k{i}"), "v"]);
+    }
+    for _ in 0..500 {
+        c.read();
+    }
+    c.cmd(&["RPUSH", "alist", "x"]);
+    let mut seen = std::collections::HashMap::new();
+    let mut cursor = "0".to_string();
+    let mut round = 0;
+    loop {
+        let R::Array(Some(parts)) = c.cmd(&["SCAN", &cursor, "COUNT", "7", "MATCH", "k*"]) else {
+            panic!()
+        };
+        for k in match &parts[1] {
+            R::Array(Some(v)) => v.clone(),
+            _ => vec![],
+        } {
+            *seen.entry(k.s()).or_insert(0) += 1;
+        }
+        // Churn: delete keys k400.., add new ones, while the iteration runs.
+        c.cmd(&["DEL", &format!("k{}", 400 + round)]);
+        c.cmd(&["SET", &format!("new{round}"), "v"]);
+        round += 1;
+        cursor = parts[0].s();
+        if cursor == "0" {
+            break;
+        }
+    }
+    for i in 0..400 {
+        assert_eq!(
+            seen.get(&format!("k{i}")),
+            Some(&1),
+            "k{i} returned exactly once"
+        );
+    }
+    assert!(round > 50, "COUNT is honoured ({round} calls)");
+    assert!(!seen.contains_key("alist"), "MATCH filters");
+    let R::Array(Some(parts)) = c.cmd(&["SCAN", "0", "COUNT", "1000", "TYPE", "list"]) else {
+        panic!()
+    };
+    assert_eq!(parts[1], R::bulks(&["alist"]));
+}

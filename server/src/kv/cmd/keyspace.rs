@@ -180,37 +180,55 @@ pub fn scan_opts(a: &[Bytes], i: usize, allow_type: bool) -> Result<(u64, ScanOp
     Ok((cursor, o))
 }
 
+/// One SCAN step. The first call (cursor 0) snapshots the key names sorted by position;
+/// following calls of the same client continue from that snapshot, skipping keys deleted
+/// since. Keys present for the whole iteration are therefore returned exactly once, and a
+/// full iteration costs one O(n log n) pass instead of one per call.
 fn scan(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
     let (cursor, o) = tri!(scan_opts(a, 1, true));
-    let now = ctx.expiry_now();
-    let mut cand: Vec<(u64, Bytes)> = ctx
-        .db()
-        .keys(now)
-        .into_iter()
-        .map(|k| (scan_pos(&k), k))
-        .filter(|(p, _)| *p >= cursor)
-        .collect();
-    cand.sort_unstable_by_key(|(p, _)| *p);
-    let mut next = 0;
-    if cand.len() > o.count {
-        // Never split keys with the same position across two calls.
-        let mut cut = o.count;
-        while cut < cand.len() && cand[cut].0 == cand[cut - 1].0 {
-            cut += 1;
+    let db = ctx.client.db;
+    let reuse = cursor != 0 && matches!(&ctx.client.scan_snapshot, Some((d, _)) if *d == db);
+    if !reuse {
+        let now = ctx.expiry_now();
+        let mut all: Vec<(u64, Bytes)> = ctx
+            .db()
+            .keys(now)
+            .into_iter()
+            .map(|k| (scan_pos(&k), k))
+            .collect();
+        all.sort_unstable_by_key(|(p, _)| *p);
+        ctx.client.scan_snapshot = Some((db, all));
+    }
+    let (page, next) = match &ctx.client.scan_snapshot {
+        Some((_, snap)) => {
+            let start = snap.partition_point(|(p, _)| *p < cursor);
+            let mut end = (start + o.count).min(snap.len());
+            // Never split keys with the same position across two calls.
+            while end > start && end < snap.len() && snap[end].0 == snap[end - 1].0 {
+                end += 1;
+            }
+            let next = if end < snap.len() { snap[end].0 } else { 0 };
+            (
+                snap[start..end]
+                    .iter()
+                    .map(|(_, k)| k.clone())
+                    .collect::<Vec<_>>(),
+                next,
+            )
         }
-        if cut < cand.len() {
-            next = cand[cut].0;
-        }
-        cand.truncate(cut);
+        None => (Vec::new(), 0),
+    };
+    if next == 0 {
+        ctx.client.scan_snapshot = None;
     }
     let mut out = Vec::new();
-    for (_, k) in cand {
+    for k in page {
         if o.pat.as_ref().is_some_and(|p| !glob::matches(p, &k)) {
             continue;
         }
+        let Some(e) = ctx.get(&k) else { continue };
         if let Some(t) = &o.kind {
-            let ty = ctx.get(&k).map(|e| e.val.type_name()).unwrap_or("none");
-            if !t.eq_ignore_ascii_case(ty.as_bytes()) {
+            if !t.eq_ignore_ascii_case(e.val.type_name().as_bytes()) {
                 continue;
             }
         }
