@@ -47,7 +47,9 @@ pub async fn serve(sh: Arc<Shared>, mut sock: TcpStream, peer: SocketAddr) {
     if let Err(e) = conn.run(&mut sock, &mut client).await {
         tracing::debug!(client = id, error = %e, "Connection closed with error.");
     }
-    sh.store.lock().clients.remove(&id);
+    let mut st = sh.store.lock();
+    st.clients.remove(&id);
+    st.watches.unwatch(id, &client.watching);
 }
 
 struct Conn {

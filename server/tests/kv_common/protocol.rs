@@ -257,3 +257,40 @@ fn scan_returns_every_stable_key_once_while_keys_change() {
     };
     assert_eq!(parts[1], R::bulks(&["alist"]));
 }
+
+#[test]
+fn watch_aborts_exec_when_a_watched_key_changes() {
+    let s = Server::start(&[]);
+    let (mut a, mut b) = (s.conn(), s.conn());
+    a.cmd(&["SET", "bal", "10"]);
+    assert_eq!(a.cmd(&["WATCH", "bal"]), R::ok());
+    b.cmd(&["INCR", "bal"]);
+    a.cmd(&["MULTI"]);
+    a.cmd(&["SET", "bal", "0"]);
+    assert_eq!(a.cmd(&["EXEC"]), R::Array(None), "conflicting write aborts");
+    assert_eq!(a.cmd(&["GET", "bal"]), R::bulk("11"));
+    a.cmd(&["WATCH", "bal"]);
+    a.cmd(&["MULTI"]);
+    a.cmd(&["SET", "bal", "0"]);
+    assert_eq!(
+        a.cmd(&["EXEC"]),
+        R::Array(Some(vec![R::ok()])),
+        "no conflict: runs"
+    );
+    a.cmd(&["SET", "tmp", "x", "PX", "50"]);
+    a.cmd(&["WATCH", "tmp"]);
+    std::thread::sleep(Duration::from_millis(120));
+    a.cmd(&["MULTI"]);
+    a.cmd(&["PING"]);
+    assert_eq!(
+        a.cmd(&["EXEC"]),
+        R::Array(None),
+        "expired watched key aborts"
+    );
+    a.cmd(&["MULTI"]);
+    assert_eq!(
+        a.cmd(&["WATCH", "x"]),
+        R::Err("ERR WATCH inside MULTI is not allowed".into())
+    );
+    a.cmd(&["DISCARD"]);
+}

@@ -513,6 +513,7 @@ pub fn serve_pop(store: &mut Store, db: usize, key: &Bytes, left: bool, now: u64
         ],
     );
     store.dirty += 1;
+    store.watches.touch(db, key);
     Some(Reply::Array(vec![Reply::Bulk(key.clone()), Reply::Bulk(v)]))
 }
 
@@ -550,6 +551,8 @@ pub fn serve_move(
         }
     }
     store.aof.push(db, &move_cmd(src, dst, fl, tl));
+    store.watches.touch(db, src);
+    store.watches.touch(db, dst);
     store.dirty += 1;
     store.blocking.signal(db, dst);
     Some(Reply::Bulk(v))

@@ -46,7 +46,53 @@ pub static SPECS: &[Spec] = &[
     spec!("debug", -2, ADMIN, (0, 0, 0), debug),
     spec!("function", -2, WRITE, (0, 0, 0), function),
     spec!("memory", -2, READONLY, (0, 0, 0), memory),
+    spec!("watch", -2, FAST | NOMULTI, (1, -1, 1), watch),
+    spec!("unwatch", 1, FAST | NOMULTI, (0, 0, 0), unwatch),
 ];
+
+fn watch(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
+    if ctx.client.multi.is_some() {
+        return Reply::err("WATCH inside MULTI is not allowed");
+    }
+    let db = ctx.client.db;
+    for k in &a[1..] {
+        if ctx
+            .client
+            .watching
+            .iter()
+            .any(|(d, w, _)| *d == db && w == k)
+        {
+            continue;
+        }
+        let existed = ctx.get(k).is_some();
+        ctx.store.watches.watch(ctx.client.id, db, k.clone());
+        ctx.client.watching.push((db, k.clone(), existed));
+    }
+    OK
+}
+
+/// Drops all of the client's watches.
+fn unwatch_all(ctx: &mut Ctx) {
+    let keys = std::mem::take(&mut ctx.client.watching);
+    ctx.store.watches.unwatch(ctx.client.id, &keys);
+}
+
+fn unwatch(ctx: &mut Ctx, _a: &[Bytes]) -> Reply {
+    unwatch_all(ctx);
+    OK
+}
+
+/// True when a watched key changed (touched, or existed at WATCH and is gone now).
+fn watch_broken(ctx: &mut Ctx) -> bool {
+    if ctx.store.watches.is_broken(ctx.client.id) {
+        return true;
+    }
+    let now = ctx.expiry_now();
+    let watched = ctx.client.watching.clone();
+    watched
+        .iter()
+        .any(|(db, k, existed)| *existed && ctx.store.dbs[*db].peek(k, now).is_none())
+}
 
 /// `MEMORY USAGE key`: an estimate of the bytes the key and its value hold.
 fn memory(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
@@ -189,6 +235,7 @@ fn quit(ctx: &mut Ctx, _a: &[Bytes]) -> Reply {
 }
 
 fn reset(ctx: &mut Ctx, _a: &[Bytes]) -> Reply {
+    unwatch_all(ctx);
     ctx.client.multi = None;
     ctx.client.multi_error = false;
     ctx.client.db = 0;
@@ -337,6 +384,7 @@ fn discard(ctx: &mut Ctx, _a: &[Bytes]) -> Reply {
     if ctx.client.multi.take().is_none() {
         return Reply::err("DISCARD without MULTI");
     }
+    unwatch_all(ctx);
     ctx.client.multi_error = false;
     OK
 }
@@ -346,7 +394,13 @@ fn exec(ctx: &mut Ctx, _a: &[Bytes]) -> Reply {
         return Reply::err("EXEC without MULTI");
     };
     if std::mem::take(&mut ctx.client.multi_error) {
+        unwatch_all(ctx);
         return Reply::Error("EXECABORT Transaction discarded because of previous errors.".into());
+    }
+    let broken = watch_broken(ctx);
+    unwatch_all(ctx);
+    if broken {
+        return Reply::NilArray;
     }
     let db = ctx.client.db;
     let mark = ctx.store.aof.mark();
