@@ -206,7 +206,7 @@ pub struct KvConfig {
     pub logfile: String,
     /// PID file.
     pub pidfile: String,
-    /// Worker threads of the async runtime (`io-threads`; 0: one per CPU).
+    /// Worker threads of the async runtime (`io-threads`; 0: half the CPUs, at least 1).
     pub io_threads: usize,
     /// Accepted-but-ignored options with their current values.
     pub ignored: BTreeMap<String, String>,

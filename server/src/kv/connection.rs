@@ -157,7 +157,9 @@ impl Conn {
             };
             let r = cmd::exec(&mut ctx, &a);
             let block = ctx.block.take();
-            last_cmd = Some(a[0].clone());
+            if !client.info.last_cmd.as_bytes().eq_ignore_ascii_case(&a[0]) {
+                last_cmd = Some(String::from_utf8_lossy(&a[0]).to_ascii_lowercase());
+            }
             if let Some(b) = block {
                 blocked = Some(b);
                 break;
@@ -170,16 +172,31 @@ impl Conn {
             }
         }
         let after = st.aof.seq;
-        if let Some(info) = st.clients.get_mut(&client.id) {
-            info.db = client.db;
-            info.blocked = blocked.is_some();
+        // Keep CLIENT LIST current without touching the map on every batch.
+        if client.info.db != client.db
+            || client.info.blocked != blocked.is_some()
+            || last_cmd.is_some()
+        {
+            client.info.db = client.db;
+            client.info.blocked = blocked.is_some();
             if let Some(c) = last_cmd {
-                info.last_cmd = String::from_utf8_lossy(&c).to_ascii_lowercase();
+                client.info.last_cmd = c;
+            }
+            if let Some(info) = st.clients.get_mut(&client.id) {
+                info.db = client.info.db;
+                info.blocked = client.info.blocked;
+                info.last_cmd.clone_from(&client.info.last_cmd);
             }
         }
         drop(st);
         if after > before {
-            sh.persist.flush(&sh.store, after);
+            // fsync (`always`) blocks for milliseconds: let the runtime move the other
+            // connections to another thread meanwhile. A plain write(2) is cheap.
+            if *sh.persist.fsync.lock() == super::config::Fsync::Always {
+                tokio::task::block_in_place(|| sh.persist.flush(&sh.store, after));
+            } else {
+                sh.persist.flush(&sh.store, after);
+            }
         }
         blocked
     }
