@@ -68,7 +68,13 @@ port="$(free_port)"
 data="$(mktemp -d)"
 "$bin" --port "$port" --bind 127.0.0.1 --dir "$data" --save "" >"$data/d4-kv.log" 2>&1 &
 kv_pid=$!
-trap 'kill $kv_pid 2>/dev/null || true; rm -rf "$data"' EXIT
+cleanup() {
+    kill "$kv_pid" 2>/dev/null || true
+    for _ in $(seq 20); do kill -0 "$kv_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$kv_pid" 2>/dev/null || true
+    rm -rf "$data"
+}
+trap cleanup EXIT
 for _ in $(seq 100); do
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
     sleep 0.05
@@ -94,7 +100,7 @@ for unit in "${UNITS[@]}"; do
     else
         failed+=("$unit")
         echo "FAIL $unit"
-        grep -E 'err.{0,5}\]:|exception|Expected|ERR |test \{|test "' "$log" | head -20 | sed 's/^/    /'
+        grep -E 'err.{0,5}\]:|exception|Expected|ERR |test \{|test "' "$log" | head -20 | cut -c1-240 | sed 's/^/    /'
     fi
 done
 echo "passed: ${passed[*]:-none}"

@@ -71,10 +71,22 @@ fn real_main() -> anyhow::Result<()> {
     for n in notes {
         tracing::warn!("{n}");
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("tokio runtime")?;
-    rt.block_on(d4_core::kv::run(cfg, file)).context("d4-kv")?;
+    // The keyspace is behind one lock, so extra workers only parallelise socket I/O; half
+    // the CPUs (at least one) leaves the rest to the clients on the same host.
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let workers = if cfg.io_threads > 0 {
+        cfg.io_threads
+    } else {
+        (cpus / 2).max(1)
+    };
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.worker_threads(workers);
+    let rt = builder.enable_all().build().context("tokio runtime")?;
+    let res = rt.block_on(d4_core::kv::run(cfg, file));
+    // Data is flushed by now; do not wait on connection tasks that are still running.
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    res.context("d4-kv")?;
     Ok(())
 }

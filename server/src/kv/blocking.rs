@@ -57,6 +57,10 @@ pub struct Waiter {
     pub tx: oneshot::Sender<Reply>,
     /// Reply in RESP3 shapes.
     pub resp3: bool,
+    /// Blocked connection (`CLIENT UNBLOCK`).
+    pub client: u64,
+    /// Reply when unblocked by timeout.
+    pub on_timeout: Reply,
 }
 
 /// The registry of blocked clients.
@@ -109,6 +113,26 @@ impl Blocking {
         let slot = (db, key.clone());
         if self.by_key.contains_key(&slot) && !self.ready.contains(&slot) {
             self.ready.push_back(slot);
+        }
+    }
+
+    /// Unblocks a client's waiter (`CLIENT UNBLOCK`): replies its timeout reply, or the
+    /// given error. False if that client is not blocked.
+    pub fn unblock_client(&mut self, client: u64, error: Option<Reply>) -> bool {
+        let Some(id) = self
+            .waiters
+            .iter()
+            .find(|(_, w)| w.client == client)
+            .map(|(id, _)| *id)
+        else {
+            return false;
+        };
+        match self.remove(id) {
+            Some(w) => {
+                let r = error.unwrap_or(w.on_timeout);
+                w.tx.send(r).is_ok()
+            }
+            None => false,
         }
     }
 

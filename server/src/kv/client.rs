@@ -47,6 +47,11 @@ pub struct ClientState {
     pub close: bool,
     /// Send no reply for the current command (SHUTDOWN closes instead).
     pub skip_reply: bool,
+    /// Watched keys: (db, key, existed when watched).
+    pub watching: Vec<(usize, Bytes, bool)>,
+    /// Keys of the database being `SCAN`ned, sorted by scan position (db, keys): later
+    /// calls of the same iteration continue from it instead of re-reading the keyspace.
+    pub scan_snapshot: Option<(usize, Vec<(u64, Bytes)>)>,
     /// Mirror of the public info.
     pub info: ClientInfo,
 }
@@ -63,6 +68,8 @@ impl ClientState {
             multi_error: false,
             close: false,
             skip_reply: false,
+            scan_snapshot: None,
+            watching: Vec::new(),
             info: ClientInfo {
                 addr,
                 laddr,

@@ -142,7 +142,6 @@ const IGNORED: &[(&str, &str)] = &[
     ("lfu-decay-time", "1"),
     ("maxmemory-samples", "5"),
     ("maxmemory-eviction-tenacity", "10"),
-    ("io-threads", "1"),
     ("io-threads-do-reads", "no"),
     ("enable-debug-command", "no"),
     ("enable-protected-configs", "no"),
@@ -207,6 +206,8 @@ pub struct KvConfig {
     pub logfile: String,
     /// PID file.
     pub pidfile: String,
+    /// Worker threads of the async runtime (`io-threads`; 0: half the CPUs, at least 1).
+    pub io_threads: usize,
     /// Accepted-but-ignored options with their current values.
     pub ignored: BTreeMap<String, String>,
 }
@@ -234,6 +235,7 @@ impl Default for KvConfig {
             loglevel: "notice".into(),
             logfile: String::new(),
             pidfile: String::new(),
+            io_threads: 0,
             ignored: IGNORED
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -392,6 +394,7 @@ impl KvConfig {
             }
             "timeout" => self.timeout = v.parse().map_err(|_| bad("not a number"))?,
             "loglevel" => self.loglevel = v,
+            "io-threads" => self.io_threads = v.parse().map_err(|_| bad("not a number"))?,
             "logfile" => self.logfile = v,
             "pidfile" => self.pidfile = v,
             "daemonize" => {
@@ -450,6 +453,7 @@ impl KvConfig {
             "logfile" => self.logfile.clone(),
             "pidfile" => self.pidfile.clone(),
             "daemonize" => "no".into(),
+            "io-threads" => self.io_threads.to_string(),
             n => self.ignored.get(n)?.clone(),
         })
     }
@@ -478,6 +482,7 @@ impl KvConfig {
             "logfile",
             "pidfile",
             "daemonize",
+            "io-threads",
         ];
         own.iter()
             .map(|s| s.to_string())

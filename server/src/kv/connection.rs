@@ -47,7 +47,9 @@ pub async fn serve(sh: Arc<Shared>, mut sock: TcpStream, peer: SocketAddr) {
     if let Err(e) = conn.run(&mut sock, &mut client).await {
         tracing::debug!(client = id, error = %e, "Connection closed with error.");
     }
-    sh.store.lock().clients.remove(&id);
+    let mut st = sh.store.lock();
+    st.clients.remove(&id);
+    st.watches.unwatch(id, &client.watching);
 }
 
 struct Conn {
@@ -60,14 +62,17 @@ struct Conn {
 
 impl Conn {
     async fn run(&mut self, sock: &mut TcpStream, client: &mut ClientState) -> std::io::Result<()> {
-        let mut stop = self.sh.stop_rx();
+        // No shutdown branch on the hot path: at shutdown the runtime drops idle
+        // connections, and a batch in progress always completes under the lock.
+        let idle = self.sh.config.read().timeout;
         loop {
-            let idle = self.sh.config.read().timeout;
-            let read = sock.read_buf(&mut self.buf);
-            let n = tokio::select! {
-                r = read => r?,
-                _ = stop.changed() => return Ok(()),
-                _ = idle_timer(idle) => return Ok(()),
+            let n = if idle == 0 {
+                sock.read_buf(&mut self.buf).await?
+            } else {
+                tokio::select! {
+                    r = sock.read_buf(&mut self.buf) => r?,
+                    _ = tokio::time::sleep(Duration::from_secs(idle)) => return Ok(()),
+                }
             };
             if n == 0 {
                 return Ok(());
@@ -152,7 +157,9 @@ impl Conn {
             };
             let r = cmd::exec(&mut ctx, &a);
             let block = ctx.block.take();
-            last_cmd = Some(a[0].clone());
+            if !client.info.last_cmd.as_bytes().eq_ignore_ascii_case(&a[0]) {
+                last_cmd = Some(String::from_utf8_lossy(&a[0]).to_ascii_lowercase());
+            }
             if let Some(b) = block {
                 blocked = Some(b);
                 break;
@@ -165,16 +172,31 @@ impl Conn {
             }
         }
         let after = st.aof.seq;
-        if let Some(info) = st.clients.get_mut(&client.id) {
-            info.db = client.db;
-            info.blocked = blocked.is_some();
+        // Keep CLIENT LIST current without touching the map on every batch.
+        if client.info.db != client.db
+            || client.info.blocked != blocked.is_some()
+            || last_cmd.is_some()
+        {
+            client.info.db = client.db;
+            client.info.blocked = blocked.is_some();
             if let Some(c) = last_cmd {
-                info.last_cmd = String::from_utf8_lossy(&c).to_ascii_lowercase();
+                client.info.last_cmd = c;
+            }
+            if let Some(info) = st.clients.get_mut(&client.id) {
+                info.db = client.info.db;
+                info.blocked = client.info.blocked;
+                info.last_cmd.clone_from(&client.info.last_cmd);
             }
         }
         drop(st);
         if after > before {
-            sh.persist.flush(&sh.store, after);
+            // fsync (`always`) blocks for milliseconds: let the runtime move the other
+            // connections to another thread meanwhile. A plain write(2) is cheap.
+            if *sh.persist.fsync.lock() == super::config::Fsync::Always {
+                tokio::task::block_in_place(|| sh.persist.flush(&sh.store, after));
+            } else {
+                sh.persist.flush(&sh.store, after);
+            }
         }
         blocked
     }
@@ -235,11 +257,4 @@ impl Conn {
         }
         rx.try_recv().unwrap_or(fallback)
     }
-}
-
-async fn idle_timer(secs: u64) {
-    if secs == 0 {
-        std::future::pending::<()>().await;
-    }
-    tokio::time::sleep(Duration::from_secs(secs)).await;
 }

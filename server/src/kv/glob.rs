@@ -3,12 +3,12 @@
 
 /// True if `s` matches `pat`.
 pub fn matches(pat: &[u8], s: &[u8]) -> bool {
-    glob(pat, s, false, 0)
+    glob(pat, s, false)
 }
 
 /// Case-insensitive variant (for `CONFIG GET`).
 pub fn matches_nocase(pat: &[u8], s: &[u8]) -> bool {
-    glob(pat, s, true, 0)
+    glob(pat, s, true)
 }
 
 fn eq(a: u8, b: u8, nocase: bool) -> bool {
@@ -19,54 +19,81 @@ fn eq(a: u8, b: u8, nocase: bool) -> bool {
     }
 }
 
-fn glob(mut p: &[u8], mut s: &[u8], nocase: bool, depth: usize) -> bool {
-    if depth > 1000 {
+/// Redis stops matching (no match) past 1000 nested `*` (stack-overflow guard); keep the
+/// same answer for such patterns.
+const MAX_NESTING: usize = 1000;
+
+/// Number of `*` groups that are not at the end of the pattern.
+fn nested_stars(pat: &[u8]) -> usize {
+    let mut n = 0;
+    let mut i = 0;
+    while i < pat.len() {
+        match pat[i] {
+            b'\\' => i += 1,
+            b'*' => {
+                while i + 1 < pat.len() && pat[i + 1] == b'*' {
+                    i += 1;
+                }
+                if i + 1 < pat.len() {
+                    n += 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    n
+}
+
+/// Iterative matching with a single backtrack point (the last `*` seen): O(len(p) ×
+/// len(s)) at worst, so hostile patterns like `*a*a*a*a*b` cannot stall the server.
+fn glob(pat: &[u8], s: &[u8], nocase: bool) -> bool {
+    if nested_stars(pat) > MAX_NESTING {
         return false;
     }
-    while let Some(&c) = p.first() {
-        match c {
-            b'*' => {
-                while p.len() > 1 && p[1] == b'*' {
-                    p = &p[1..];
-                }
-                if p.len() == 1 {
-                    return true;
-                }
-                return (0..=s.len()).any(|i| glob(&p[1..], &s[i..], nocase, depth + 1));
+    let (mut p, mut i) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while i < s.len() {
+        if p < pat.len() && pat[p] == b'*' {
+            while p < pat.len() && pat[p] == b'*' {
+                p += 1;
             }
-            b'?' => {
-                if s.is_empty() {
-                    return false;
-                }
-                s = &s[1..];
-                p = &p[1..];
+            if p == pat.len() {
+                return true;
             }
-            b'[' => {
-                let Some(&ch) = s.first() else { return false };
-                let (hit, rest) = class(&p[1..], ch, nocase);
-                if !hit {
-                    return false;
-                }
-                p = rest;
-                s = &s[1..];
-            }
-            b'\\' if p.len() >= 2 => {
-                if s.first().is_none_or(|&x| !eq(x, p[1], nocase)) {
-                    return false;
-                }
-                p = &p[2..];
-                s = &s[1..];
-            }
-            _ => {
-                if s.first().is_none_or(|&x| !eq(x, c, nocase)) {
-                    return false;
-                }
-                p = &p[1..];
-                s = &s[1..];
+            star = Some((p, i));
+            continue;
+        }
+        if p < pat.len() {
+            if let Some(next) = match_one(pat, p, s[i], nocase) {
+                p = next;
+                i += 1;
+                continue;
             }
         }
+        match star {
+            Some((sp, si)) => {
+                p = sp;
+                i = si + 1;
+                star = Some((sp, si + 1));
+            }
+            None => return false,
+        }
     }
-    s.is_empty()
+    pat[p..].iter().all(|&c| c == b'*')
+}
+
+/// Matches one pattern element at `pat[p]` against `ch`; returns the next pattern index.
+fn match_one(pat: &[u8], p: usize, ch: u8, nocase: bool) -> Option<usize> {
+    match pat[p] {
+        b'?' => Some(p + 1),
+        b'[' => {
+            let (hit, rest) = class(&pat[p + 1..], ch, nocase);
+            hit.then(|| pat.len() - rest.len())
+        }
+        b'\\' if p + 1 < pat.len() => eq(pat[p + 1], ch, nocase).then_some(p + 2),
+        c => eq(c, ch, nocase).then_some(p + 1),
+    }
 }
 
 /// Matches one character class body (after `[`); returns (matched, pattern after `]`).
@@ -122,5 +149,14 @@ mod tests {
         assert!(matches(b"h[a-b]llo", b"hbllo"));
         assert!(matches(b"a\\*", b"a*"));
         assert!(matches_nocase(b"MAXMEM*", b"maxmemory"));
+        assert!(matches(b"*a*b", b"xxaxxbxb"));
+        assert!(!matches(b"a*b*c", b"abxbx"));
+        assert!(matches(b"*", b""));
+        assert!(!matches(b"?", b""));
+        let hostile = b"a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b";
+        assert!(
+            !matches(hostile, &[b'a'; 5000]),
+            "linear-time, not exponential"
+        );
     }
 }

@@ -8,6 +8,7 @@
 //! - [`decimal`]: exact decimal sums for INCRBYFLOAT / HINCRBYFLOAT.
 //! - [`store`]: databases, values, expiry; [`types`]: sorted sets and streams.
 //! - [`blocking`]: clients blocked in BLPOP/BRPOP/BLMOVE/XREAD.
+//! - [`watch`]: WATCH bookkeeping for optimistic transactions.
 //! - [`aof`]: append-only file, rewrite, snapshots, recovery (design note inside).
 //! - [`config`]: redis.conf-style configuration and command-line options.
 //! - [`connection`]: one client: read, apply batch, persist, reply.
@@ -27,6 +28,7 @@ pub mod reply;
 pub mod server;
 pub mod store;
 pub mod types;
+pub mod watch;
 
 pub use config::KvConfig;
 pub use server::run;

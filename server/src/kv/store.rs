@@ -277,6 +277,8 @@ pub struct Store {
     pub rewrite_requested: bool,
     /// Set by `BGSAVE`.
     pub bgsave_requested: bool,
+    /// Keys watched by clients (`WATCH`).
+    pub watches: super::watch::Watches,
 }
 
 impl Store {
@@ -293,6 +295,7 @@ impl Store {
             last_save: now_ms() / 1000,
             rewrite_requested: false,
             bgsave_requested: false,
+            watches: Default::default(),
         }
     }
 

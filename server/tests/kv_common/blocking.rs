@@ -5,12 +5,25 @@ use std::time::{Duration, Instant};
 
 use super::common::{Server, R};
 
+/// Waits until the server reports `n` blocked clients (no fixed sleeps: robust under load).
+fn wait_blocked(s: &Server, n: usize) {
+    let want = format!("blocked_clients:{n}\r\n");
+    let t = Instant::now();
+    while !s.cmd(&["INFO", "clients"]).s().contains(&want) {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "never saw {n} blocked clients"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 #[test]
 fn blpop_wakes_on_push_and_pusher_never_sees_the_element() {
     let s = Server::start(&[]);
     let mut waiter = s.conn();
     waiter.send_cmd(&["BLPOP", "q1", "q2", "0"]);
-    std::thread::sleep(Duration::from_millis(100));
+    wait_blocked(&s, 1);
     let mut p = s.conn();
     // The element goes straight to the blocked client: the pusher's next command sees none.
     p.send_cmd(&["RPUSH", "q2", "a", "b"]);
@@ -25,10 +38,10 @@ fn waiters_are_served_in_blocking_order() {
     let s = Server::start(&[]);
     let mut w1 = s.conn();
     w1.send_cmd(&["BRPOP", "q", "5"]);
-    std::thread::sleep(Duration::from_millis(50));
+    wait_blocked(&s, 1);
     let mut w2 = s.conn();
     w2.send_cmd(&["BRPOP", "q", "5"]);
-    std::thread::sleep(Duration::from_millis(50));
+    wait_blocked(&s, 2);
     s.cmd(&["LPUSH", "q", "first"]);
     assert_eq!(w1.read(), R::bulks(&["q", "first"]));
     s.cmd(&["LPUSH", "q", "second"]);
@@ -63,9 +76,9 @@ fn disconnected_waiter_does_not_consume() {
     let w = s.conn();
     let mut w = w;
     w.send_cmd(&["BRPOP", "q", "0"]);
-    std::thread::sleep(Duration::from_millis(100));
+    wait_blocked(&s, 1);
     drop(w);
-    std::thread::sleep(Duration::from_millis(100));
+    wait_blocked(&s, 0);
     s.cmd(&["LPUSH", "q", "kept"]);
     assert_eq!(s.cmd(&["RPOP", "q"]), R::bulk("kept"));
 }
@@ -79,7 +92,7 @@ fn blmove_and_xread_block_wake_up() {
     x.send_cmd(&[
         "XREAD", "COUNT", "10", "BLOCK", "5000", "STREAMS", "st", "$",
     ]);
-    std::thread::sleep(Duration::from_millis(100));
+    wait_blocked(&s, 2);
     s.cmd(&["RPUSH", "src", "v"]);
     assert_eq!(m.read(), R::bulk("v"));
     assert_eq!(s.cmd(&["LRANGE", "dst", "0", "-1"]), R::bulks(&["v"]));

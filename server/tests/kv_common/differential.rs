@@ -470,7 +470,11 @@ fn random_sequences_match_redis_server_resp2() {
 
 #[test]
 fn random_sequences_match_redis_server_resp3() {
-    for seed in 11..=13 {
+    let n: u64 = std::env::var("KV_DIFF_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
+    for seed in 1001..=1000 + n {
         run_sequence(seed, true, 1500);
     }
 }

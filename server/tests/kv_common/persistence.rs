@@ -146,8 +146,56 @@ fn save_snapshot_survives_restart_without_aof() {
 
 #[test]
 fn kill_9_under_write_load_loses_no_acknowledged_write() {
+    crash_under_load(AOF);
+}
+
+/// With the default `everysec` a process crash must not lose acknowledged writes either:
+/// they reach the kernel (`write(2)`) before the reply is sent.
+#[test]
+fn kill_9_with_everysec_loses_no_acknowledged_write() {
+    crash_under_load(&["--appendonly", "yes", "--appendfsync", "everysec"]);
+}
+
+#[test]
+fn automatic_rewrite_when_the_file_grows() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = Server::start_in(dir.path(), AOF);
+    let opts = [
+        "--appendonly",
+        "yes",
+        "--auto-aof-rewrite-min-size",
+        "20kb",
+        "--auto-aof-rewrite-percentage",
+        "100",
+    ];
+    let mut s = Server::start_in(dir.path(), &opts);
+    let mut c = s.conn();
+    let path = dir.path().join("appendonly.aof");
+    let mut peak = 0;
+    for i in 0..2000 {
+        c.send_cmd(&["SET", "same-key", &format!("value-{i}")]);
+    }
+    for _ in 0..2000 {
+        c.read();
+        peak = peak.max(std::fs::metadata(&path).unwrap().len());
+    }
+    let t = Instant::now();
+    while std::fs::metadata(&path).unwrap().len() > 10_000 && t.elapsed() < Duration::from_secs(10)
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let now = std::fs::metadata(&path).unwrap().len();
+    assert!(
+        now < 10_000,
+        "file rewritten automatically (peak {peak}, now {now})"
+    );
+    s.proc.kill();
+    let s = Server::start_in(dir.path(), &opts);
+    assert_eq!(s.cmd(&["GET", "same-key"]), R::bulk("value-1999"));
+}
+
+fn crash_under_load(opts: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Server::start_in(dir.path(), opts);
     let acked = Arc::new(Mutex::new(Vec::<Vec<u64>>::new()));
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
@@ -173,7 +221,7 @@ fn kill_9_under_write_load_loses_no_acknowledged_write() {
     s.proc.kill();
     stop.store(true, Ordering::Relaxed);
     threads.into_iter().for_each(|t| t.join().unwrap());
-    let s = Server::start_in(dir.path(), AOF);
+    let s = Server::start_in(dir.path(), opts);
     let R::Array(Some(items)) = s.cmd(&["LRANGE", "log", "0", "-1"]) else {
         panic!()
     };

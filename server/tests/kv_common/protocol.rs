@@ -156,12 +156,15 @@ fn keys_expire_lazily_and_actively() {
         panic!()
     };
     assert!((1..=100).contains(&ttl));
-    std::thread::sleep(Duration::from_millis(350));
-    assert_eq!(
-        c.cmd(&["DBSIZE"]),
-        R::Int(0),
-        "active expiry removed both without access"
-    );
+    // DBSIZE counts keys not yet collected, so reaching 0 proves active expiry ran.
+    let t = std::time::Instant::now();
+    while c.cmd(&["DBSIZE"]) != R::Int(0) {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "active expiry removed both without access"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert_eq!(c.cmd(&["GET", "a"]), R::Bulk(None));
     assert_eq!(c.cmd(&["TTL", "a"]), R::Int(-2));
 }
@@ -208,4 +211,89 @@ fn maxclients_refuses_extra_connections() {
     assert_eq!(a.cmd(&["PING"]), R::Simple("PONG".into()));
     let mut b = s.conn();
     assert_eq!(b.read(), R::Err("ERR max number of clients reached".into()));
+}
+
+#[test]
+fn scan_returns_every_stable_key_once_while_keys_change() {
+    let s = Server::start(&[]);
+    let mut c = s.conn();
+    for i in 0..500 {
+        c.send_cmd(&["SET", &format!("k{i}"), "v"]);
+    }
+    for _ in 0..500 {
+        c.read();
+    }
+    c.cmd(&["RPUSH", "alist", "x"]);
+    let mut seen = std::collections::HashMap::new();
+    let mut cursor = "0".to_string();
+    let mut round = 0;
+    loop {
+        let R::Array(Some(parts)) = c.cmd(&["SCAN", &cursor, "COUNT", "7", "MATCH", "k*"]) else {
+            panic!()
+        };
+        for k in match &parts[1] {
+            R::Array(Some(v)) => v.clone(),
+            _ => vec![],
+        } {
+            *seen.entry(k.s()).or_insert(0) += 1;
+        }
+        // Churn: delete keys k400.., add new ones, while the iteration runs.
+        c.cmd(&["DEL", &format!("k{}", 400 + round)]);
+        c.cmd(&["SET", &format!("new{round}"), "v"]);
+        round += 1;
+        cursor = parts[0].s();
+        if cursor == "0" {
+            break;
+        }
+    }
+    for i in 0..400 {
+        assert_eq!(
+            seen.get(&format!("k{i}")),
+            Some(&1),
+            "k{i} returned exactly once"
+        );
+    }
+    assert!(round > 50, "COUNT is honoured ({round} calls)");
+    assert!(!seen.contains_key("alist"), "MATCH filters");
+    let R::Array(Some(parts)) = c.cmd(&["SCAN", "0", "COUNT", "1000", "TYPE", "list"]) else {
+        panic!()
+    };
+    assert_eq!(parts[1], R::bulks(&["alist"]));
+}
+
+#[test]
+fn watch_aborts_exec_when_a_watched_key_changes() {
+    let s = Server::start(&[]);
+    let (mut a, mut b) = (s.conn(), s.conn());
+    a.cmd(&["SET", "bal", "10"]);
+    assert_eq!(a.cmd(&["WATCH", "bal"]), R::ok());
+    b.cmd(&["INCR", "bal"]);
+    a.cmd(&["MULTI"]);
+    a.cmd(&["SET", "bal", "0"]);
+    assert_eq!(a.cmd(&["EXEC"]), R::Array(None), "conflicting write aborts");
+    assert_eq!(a.cmd(&["GET", "bal"]), R::bulk("11"));
+    a.cmd(&["WATCH", "bal"]);
+    a.cmd(&["MULTI"]);
+    a.cmd(&["SET", "bal", "0"]);
+    assert_eq!(
+        a.cmd(&["EXEC"]),
+        R::Array(Some(vec![R::ok()])),
+        "no conflict: runs"
+    );
+    a.cmd(&["SET", "tmp", "x", "PX", "50"]);
+    a.cmd(&["WATCH", "tmp"]);
+    std::thread::sleep(Duration::from_millis(120));
+    a.cmd(&["MULTI"]);
+    a.cmd(&["PING"]);
+    assert_eq!(
+        a.cmd(&["EXEC"]),
+        R::Array(None),
+        "expired watched key aborts"
+    );
+    a.cmd(&["MULTI"]);
+    assert_eq!(
+        a.cmd(&["WATCH", "x"]),
+        R::Err("ERR WATCH inside MULTI is not allowed".into())
+    );
+    a.cmd(&["DISCARD"]);
 }

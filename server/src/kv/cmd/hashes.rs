@@ -157,7 +157,9 @@ fn hincrby(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
 }
 
 fn hincrbyfloat(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
-    tri!(float(&a[3]));
+    if !tri!(float(&a[3])).is_finite() {
+        return Reply::err("value is NaN or Infinity");
+    }
     let h = tri!(hash_or_new(ctx, &a[1]));
     let cur = match h.get(&a[2][..]) {
         Some(v) if parse_f64(v).is_some() => v.clone(),

@@ -32,7 +32,75 @@ pub static SPECS: &[Spec] = &[
     spec!("expiretime", 2, READONLY | FAST, (1, 1, 1), expiretime),
     spec!("pexpiretime", 2, READONLY | FAST, (1, 1, 1), pexpiretime),
     spec!("persist", 2, WRITE | FAST, (1, 1, 1), persist),
+    spec!("copy", -3, WRITE | super::DENYOOM, (1, 2, 1), copy),
+    spec!("move", 3, WRITE | FAST, (1, 1, 1), move_),
 ];
+
+fn move_(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
+    let n = tri!(int(&a[2]));
+    if n < 0 || n as usize >= ctx.store.dbs.len() {
+        return Reply::err("DB index is out of range");
+    }
+    let db = n as usize;
+    if db == ctx.client.db {
+        return Reply::err("source and destination objects are the same");
+    }
+    if ctx.get(&a[1]).is_none() {
+        return Reply::Int(0);
+    }
+    let now = ctx.expiry_now();
+    if ctx.store.dbs[db].get(&a[1], now).is_some() {
+        return Reply::Int(0);
+    }
+    let Some(e) = ctx.db().remove(&a[1]) else {
+        return Reply::Int(0);
+    };
+    let blockable = matches!(e.val, Value::List(_) | Value::ZSet(_) | Value::Stream(_));
+    ctx.store.dbs[db].insert(a[1].clone(), e.val, e.exp);
+    if blockable {
+        ctx.store.blocking.signal(db, &a[1]);
+    }
+    Reply::Int(1)
+}
+
+fn copy(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
+    let (mut db, mut replace) = (ctx.client.db, false);
+    let mut i = 3;
+    while i < a.len() {
+        if is(&a[i], "replace") {
+            replace = true;
+        } else if is(&a[i], "db") && i + 1 < a.len() {
+            let n = tri!(int(&a[i + 1]));
+            if n < 0 || n as usize >= ctx.store.dbs.len() {
+                return Reply::err("DB index is out of range");
+            }
+            db = n as usize;
+            i += 1;
+        } else {
+            return syntax();
+        }
+        i += 1;
+    }
+    if db == ctx.client.db && a[1] == a[2] {
+        return Reply::err("source and destination objects are the same");
+    }
+    let Some(e) = ctx.get(&a[1]).cloned() else {
+        return Reply::Int(0);
+    };
+    let now = ctx.expiry_now();
+    if ctx.store.dbs[db].get(&a[2], now).is_some() {
+        if !replace {
+            return Reply::Int(0);
+        }
+        ctx.store.dbs[db].remove(&a[2]);
+    }
+    let is_blockable = matches!(e.val, Value::List(_) | Value::ZSet(_) | Value::Stream(_));
+    ctx.store.dbs[db].insert(a[2].clone(), e.val, e.exp);
+    if is_blockable {
+        ctx.store.blocking.signal(db, &a[2]);
+    }
+    Reply::Int(1)
+}
 
 fn del(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
     let mut n = 0;
@@ -112,37 +180,55 @@ pub fn scan_opts(a: &[Bytes], i: usize, allow_type: bool) -> Result<(u64, ScanOp
     Ok((cursor, o))
 }
 
+/// One SCAN step. The first call (cursor 0) snapshots the key names sorted by position;
+/// following calls of the same client continue from that snapshot, skipping keys deleted
+/// since. Keys present for the whole iteration are therefore returned exactly once, and a
+/// full iteration costs one O(n log n) pass instead of one per call.
 fn scan(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
     let (cursor, o) = tri!(scan_opts(a, 1, true));
-    let now = ctx.expiry_now();
-    let mut cand: Vec<(u64, Bytes)> = ctx
-        .db()
-        .keys(now)
-        .into_iter()
-        .map(|k| (scan_pos(&k), k))
-        .filter(|(p, _)| *p >= cursor)
-        .collect();
-    cand.sort_unstable_by_key(|(p, _)| *p);
-    let mut next = 0;
-    if cand.len() > o.count {
-        // Never split keys with the same position across two calls.
-        let mut cut = o.count;
-        while cut < cand.len() && cand[cut].0 == cand[cut - 1].0 {
-            cut += 1;
+    let db = ctx.client.db;
+    let reuse = cursor != 0 && matches!(&ctx.client.scan_snapshot, Some((d, _)) if *d == db);
+    if !reuse {
+        let now = ctx.expiry_now();
+        let mut all: Vec<(u64, Bytes)> = ctx
+            .db()
+            .keys(now)
+            .into_iter()
+            .map(|k| (scan_pos(&k), k))
+            .collect();
+        all.sort_unstable_by_key(|(p, _)| *p);
+        ctx.client.scan_snapshot = Some((db, all));
+    }
+    let (page, next) = match &ctx.client.scan_snapshot {
+        Some((_, snap)) => {
+            let start = snap.partition_point(|(p, _)| *p < cursor);
+            let mut end = (start + o.count).min(snap.len());
+            // Never split keys with the same position across two calls.
+            while end > start && end < snap.len() && snap[end].0 == snap[end - 1].0 {
+                end += 1;
+            }
+            let next = if end < snap.len() { snap[end].0 } else { 0 };
+            (
+                snap[start..end]
+                    .iter()
+                    .map(|(_, k)| k.clone())
+                    .collect::<Vec<_>>(),
+                next,
+            )
         }
-        if cut < cand.len() {
-            next = cand[cut].0;
-        }
-        cand.truncate(cut);
+        None => (Vec::new(), 0),
+    };
+    if next == 0 {
+        ctx.client.scan_snapshot = None;
     }
     let mut out = Vec::new();
-    for (_, k) in cand {
+    for k in page {
         if o.pat.as_ref().is_some_and(|p| !glob::matches(p, &k)) {
             continue;
         }
+        let Some(e) = ctx.get(&k) else { continue };
         if let Some(t) = &o.kind {
-            let ty = ctx.get(&k).map(|e| e.val.type_name()).unwrap_or("none");
-            if !t.eq_ignore_ascii_case(ty.as_bytes()) {
+            if !t.eq_ignore_ascii_case(e.val.type_name().as_bytes()) {
                 continue;
             }
         }

@@ -74,7 +74,7 @@ fn rpushx(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
 
 fn pop(ctx: &mut Ctx, a: &[Bytes], left: bool) -> Reply {
     if a.len() > 3 {
-        return syntax();
+        return crate::kv::args::arity(if left { "lpop" } else { "rpop" });
     }
     let count = match a.get(2) {
         Some(c) => match crate::kv::args::parse_i64(c) {
@@ -384,6 +384,8 @@ pub fn block_on(
         kind,
         tx,
         resp3: ctx.client.resp3,
+        client: ctx.client.id,
+        on_timeout: on_timeout.clone(),
     };
     let id = ctx.store.blocking.register(w);
     ctx.block = Some(Blocked {
@@ -511,6 +513,7 @@ pub fn serve_pop(store: &mut Store, db: usize, key: &Bytes, left: bool, now: u64
         ],
     );
     store.dirty += 1;
+    store.watches.touch(db, key);
     Some(Reply::Array(vec![Reply::Bulk(key.clone()), Reply::Bulk(v)]))
 }
 
@@ -548,6 +551,8 @@ pub fn serve_move(
         }
     }
     store.aof.push(db, &move_cmd(src, dst, fl, tl));
+    store.watches.touch(db, src);
+    store.watches.touch(db, dst);
     store.dirty += 1;
     store.blocking.signal(db, dst);
     Some(Reply::Bulk(v))

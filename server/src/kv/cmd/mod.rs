@@ -123,6 +123,10 @@ impl Ctx<'_> {
     pub fn propagate(&mut self, cmd: Vec<Bytes>) {
         self.prop.get_or_insert_with(Vec::new).push(cmd);
     }
+    /// True when commands are being logged (skip building effect forms otherwise).
+    pub fn aof_on(&self) -> bool {
+        self.store.aof.enabled
+    }
     /// Propagate nothing for this command.
     pub fn propagate_none(&mut self) {
         self.prop.get_or_insert_with(Vec::new);
@@ -317,11 +321,36 @@ pub fn run(ctx: &mut Ctx, spec: &Spec, args: &[Bytes]) -> Reply {
             Some(cmds) => cmds.iter().for_each(|c| ctx.store.aof.push(db, c)),
         }
         ctx.store.dirty += 1;
+        if !ctx.store.watches.is_empty() {
+            touch_keys(ctx.store, db, spec, args);
+        }
     }
-    if !ctx.store.blocking.ready.is_empty() {
+    // Inside EXEC, waiters are served once the whole transaction ran (as in Redis).
+    if !ctx.in_exec && !ctx.store.blocking.ready.is_empty() {
         serve_ready(ctx.store, ctx.now);
     }
     reply
+}
+
+/// Marks the keys a write command names as modified for `WATCH`.
+fn touch_keys(store: &mut Store, db: usize, spec: &Spec, args: &[Bytes]) {
+    match spec.name {
+        "flushdb" => return store.watches.touch_db(Some(db)),
+        "flushall" | "swapdb" => return store.watches.touch_db(None),
+        "move" | "copy" => return store.watches.touch_db(None),
+        _ => {}
+    }
+    let (first, last, step) = spec.keys;
+    if first <= 0 || step <= 0 {
+        return;
+    }
+    let n = args.len() as i32;
+    let last = if last < 0 { n + last } else { last.min(n - 1) };
+    let mut i = first;
+    while i <= last && i < n {
+        store.watches.touch(db, &args[i as usize]);
+        i += step;
+    }
 }
 
 /// Hands elements of ready keys to blocked clients, in blocking order.

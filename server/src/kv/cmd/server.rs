@@ -45,7 +45,71 @@ pub static SPECS: &[Spec] = &[
     spec!("object", -2, READONLY, (2, 2, 1), object),
     spec!("debug", -2, ADMIN, (0, 0, 0), debug),
     spec!("function", -2, WRITE, (0, 0, 0), function),
+    spec!("memory", -2, READONLY, (0, 0, 0), memory),
+    spec!("watch", -2, FAST | NOMULTI, (1, -1, 1), watch),
+    spec!("unwatch", 1, FAST | NOMULTI, (0, 0, 0), unwatch),
 ];
+
+fn watch(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
+    if ctx.client.multi.is_some() {
+        return Reply::err("WATCH inside MULTI is not allowed");
+    }
+    let db = ctx.client.db;
+    for k in &a[1..] {
+        if ctx
+            .client
+            .watching
+            .iter()
+            .any(|(d, w, _)| *d == db && w == k)
+        {
+            continue;
+        }
+        let existed = ctx.get(k).is_some();
+        ctx.store.watches.watch(ctx.client.id, db, k.clone());
+        ctx.client.watching.push((db, k.clone(), existed));
+    }
+    OK
+}
+
+/// Drops all of the client's watches.
+fn unwatch_all(ctx: &mut Ctx) {
+    let keys = std::mem::take(&mut ctx.client.watching);
+    ctx.store.watches.unwatch(ctx.client.id, &keys);
+}
+
+fn unwatch(ctx: &mut Ctx, _a: &[Bytes]) -> Reply {
+    unwatch_all(ctx);
+    OK
+}
+
+/// True when a watched key changed (touched, or existed at WATCH and is gone now).
+fn watch_broken(ctx: &mut Ctx) -> bool {
+    if ctx.store.watches.is_broken(ctx.client.id) {
+        return true;
+    }
+    let now = ctx.expiry_now();
+    let watched = ctx.client.watching.clone();
+    watched
+        .iter()
+        .any(|(db, k, existed)| *existed && ctx.store.dbs[*db].peek(k, now).is_none())
+}
+
+/// `MEMORY USAGE key`: an estimate of the bytes the key and its value hold.
+fn memory(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
+    let sub = String::from_utf8_lossy(&a[1]).to_ascii_lowercase();
+    match sub.as_str() {
+        "usage" if a.len() == 3 || (a.len() == 5 && is(&a[3], "samples")) => {
+            let key_len = a[2].len();
+            match ctx.get(&a[2]) {
+                Some(e) => Reply::Int((key_len + 48 + e.val.approx_size()) as i64),
+                None => Reply::Nil,
+            }
+        }
+        "doctor" => Reply::bulk_str("Sam, I have no memory problems"),
+        "usage" => syntax(),
+        _ => unknown_subcommand("memory", &a[1]),
+    }
+}
 
 /// d4-kv has no scripting: `FUNCTION FLUSH` (what test suites and tools send to reset a
 /// server) succeeds trivially and `FUNCTION LIST` is empty; loading is refused.
@@ -171,6 +235,7 @@ fn quit(ctx: &mut Ctx, _a: &[Bytes]) -> Reply {
 }
 
 fn reset(ctx: &mut Ctx, _a: &[Bytes]) -> Reply {
+    unwatch_all(ctx);
     ctx.client.multi = None;
     ctx.client.multi_error = false;
     ctx.client.db = 0;
@@ -272,6 +337,20 @@ fn client(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
             Reply::bulk(client_line(ctx.client.id, &c, now_ms()))
         }
         "no-evict" | "no-touch" if n == 3 => OK,
+        "unblock" if n == 3 || n == 4 => {
+            let Some(id) = crate::kv::args::parse_i64(&a[2]) else {
+                return crate::kv::args::not_int();
+            };
+            let error = match a.get(3) {
+                None => None,
+                Some(m) if is(m, "timeout") => None,
+                Some(m) if is(m, "error") => Some(Reply::Error(
+                    "UNBLOCKED client unblocked via CLIENT UNBLOCK".into(),
+                )),
+                Some(_) => return Reply::err("CLIENT UNBLOCK reason should be TIMEOUT or ERROR"),
+            };
+            Reply::Int(ctx.store.blocking.unblock_client(id as u64, error) as i64)
+        }
         "reply" if n == 3 && is(&a[2], "on") => OK,
         "help" => Reply::Array(
             [
@@ -305,6 +384,7 @@ fn discard(ctx: &mut Ctx, _a: &[Bytes]) -> Reply {
     if ctx.client.multi.take().is_none() {
         return Reply::err("DISCARD without MULTI");
     }
+    unwatch_all(ctx);
     ctx.client.multi_error = false;
     OK
 }
@@ -314,7 +394,13 @@ fn exec(ctx: &mut Ctx, _a: &[Bytes]) -> Reply {
         return Reply::err("EXEC without MULTI");
     };
     if std::mem::take(&mut ctx.client.multi_error) {
+        unwatch_all(ctx);
         return Reply::Error("EXECABORT Transaction discarded because of previous errors.".into());
+    }
+    let broken = watch_broken(ctx);
+    unwatch_all(ctx);
+    if broken {
+        return Reply::NilArray;
     }
     let db = ctx.client.db;
     let mark = ctx.store.aof.mark();
@@ -611,6 +697,14 @@ fn swapdb(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
         return Reply::err("DB index is out of range");
     }
     ctx.store.dbs.swap(x as usize, y as usize);
+    // Clients blocked on keys of either database may now find data.
+    let now = ctx.expiry_now();
+    let waiting: Vec<(usize, Bytes)> = ctx.store.blocking.by_key.keys().cloned().collect();
+    for (db, key) in waiting {
+        if (db == x as usize || db == y as usize) && ctx.store.dbs[db].get(&key, now).is_some() {
+            ctx.store.blocking.signal(db, &key);
+        }
+    }
     OK
 }
 

@@ -58,7 +58,11 @@ fn range_bound(b: &[u8], start: bool) -> Result<Option<StreamId>, Reply> {
             if !excl {
                 return Ok(Some(id));
             }
-            Ok(if start { id.next() } else { id.prev() })
+            match (start, if start { id.next() } else { id.prev() }) {
+                (_, Some(id)) => Ok(Some(id)),
+                (true, None) => Err(Reply::err("invalid start ID for the interval")),
+                (false, None) => Err(Reply::err("invalid end ID for the interval")),
+            }
         }
     }
 }
@@ -176,7 +180,13 @@ fn xadd(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
     s.entries_added += 1;
     let trimmed = apply_trim(s, &t);
     let first = s.entries.first_key_value().map(|(k, _)| *k);
-    let mut cmd = vec![Bytes::from_static(b"XADD"), a[1].clone(), id.to_bytes()];
+    let idb = id.to_bytes();
+    ctx.signal(&a[1]);
+    if !ctx.aof_on() {
+        ctx.propagate_none();
+        return Reply::Bulk(idb);
+    }
+    let mut cmd = vec![Bytes::from_static(b"XADD"), a[1].clone(), idb.clone()];
     cmd.extend(fields.iter().cloned());
     ctx.propagate(cmd);
     if trimmed > 0 {
@@ -188,8 +198,7 @@ fn xadd(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
             min.to_bytes(),
         ]);
     }
-    ctx.signal(&a[1]);
-    Reply::Bulk(id.to_bytes())
+    Reply::Bulk(idb)
 }
 
 impl Ctx<'_> {

@@ -148,6 +148,10 @@ fn write_string(ctx: &mut Ctx, key: &Bytes, val: Bytes, at: Option<u64>, keepttl
     } else {
         ctx.db().insert(key.clone(), Value::Str(val.clone()), at);
     }
+    if !ctx.aof_on() {
+        ctx.propagate_none();
+        return;
+    }
     let mut cmd = vec![Bytes::from_static(b"SET"), key.clone(), val];
     if let Some(t) = at {
         cmd.push(Bytes::from_static(b"PXAT"));
