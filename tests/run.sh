@@ -13,3 +13,6 @@ export D4_TEST_STORE=d4-kv
 cargo test --release -p d4-core --test core -- "$@"
 cargo test --release -p d4-analyzer --test it -- "$@"
 cargo test --release -p d4-web --test web -- "$@"
+
+echo "== Redis's own Tcl test suite against d4-kv (tests/redis-tcl/README.md lists the exclusions)"
+D4KV_BIN="$PWD/target/release/d4-kv" tests/redis-tcl/run.sh

@@ -24,25 +24,22 @@ fetch() {
     [ -x "$src/runtest" ] && return
     mkdir -p "$cache"
     if ! apt-get source --print-uris redis >/dev/null 2>&1; then
-        local list=/etc/apt/sources.list.d/d4-redis-src.sources
-        echo "adding deb-src entries for the configured Debian mirror to $list" >&2
-        local suite
-        suite="$(. /etc/os-release && echo "$VERSION_CODENAME")"
-        cat >"$list" <<SRC
-Types: deb-src
-URIs: http://deb.debian.org/debian
-Suites: $suite $suite-updates
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-
-Types: deb-src
-URIs: http://deb.debian.org/debian-security
-Suites: $suite-security
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
-        apt-get update -o Dir::Etc::sourcelist="$list" -o Dir::Etc::sourceparts=- \
-            -o APT::Get::List-Cleanup=0 >/dev/null
+        # Source entries for the mirrors apt is already configured with (the same
+        # repositories, as deb-src), so nothing outside Debian's package registry is used.
+        local dir=/etc/apt/sources.list.d list
+        list="$dir/d4-redis-src.sources"
+        echo "adding deb-src entries for the configured Debian mirrors to $list" >&2
+        {
+            for f in "$dir"/*.sources; do
+                [ "$f" = "$list" ] && continue
+                [ -f "$f" ] && sed -n 's/^Types:.*\bdeb\b.*$/Types: deb-src/; p' "$f" && echo
+            done
+        } >"$list.tmp"
+        if [ -f /etc/apt/sources.list ]; then
+            sed -n 's/^deb \(.*\)$/deb-src \1/p' /etc/apt/sources.list >"$dir/d4-redis-src.list"
+        fi
+        mv "$list.tmp" "$list"
+        apt-get update -o APT::Get::List-Cleanup=0 >/dev/null
     fi
     (cd "$cache" && apt-get source --download-only redis >/dev/null 2>&1)
     local dsc
