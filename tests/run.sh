@@ -10,9 +10,8 @@ cargo test --release --workspace -- "$@"
 
 echo "== the D4 chain again, with d4-kv as the store (D4_TEST_STORE=d4-kv)"
 export D4_TEST_STORE=d4-kv
-cargo test --release -p d4-core --test core -- "$@"
-cargo test --release -p d4-analyzer --test it -- "$@"
-cargo test --release -p d4-web --test web -- "$@"
+# One invocation over the workspace, so features resolve as above and nothing is rebuilt.
+cargo test --release --workspace --test core --test it --test web -- "$@"
 
 echo "== Redis's own Tcl test suite against d4-kv (tests/redis-tcl/README.md lists the exclusions)"
 D4KV_BIN="$PWD/target/release/d4-kv" tests/redis-tcl/run.sh
