@@ -272,43 +272,40 @@ impl Store {
         format!("redis://127.0.0.1:{}/{db}", self.port)
     }
 
-    /// Sends one command (inline-free RESP) and returns the raw reply text; for quick checks
-    /// without a client library. Only simple replies (status, error, integer, bulk, array of bulks).
+    /// Sends one command and returns its reply; for quick checks without a client library.
     pub fn cmd(&self, args: &[&str]) -> Reply {
-        let mut s =
-            TcpStream::connect(("127.0.0.1", self.port)).unwrap_or_else(|e| panic!("connect: {e}"));
-        s.set_read_timeout(Some(Duration::from_secs(10))).ok();
-        let mut req = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            req.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            req.extend_from_slice(a.as_bytes());
-            req.extend_from_slice(b"\r\n");
-        }
-        s.write_all(&req).unwrap_or_else(|e| panic!("write: {e}"));
-        let mut r = BufReader::new(s);
-        read_reply(&mut r)
+        send_cmd(self.port, None, args)
     }
 
     /// `cmd` on a given db (SELECT first, on the same connection).
     pub fn cmd_db(&self, db: u8, args: &[&str]) -> Reply {
-        let mut s =
-            TcpStream::connect(("127.0.0.1", self.port)).unwrap_or_else(|e| panic!("connect: {e}"));
-        s.set_read_timeout(Some(Duration::from_secs(10))).ok();
-        let dbs = db.to_string();
-        let mut req = Vec::new();
-        for cmd in [&["SELECT", dbs.as_str()][..], args] {
-            req.extend_from_slice(format!("*{}\r\n", cmd.len()).as_bytes());
-            for a in cmd {
-                req.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-                req.extend_from_slice(a.as_bytes());
-                req.extend_from_slice(b"\r\n");
-            }
-        }
-        s.write_all(&req).unwrap_or_else(|e| panic!("write: {e}"));
-        let mut r = BufReader::new(s);
-        let _ = read_reply(&mut r);
-        read_reply(&mut r)
+        send_cmd(self.port, Some(db), args)
     }
+}
+
+/// Sends one command (RESP) over a fresh connection to `127.0.0.1:port`, after `SELECT db`
+/// when a db is given, and returns its reply. Only simple replies (status, error, integer,
+/// bulk, arrays of those). A connection closed mid-reply gives a [`Reply::Error`].
+pub fn send_cmd(port: u16, db: Option<u8>, args: &[&str]) -> Reply {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap_or_else(|e| panic!("connect: {e}"));
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    let dbs = db.map(|d| d.to_string());
+    let select: Vec<&str> = dbs.iter().flat_map(|d| ["SELECT", d.as_str()]).collect();
+    let mut req = Vec::new();
+    for cmd in [&select[..], args].into_iter().filter(|c| !c.is_empty()) {
+        req.extend_from_slice(format!("*{}\r\n", cmd.len()).as_bytes());
+        for a in cmd {
+            req.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            req.extend_from_slice(a.as_bytes());
+            req.extend_from_slice(b"\r\n");
+        }
+    }
+    s.write_all(&req).unwrap_or_else(|e| panic!("write: {e}"));
+    let mut r = BufReader::new(s);
+    if db.is_some() {
+        let _ = read_reply(&mut r);
+    }
+    read_reply(&mut r)
 }
 
 /// A RESP2 reply, as read by [`Store::cmd`].
@@ -356,8 +353,9 @@ impl Reply {
 
 fn read_reply(r: &mut impl BufRead) -> Reply {
     let mut line = String::new();
-    r.read_line(&mut line)
-        .unwrap_or_else(|e| panic!("read: {e}"));
+    if r.read_line(&mut line).unwrap_or(0) == 0 {
+        return Reply::Error("connection closed".into());
+    }
     let line = line.trim_end_matches("\r\n");
     let (kind, rest) = line.split_at(1.min(line.len()));
     match kind {
@@ -370,8 +368,9 @@ fn read_reply(r: &mut impl BufRead) -> Reply {
                 return Reply::Bulk(None);
             }
             let mut buf = vec![0u8; n as usize + 2];
-            r.read_exact(&mut buf)
-                .unwrap_or_else(|e| panic!("read: {e}"));
+            if r.read_exact(&mut buf).is_err() {
+                return Reply::Error("short read".into());
+            }
             buf.truncate(n as usize);
             Reply::Bulk(Some(buf))
         }
@@ -382,7 +381,7 @@ fn read_reply(r: &mut impl BufRead) -> Reply {
             }
             Reply::Array(Some((0..n).map(|_| read_reply(r)).collect()))
         }
-        other => panic!("unexpected reply type {other:?} in {line:?}"),
+        _ => Reply::Error(format!("unexpected reply {line:?}")),
     }
 }
 

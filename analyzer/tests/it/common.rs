@@ -85,68 +85,9 @@ impl PersistentRedis {
     }
 }
 
-/// One command on `port`/`db` over a fresh connection, via the testkit's RESP reader.
+/// One command on `port`/`db` over a fresh connection (the testkit's RESP code).
 pub fn raw_cmd(port: u16, db: u8, args: &[&str]) -> Reply {
-    // Store::cmd_db needs a Store; reuse its wire code through a throwaway shim.
-    let shim = StorePort(port);
-    shim.cmd_db(db, args)
-}
-
-struct StorePort(u16);
-
-impl StorePort {
-    fn cmd_db(&self, db: u8, args: &[&str]) -> Reply {
-        use std::io::{BufRead, BufReader, Write};
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.0)).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(10))).ok();
-        let mut req = Vec::new();
-        let dbs = db.to_string();
-        for c in [&["SELECT", dbs.as_str()][..], args] {
-            req.extend_from_slice(format!("*{}\r\n", c.len()).as_bytes());
-            for a in c {
-                req.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-                req.extend_from_slice(a.as_bytes());
-                req.extend_from_slice(b"\r\n");
-            }
-        }
-        s.write_all(&req).expect("write");
-        let mut r = BufReader::new(s);
-        fn read(r: &mut impl BufRead) -> Reply {
-            let mut line = String::new();
-            if r.read_line(&mut line).unwrap_or(0) == 0 {
-                return Reply::Error("connection closed".into());
-            }
-            let line = line.trim_end_matches("\r\n");
-            let (k, rest) = line.split_at(1.min(line.len()));
-            match k {
-                "+" => Reply::Status(rest.into()),
-                "-" => Reply::Error(rest.into()),
-                ":" => Reply::Int(rest.parse().unwrap_or(0)),
-                "$" => {
-                    let n: i64 = rest.parse().unwrap_or(-1);
-                    if n < 0 {
-                        return Reply::Bulk(None);
-                    }
-                    let mut buf = vec![0u8; n as usize + 2];
-                    if r.read_exact(&mut buf).is_err() {
-                        return Reply::Error("short read".into());
-                    }
-                    buf.truncate(n as usize);
-                    Reply::Bulk(Some(buf))
-                }
-                "*" => {
-                    let n: i64 = rest.parse().unwrap_or(-1);
-                    if n < 0 {
-                        return Reply::Array(None);
-                    }
-                    Reply::Array(Some((0..n).map(|_| read(r)).collect()))
-                }
-                _ => Reply::Error(format!("unexpected {line:?}")),
-            }
-        }
-        let _ = read(&mut r);
-        read(&mut r)
-    }
+    d4_testkit::send_cmd(port, Some(db), args)
 }
 
 /// Writes an analyzer.conf for queue server `d4_port` and store `store_port`.
