@@ -174,7 +174,7 @@ async fn load(addr: String, clients: usize, seconds: u64, names: usize) -> anyho
     Ok(())
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     match Args::parse().cmd {
         Cmd::Fill {

@@ -25,6 +25,7 @@ pub mod keys;
 pub mod line;
 pub mod query;
 pub mod queue;
+pub mod reader;
 pub mod rrtype;
 pub mod store;
 pub mod web;

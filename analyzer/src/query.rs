@@ -1,18 +1,20 @@
 //! COF lookups in the pDNS store (spec `pdns.md` §2.4), with the upstream bugs fixed: first/last
 //! seen and count are read for the record's own type, a record without first-seen is skipped
 //! (not the rest of its type), sets of any size are returned, and the order is deterministic
-//! (name, then type in upstream order, then rdata). Each lookup is at most three round trips.
+//! (name, then type in upstream order, then rdata). Each lookup is at most three round trips
+//! (two for a name: its type sets, then the first/last/count values).
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use fred::prelude::*;
-use fred::types::Value;
-
 use crate::cof::CofRecord;
 use crate::keys;
+use crate::reader::{self, Reader};
 use crate::rrtype;
-use crate::store::{int_value, StoreError};
+use crate::store::StoreError;
+
+/// Candidates per `MGET` (three keys each), keeping single commands of a large answer small.
+const MGET_CANDIDATES: usize = 1000;
 
 /// What a query string asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,8 +43,8 @@ pub fn classify(q: &str) -> Target {
 
 /// Reads records for COF queries.
 pub struct Lookup<'a> {
-    /// A connected client on the store.
-    pub client: &'a Client,
+    /// The store connection.
+    pub reader: &'a Reader,
     /// Value of the `origin` field.
     pub origin: &'a str,
     /// Types to return, in output order.
@@ -80,15 +82,15 @@ impl Lookup<'_> {
         &self,
         rdata_forms: &[String],
     ) -> Result<BTreeSet<String>, StoreError> {
-        let pipe = self.client.pipeline();
+        let mut pipe = reader::pipeline();
         for r in rdata_forms {
             for &t in rrtype::SERVED.iter() {
-                let _: () = pipe.smembers(keys::reverse(r, t)).await?;
+                pipe.smembers(keys::reverse(r, t));
             }
         }
         let mut names = BTreeSet::new();
-        for v in all(&pipe).await? {
-            names.extend(strings(v).into_iter().map(|n| n.trim().to_string()));
+        for v in self.reader.run(&pipe).await? {
+            names.extend(reader::members(v).into_iter().map(|n| n.trim().to_string()));
         }
         Ok(names)
     }
@@ -98,20 +100,20 @@ impl Lookup<'_> {
         if names.is_empty() {
             return Ok(Vec::new());
         }
-        let pipe = self.client.pipeline();
+        let mut pipe = reader::pipeline();
         for n in names {
             for &t in self.types {
-                let _: () = pipe.smembers(keys::forward(n, t)).await?;
+                pipe.smembers(keys::forward(n, t));
             }
         }
-        let sets = all(&pipe).await?;
+        let sets = self.reader.run(&pipe).await?;
         let mut candidates = Vec::new();
         let mut it = sets.into_iter();
         for n in names {
             for &t in self.types {
                 let mut members: Vec<String> = it
                     .next()
-                    .map(strings)
+                    .map(reader::members)
                     .unwrap_or_default()
                     .into_iter()
                     .map(|m| m.trim().to_string())
@@ -129,8 +131,12 @@ impl Lookup<'_> {
         &self,
         candidates: Vec<(String, u16, String)>,
     ) -> Result<Vec<CofRecord>, StoreError> {
-        let mut out = Vec::with_capacity(candidates.len());
-        for chunk in candidates.chunks(1000) {
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One MGET per chunk of candidates, all in one round trip.
+        let mut pipe = reader::pipeline();
+        for chunk in candidates.chunks(MGET_CANDIDATES) {
             let mut ks = Vec::with_capacity(chunk.len() * 3);
             for (n, t, m) in chunk {
                 let (ln, lm) = (n.to_lowercase(), m.to_lowercase());
@@ -138,15 +144,23 @@ impl Lookup<'_> {
                 ks.push(keys::last_seen(&ln, &lm, *t));
                 ks.push(keys::occurrences(&ln, &lm, *t));
             }
-            let vals: Vec<Value> = self.client.mget(ks).await?;
+            pipe.mget(ks);
+        }
+        let replies = self.reader.run(&pipe).await?;
+        let mut out = Vec::with_capacity(candidates.len());
+        for (chunk, reply) in candidates.chunks(MGET_CANDIDATES).zip(replies) {
+            let vals = match reply {
+                redis::Value::Array(vals) => vals,
+                _ => Vec::new(),
+            };
             for ((n, t, m), v) in chunk.iter().zip(vals.chunks(3)) {
-                let Some(first) = v.first().and_then(int_value) else {
+                let Some(first) = v.first().and_then(reader::int) else {
                     continue;
                 };
                 out.push(CofRecord {
                     time_first: first,
-                    time_last: v.get(1).and_then(int_value),
-                    count: v.get(2).and_then(int_value),
+                    time_last: v.get(1).and_then(reader::int),
+                    count: v.get(2).and_then(reader::int),
                     rrtype: rrtype::mnemonic(*t),
                     rrname: n.clone(),
                     rdata: m.clone(),
@@ -155,35 +169,6 @@ impl Lookup<'_> {
             }
         }
         Ok(out)
-    }
-}
-
-async fn all(pipe: &fred::clients::Pipeline<Client>) -> Result<Vec<Value>, StoreError> {
-    let mut out = Vec::new();
-    for r in pipe.try_all::<Value>().await {
-        match r {
-            Ok(v) => out.push(v),
-            // A key of the wrong type holds no records for us.
-            Err(e) if !crate::store::is_transient(&e) => out.push(Value::Null),
-            Err(e) => return Err(StoreError::Transient(e)),
-        }
-    }
-    Ok(out)
-}
-
-fn strings(v: Value) -> Vec<String> {
-    match v {
-        Value::Array(a) => a.into_iter().filter_map(string).collect(),
-        Value::Null => Vec::new(),
-        other => string(other).into_iter().collect(),
-    }
-}
-
-fn string(v: Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.to_string()),
-        Value::Bytes(b) => Some(String::from_utf8_lossy(&b).into_owned()),
-        _ => None,
     }
 }
 

@@ -23,6 +23,9 @@ pub enum StoreError {
     /// A command was refused (wrong key type, bad argument); retrying will not help.
     #[error("store refused a command: {0}")]
     Refused(#[source] fred::error::Error),
+    /// A read of the COF server failed (see [`crate::reader`]).
+    #[error("store read failed: {0}")]
+    Read(#[source] redis::RedisError),
 }
 
 impl From<fred::error::Error> for StoreError {

@@ -4,13 +4,15 @@
 #      next to the upstream Python algorithm (bench/analyzer/upstream_ingest.py, redis-py) on a sample;
 #   2. pdns-cof-server: /query/<name> queries/s with p50/p99 at 1 and 16 keep-alive clients
 #      (load generator: analyzer/examples/pdns_bench.rs), next to redis-benchmark GET on the same store.
-# Env: LINES (default 500000), NAMES (49999), BENCH_SECONDS per COF run (5), REF_LINES (5000).
+# Env: LINES (default 500000), NAMES (49999), BENCH_SECONDS per COF run (5), ROUNDS of each COF
+# run (3, the median is reported), REF_LINES (5000).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 LINES=${LINES:-500000}
 NAMES=${NAMES:-49999}
 SECONDS_PER_RUN=${BENCH_SECONDS:-5}
+ROUNDS=${ROUNDS:-3}
 REF_LINES=${REF_LINES:-5000}
 UUID=6a2461ce-c29d-44fc-b4fa-947d68826639
 
@@ -70,12 +72,20 @@ PIDS+=($COF_PID)
 until grep -q "listening" "$TMP/cof.log" 2>/dev/null; do sleep 0.05; done
 curl_like=$(python3 -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$COF_PORT/query/host1.bench.example').read().decode().count(chr(10)))")
 echo "   records per answer: $curl_like"
+# Each client count runs ROUNDS times (this machine's throughput drifts by +-15% from one run
+# to the next); the median round by qps is reported after the individual rounds.
 for c in 1 16; do
-  C0=$(cpu_ticks "$COF_PID"); R0=$(cpu_ticks "$REDIS_PID")
-  OUT=$("$BIN/examples/pdns_bench" load --addr "127.0.0.1:$COF_PORT" --clients "$c" --seconds "$SECONDS_PER_RUN")
-  C1=$(cpu_ticks "$COF_PID"); R1=$(cpu_ticks "$REDIS_PID")
-  REQ=$(echo "$OUT" | sed -n 's/.*requests=\([0-9]*\).*/\1/p')
-  echo "$OUT | cpu per query: server $(python3 -c "print('%.0f' % (($C1-$C0)/$TICK*1e6/max($REQ,1)))")us, redis $(python3 -c "print('%.0f' % (($R1-$R0)/$TICK*1e6/max($REQ,1)))")us"
+  : >"$TMP/rounds"
+  for _ in $(seq "$ROUNDS"); do
+    C0=$(cpu_ticks "$COF_PID"); R0=$(cpu_ticks "$REDIS_PID")
+    OUT=$("$BIN/examples/pdns_bench" load --addr "127.0.0.1:$COF_PORT" --clients "$c" --seconds "$SECONDS_PER_RUN")
+    C1=$(cpu_ticks "$COF_PID"); R1=$(cpu_ticks "$REDIS_PID")
+    REQ=$(echo "$OUT" | sed -n 's/.*requests=\([0-9]*\).*/\1/p')
+    LINE="$OUT | cpu per query: server $(python3 -c "print('%.0f' % (($C1-$C0)/$TICK*1e6/max($REQ,1)))")us, redis $(python3 -c "print('%.0f' % (($R1-$R0)/$TICK*1e6/max($REQ,1)))")us"
+    echo "   $LINE"
+    echo "$LINE" >>"$TMP/rounds"
+  done
+  echo "median of $ROUNDS: $(sort -t= -k4 -n "$TMP/rounds" | sed -n "$(( (ROUNDS + 1) / 2 ))p")"
 done
 echo "   load average: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
 echo "== reference: redis-benchmark GET on the same redis-server"

@@ -7,8 +7,7 @@ use std::time::Duration;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use clap::Parser;
-use d4_analyzer::{cli, web as cof_web};
-use fred::prelude::*;
+use d4_analyzer::{cli, reader::Reader, web as cof_web};
 
 /// COF (Common Output Format) passive DNS query server.
 #[derive(Parser, Debug)]
@@ -50,23 +49,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
         println!("{}: OK", path.display());
         return Ok(());
     }
-    let template = Builder::from_config(Config::from_url(&cfg.store.url())?)
-        .with_performance_config(|p| {
-            p.default_command_timeout = Duration::from_millis(args.store_timeout_ms.max(1))
-        })
-        .with_connection_config(|c| c.connection_timeout = Duration::from_secs(2))
-        .set_policy(ReconnectPolicy::new_exponential(0, 50, 2000, 2))
-        .build()
-        .context("store client")?;
+    let url = cfg.store.url();
+    let timeout = Duration::from_millis(args.store_timeout_ms.max(1));
+    // Checks the URL once; each worker then opens its own connection on first use.
+    Reader::new(&url, timeout).context("store address")?;
     let metrics = std::sync::Arc::new(cof_web::metrics::Metrics::default());
     let (origin, auth) = (cfg.origin.clone(), cfg.auth.clone());
-    // One store connection per worker, connected in the background on the worker's runtime:
-    // the API answers 503 until the store is reachable.
+    // One store connection per worker, opened on the worker's runtime at the first query:
+    // the API answers 503 while the store is unreachable.
     let factory = move || {
-        let client = template.clone_new();
-        let _task = client.connect();
+        let reader = Reader::new(&url, timeout).expect("store URL checked at startup");
         let state = cof_web::State {
-            client,
+            reader,
             origin: origin.clone(),
             auth: auth.clone(),
             metrics: metrics.clone(),

@@ -14,6 +14,9 @@ pub enum WebError {
     /// Missing or wrong credentials (401).
     #[error("authentication required")]
     Unauthorized,
+    /// Only GET is served (405).
+    #[error("method not allowed")]
+    MethodNotAllowed,
     /// The store failed (503); detail is logged, not sent.
     #[error("store error: {0}")]
     Store(#[from] StoreError),
@@ -25,6 +28,7 @@ impl WebError {
         match self {
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
             WebError::Unauthorized => StatusCode::UNAUTHORIZED,
+            WebError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             WebError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }

@@ -12,13 +12,13 @@ use std::time::Instant;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse};
-use fred::prelude::*;
 
 use crate::cof;
 use crate::config::Auth;
 use crate::keys;
 use crate::query::Lookup;
-use crate::store::{int_value, StoreError};
+use crate::reader::{self, Reader};
+use crate::store::StoreError;
 use error::WebError;
 use metrics::{Metrics, Route};
 use request::Page;
@@ -32,7 +32,7 @@ pub const CURSOR_HEADER: &str = "x-dribble-cursor";
 /// request never hops threads to reach Redis) and the settings and counters shared by all.
 pub struct State {
     /// Store connection of this worker.
-    pub client: Client,
+    pub reader: Reader,
     /// `origin` field value.
     pub origin: String,
     /// Access control.
@@ -43,8 +43,10 @@ pub struct State {
 
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/query/{q:.*}").route(web::get().to(query)))
-        .service(web::resource("/fquery/{q:.*}").route(web::get().to(fquery)))
+    // Static prefixes instead of `/query/{q:.*}`: a pattern with a parameter is matched by a
+    // regex on every request, which showed up in the server's profile.
+    cfg.service(web::scope("/query").default_service(web::to(query)))
+        .service(web::scope("/fquery").default_service(web::to(fquery)))
         .service(web::resource("/info").route(web::get().to(info)))
         .service(web::resource("/metrics").route(web::get().to(metrics_page)));
 }
@@ -77,6 +79,9 @@ async fn lookup_inner(
     st: &State,
     route: Route,
 ) -> Result<(HttpResponse, usize), WebError> {
+    if req.method() != actix_web::http::Method::GET {
+        return Err(WebError::MethodNotAllowed);
+    }
     request::check_auth(req, &st.auth)?;
     let prefix = if route == Route::Query {
         "/query/"
@@ -86,9 +91,8 @@ async fn lookup_inner(
     let q = request::query_text(req.uri().path(), prefix)?;
     let page = Page::from_headers(req.headers())?;
     let types = page.types();
-    let client = &st.client;
     let lookup = Lookup {
-        client,
+        reader: &st.reader,
         origin: &st.origin,
         types: &types,
     };
@@ -119,7 +123,7 @@ async fn info(req: HttpRequest, st: web::Data<State>) -> Result<HttpResponse, We
 
 async fn info_inner(req: &HttpRequest, st: &State) -> Result<HttpResponse, WebError> {
     request::check_auth(req, &st.auth)?;
-    let (stats, sensors) = read_info(&st.client).await?;
+    let (stats, sensors) = read_info(&st.reader).await?;
     Ok(HttpResponse::Ok()
         .insert_header((
             header::CONTENT_TYPE,
@@ -129,45 +133,19 @@ async fn info_inner(req: &HttpRequest, st: &State) -> Result<HttpResponse, WebEr
 }
 
 /// `stats:processed` (0 when absent: upstream answered 500) and `stats:sensors` by score.
-async fn read_info(client: &Client) -> Result<(i64, Vec<(String, i64)>), StoreError> {
-    let stats: fred::types::Value = client.get(keys::STATS_PROCESSED).await?;
-    let flat: Vec<fred::types::Value> = client.zrevrange(keys::STATS_SENSORS, 0, -1, true).await?;
-    let sensors = sensor_pairs(flat);
-    Ok((int_value(&stats).unwrap_or(0), sensors))
-}
-
-fn sensor_pairs(flat: Vec<fred::types::Value>) -> Vec<(String, i64)> {
-    use fred::types::Value;
-    let mut out = Vec::new();
-    let mut push = |m: &Value, s: &Value| {
-        let id = m.as_string().unwrap_or_default();
-        let score = match s {
-            Value::Double(d) => *d as i64,
-            other => int_value(other).unwrap_or(0),
-        };
-        out.push((id, score));
-    };
-    if flat.iter().all(|v| matches!(v, Value::Array(_))) {
-        for pair in &flat {
-            if let Value::Array(p) = pair {
-                if let [m, s] = p.as_slice() {
-                    push(m, s);
-                }
-            }
-        }
-    } else {
-        for p in flat.chunks(2) {
-            if let [m, s] = p {
-                push(m, s);
-            }
-        }
-    }
-    out
+async fn read_info(reader: &Reader) -> Result<(i64, Vec<(String, i64)>), StoreError> {
+    let mut pipe = reader::pipeline();
+    pipe.get(keys::STATS_PROCESSED)
+        .zrevrange_withscores(keys::STATS_SENSORS, 0, -1);
+    let mut replies = reader.run(&pipe).await?.into_iter();
+    let processed = replies.next().as_ref().and_then(reader::int).unwrap_or(0);
+    let sensors = replies.next().map(reader::scored_pairs).unwrap_or_default();
+    Ok((processed, sensors))
 }
 
 async fn metrics_page(req: HttpRequest, st: web::Data<State>) -> Result<HttpResponse, WebError> {
     request::check_auth(&req, &st.auth)?;
-    let processed = read_info(&st.client).await.map(|(s, _)| s).ok();
+    let processed = read_info(&st.reader).await.map(|(s, _)| s).ok();
     Ok(HttpResponse::Ok()
         .insert_header((
             header::CONTENT_TYPE,

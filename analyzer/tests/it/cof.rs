@@ -219,6 +219,15 @@ fn info_metrics_and_errors() {
         "{m}"
     );
     assert!(m.contains("pdns_store_processed 0"), "{m}");
+
+    for (method, path) in [
+        ("POST", "/query/example.com"),
+        ("DELETE", "/fquery/example.com"),
+    ] {
+        let r = http_request(&cof.addr, method, path, &[]);
+        assert_eq!(r.status, 405, "{method} {path}: {r:?}");
+    }
+    assert_eq!(http_get(&cof.addr, "/queryx/example.com", &[]).status, 404);
 }
 
 #[test]
@@ -399,4 +408,43 @@ fn store_down_gives_503_json_and_sigterm_stops_cleanly() {
         "{}",
         cof.proc.output()
     );
+}
+
+/// The store goes away under a running COF server and comes back: queries get a 503 (never a
+/// hang or a crash) while it is down, and the same answer as before once it is back.
+#[test]
+fn store_restart_gives_503_then_the_same_answer() {
+    let Some(mut store) = PersistentRedis::start() else {
+        return;
+    };
+    for (k, v) in [
+        ("s:example.org:192.0.2.7:1", "1700000000"),
+        ("l:example.org:192.0.2.7:1", "1700000900"),
+        ("o:example.org:192.0.2.7:1", "4"),
+    ] {
+        store.cmd(&["SET", k, v]);
+    }
+    store.cmd(&["SADD", "r:example.org:1", "192.0.2.7"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = write_conf(dir.path(), store.port, store.port, "");
+    let mut cof = start_cof(&conf);
+    let before = http_get(&cof.addr, "/query/example.org", &[]);
+    assert_eq!(before.status, 200, "{before:?}");
+    assert!(before.body.contains("\"count\": 4"), "{before:?}");
+
+    store.kill();
+    let down = http_get(&cof.addr, "/query/example.org", &[]);
+    assert_eq!(down.status, 503, "{down:?}");
+    assert_eq!(down.body, r#"{"error":"passive DNS store unavailable"}"#);
+
+    store.restart();
+    let mut last = None;
+    let back = wait_until(std::time::Duration::from_secs(15), || {
+        let r = http_get(&cof.addr, "/query/example.org", &[]);
+        let ok = r.status == 200 && r.body == before.body;
+        last = Some(r);
+        ok
+    });
+    assert!(back, "no answer after the store came back: {last:?}");
+    assert!(cof.proc.is_running());
 }
