@@ -14,6 +14,9 @@ pub enum WebError {
     /// Missing or wrong credentials (401).
     #[error("authentication required")]
     Unauthorized,
+    /// No such route (404).
+    #[error("not found")]
+    NotFound,
     /// Only GET is served (405).
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -28,6 +31,7 @@ impl WebError {
         match self {
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
             WebError::Unauthorized => StatusCode::UNAUTHORIZED,
+            WebError::NotFound => StatusCode::NOT_FOUND,
             WebError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             WebError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
         }

@@ -88,6 +88,10 @@ async fn lookup_inner(
     } else {
         "/fquery/"
     };
+    // The scope also matches the bare `/query`, which upstream did not serve.
+    if !req.uri().path().starts_with(prefix) {
+        return Err(WebError::NotFound);
+    }
     let q = request::query_text(req.uri().path(), prefix)?;
     let page = Page::from_headers(req.headers())?;
     let types = page.types();

@@ -227,7 +227,9 @@ fn info_metrics_and_errors() {
         let r = http_request(&cof.addr, method, path, &[]);
         assert_eq!(r.status, 405, "{method} {path}: {r:?}");
     }
-    assert_eq!(http_get(&cof.addr, "/queryx/example.com", &[]).status, 404);
+    for path in ["/queryx/example.com", "/query", "/fquery"] {
+        assert_eq!(http_get(&cof.addr, path, &[]).status, 404, "{path}");
+    }
 }
 
 #[test]
