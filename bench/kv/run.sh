@@ -4,17 +4,20 @@
 #   bench/kv/run.sh                    # N=100000 requests per test, 50 clients
 #   N=200000 AOF=everysec bench/kv/run.sh
 #   KV_ARGS="--io-threads 1" bench/kv/run.sh   # extra d4-kv options
+#   ROUNDS=5 bench/kv/run.sh           # rounds per line (default 3), medians are printed
 #
 # Tests: SET GET INCR LPUSH RPOP SADD HSET ZADD (redis-benchmark -t) and XADD (custom
 # command, MAXLEN ~ 10000 so memory stays flat), each with -P 1 and -P 16. Both servers
 # run with the same persistence settings (none by default; AOF=everysec|always enables
-# the append-only file on both). Each test alternates servers to share machine noise.
+# the append-only file on both). Each line runs ROUNDS rounds, alternating which server goes
+# first, and prints the medians: back-to-back runs on this 2-core machine drift by +-10-20%.
 # Uses target/release/d4-kv (built if missing). Performance is reported, never asserted.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 N="${N:-100000}"
 C="${C:-50}"
+ROUNDS="${ROUNDS:-3}"
 AOF="${AOF:-}"
 bin="${D4KV_BIN:-$root/target/release/d4-kv}"
 [ -x "$bin" ] || (cd "$root" && cargo build --release -p d4-core --bin d4-kv)
@@ -63,16 +66,27 @@ rps() {
         awk -F'"' 'NR==2 || (NR==1 && $2 != "test") {print $4; exit}'
 }
 
-# CPU time (clock ticks) a process used so far: throughput on a shared machine is noisy,
-# server CPU per request is a steadier measure of efficiency.
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-hz="$(getconf CLK_TCK)"
-# cpu_us <ticks before> <ticks after>: server CPU microseconds per request.
-cpu_us() { awk -v a="$1" -v b="$2" -v hz="$hz" -v n="$N" 'BEGIN { printf "%.2f", (b - a) * 1e6 / hz / n }'; }
+# CPU time (ns, from the scheduler) all threads of a process used so far: throughput on a shared
+# machine is noisy, server CPU per request is a steadier measure of efficiency.
+cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%d", s }'; }
+# median of the numbers on stdin
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print 0 }'; }
 
-echo "redis-benchmark: $N requests, $C clients, persistence: ${AOF:-off}; $(nproc) CPUs"
+# One measurement: "<rps> <server ns per request>" for server <pid> on <port>.
+measure() {
+    local pid=$1 port=$2 p=$3
+    shift 3
+    local a b r
+    a="$(cpu_ns "$pid")"
+    r="$(rps "$port" "$p" "$@")"
+    b="$(cpu_ns "$pid")"
+    awk -v r="${r:-0}" -v a="$a" -v b="$b" -v n="$N" 'BEGIN { printf "%s %.0f\n", r, (b - a) / n }'
+}
+
+echo "redis-benchmark: $N requests, $C clients, persistence: ${AOF:-off}; $(nproc) CPUs; median of $ROUNDS rounds"
 echo "redis-server: $(redis-server --version | awk '{print $3}')   d4-kv: $bin ${KV_ARGS:-}"
-printf '%-6s %3s %14s %14s %7s %12s %12s\n' test P redis-rps d4-kv-rps ratio redis-us/req kv-us/req
+echo "ratio = d4-kv / redis-server of the median req/s; range = lowest..highest per-round ratio; ns/req = server CPU"
+printf '%-6s %3s %12s %12s %6s %11s %9s %9s\n' test P redis-rps d4-kv-rps ratio range redis-ns kv-ns
 for p in 1 16; do
     for t in SET GET INCR LPUSH RPOP SADD HSET ZADD XADD; do
         if [ "$t" = XADD ]; then
@@ -80,14 +94,25 @@ for p in 1 16; do
         else
             args=(-t "$(echo "$t" | tr A-Z a-z)")
         fi
-        t0="$(ticks "$rpid")"
-        r="$(rps "$rport" "$p" "${args[@]}")"
-        t1="$(ticks "$rpid")"
-        t2="$(ticks "$kpid")"
-        k="$(rps "$kport" "$p" "${args[@]}")"
-        t3="$(ticks "$kpid")"
+        : >"$work/r"
+        : >"$work/k"
+        for round in $(seq "$ROUNDS"); do
+            # Alternate which server goes first so drift over time hits both alike.
+            if [ $((round % 2)) = 1 ]; then
+                measure "$rpid" "$rport" "$p" "${args[@]}" >>"$work/r"
+                measure "$kpid" "$kport" "$p" "${args[@]}" >>"$work/k"
+            else
+                measure "$kpid" "$kport" "$p" "${args[@]}" >>"$work/k"
+                measure "$rpid" "$rport" "$p" "${args[@]}" >>"$work/r"
+            fi
+        done
+        r="$(cut -d' ' -f1 "$work/r" | median)"
+        k="$(cut -d' ' -f1 "$work/k" | median)"
+        range="$(paste -d' ' "$work/r" "$work/k" |
+            awk '$1 > 0 { x = $3 / $1; if (NR == 1 || x < lo) lo = x; if (NR == 1 || x > hi) hi = x }
+                 END { printf "%.2f..%.2f", lo, hi }')"
         ratio="$(awk -v a="$r" -v b="$k" 'BEGIN { if (a > 0) printf "%.2f", b / a; else print "n/a" }')"
-        printf '%-6s %3s %14s %14s %7s %12s %12s\n' "$t" "$p" "${r:-?}" "${k:-?}" "$ratio" \
-            "$(cpu_us "$t0" "$t1")" "$(cpu_us "$t2" "$t3")"
+        printf '%-6s %3s %12.0f %12.0f %6s %11s %9s %9s\n' "$t" "$p" "$r" "$k" "$ratio" "$range" \
+            "$(cut -d' ' -f2 "$work/r" | median)" "$(cut -d' ' -f2 "$work/k" | median)"
     done
 done

@@ -66,6 +66,8 @@ pub struct Shared {
     pub next_id: AtomicU64,
     /// Resident memory (bytes), sampled by the cron.
     pub rss: AtomicU64,
+    /// `maxmemory` of the live configuration (0: no limit); see [`Shared::set_config`].
+    maxmemory: AtomicU64,
     /// Connected clients.
     pub connected: AtomicU64,
     /// Bound port.
@@ -79,10 +81,16 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// True when `maxmemory` is set and exceeded.
+    /// True when `maxmemory` is set and exceeded. Asked by every command that may grow
+    /// memory, so it reads two atomics instead of taking the configuration lock.
     pub fn over_maxmemory(&self) -> bool {
-        let max = self.config.read().maxmemory;
+        let max = self.maxmemory.load(Ordering::Relaxed);
         max > 0 && self.rss.load(Ordering::Relaxed) > max
+    }
+    /// Applies a new configuration (`CONFIG SET`), keeping the cached `maxmemory` in step.
+    pub fn set_config(&self, cfg: KvConfig) {
+        self.maxmemory.store(cfg.maxmemory, Ordering::Relaxed);
+        *self.config.write() = cfg;
     }
     /// Starts the shutdown sequence.
     pub fn stop(&self) {
@@ -247,6 +255,7 @@ pub async fn run(cfg: KvConfig, conf_file: Option<PathBuf>) -> Result<(), Server
         started: Instant::now(),
         next_id: AtomicU64::new(1),
         rss: AtomicU64::new(rss_bytes()),
+        maxmemory: AtomicU64::new(cfg.maxmemory),
         connected: AtomicU64::new(0),
         port: AtomicU16::new(0),
         conf_file,

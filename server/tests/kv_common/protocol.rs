@@ -214,6 +214,21 @@ fn maxclients_refuses_extra_connections() {
 }
 
 #[test]
+fn maxmemory_refuses_growing_commands_and_follows_config_set() {
+    let oom = R::Err("OOM command not allowed when used memory > 'maxmemory'.".into());
+    let s = Server::start(&["--maxmemory", "1"]);
+    let mut c = s.conn();
+    assert_eq!(c.cmd(&["SET", "k", "v"]), oom);
+    assert_eq!(c.cmd(&["GET", "k"]), R::Bulk(None));
+    assert_eq!(c.cmd(&["CONFIG", "SET", "maxmemory", "0"]), R::ok());
+    assert_eq!(c.cmd(&["SET", "k", "v"]), R::ok());
+    assert_eq!(c.cmd(&["INCR", "n"]), R::Int(1));
+    assert_eq!(c.cmd(&["CONFIG", "SET", "maxmemory", "1"]), R::ok());
+    assert_eq!(c.cmd(&["INCR", "n"]), oom);
+    assert_eq!(c.cmd(&["DEL", "k"]), R::Int(1), "deleting stays allowed");
+}
+
+#[test]
 fn scan_returns_every_stable_key_once_while_keys_change() {
     let s = Server::start(&[]);
     let mut c = s.conn();

@@ -194,8 +194,8 @@ macro_rules! tri {
     };
 }
 
-fn table() -> &'static Map<&'static str, &'static Spec> {
-    static TABLE: OnceLock<Map<&'static str, &'static Spec>> = OnceLock::new();
+fn table() -> &'static Map<&'static [u8], &'static Spec> {
+    static TABLE: OnceLock<Map<&'static [u8], &'static Spec>> = OnceLock::new();
     TABLE.get_or_init(|| {
         let mut m = Map::default();
         for s in server::SPECS
@@ -208,7 +208,7 @@ fn table() -> &'static Map<&'static str, &'static Spec> {
             .chain(zsets::SPECS)
             .chain(streams::SPECS)
         {
-            m.insert(s.name, s);
+            m.insert(s.name.as_bytes(), s);
         }
         m
     })
@@ -223,7 +223,7 @@ pub fn lookup(name: &[u8]) -> Option<&'static Spec> {
     let lower = &mut buf[..name.len()];
     lower.copy_from_slice(name);
     lower.make_ascii_lowercase();
-    table().get(std::str::from_utf8(lower).ok()?).copied()
+    table().get(&*lower).copied()
 }
 
 /// All commands (for `COMMAND`).

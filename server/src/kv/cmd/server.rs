@@ -608,7 +608,7 @@ fn config_set(ctx: &mut Ctx, pairs: &[Bytes]) -> Reply {
         ctx.store.aof.enabled = cfg.appendonly;
     }
     *ctx.shared.persist.fsync.lock() = cfg.appendfsync;
-    *ctx.shared.config.write() = cfg;
+    ctx.shared.set_config(cfg);
     OK
 }
 

@@ -279,17 +279,25 @@ fn msetnx(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
 }
 
 /// Adds `by` to the integer at `key` (creating it), keeping its deadline.
+/// `INCRBY` and friends: an existing value is replaced in place (one lookup, deadline kept).
 fn incr_by(ctx: &mut Ctx, key: &Bytes, by: i64) -> Reply {
-    let cur = match tri!(get_str(ctx, key)) {
-        Some(v) => tri!(parse_i64(v).ok_or_else(not_int)),
-        None => 0,
+    let bump = |cur: i64| {
+        cur.checked_add(by)
+            .ok_or_else(|| Reply::err("increment or decrement would overflow"))
     };
-    let Some(n) = cur.checked_add(by) else {
-        return Reply::err("increment or decrement would overflow");
-    };
-    let text = Bytes::from(itoa::Buffer::new().format(n).to_owned());
-    ctx.db().set_keep_ttl(key.clone(), Value::Str(text));
-    Reply::Int(n)
+    let text = |n: i64| Bytes::copy_from_slice(itoa::Buffer::new().format(n).as_bytes());
+    match tri!(get_str(ctx, key)) {
+        Some(v) => {
+            let n = tri!(bump(tri!(parse_i64(v).ok_or_else(not_int))));
+            *v = text(n);
+            Reply::Int(n)
+        }
+        None => {
+            let n = tri!(bump(0));
+            ctx.db().set(key.clone(), Value::Str(text(n)));
+            Reply::Int(n)
+        }
+    }
 }
 
 fn incr(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
