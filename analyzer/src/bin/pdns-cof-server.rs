@@ -22,7 +22,8 @@ struct Args {
     /// Address to listen on (upstream listened on every interface).
     #[arg(long, default_value = "127.0.0.1")]
     bind: IpAddr,
-    /// HTTP worker threads (default: number of CPUs).
+    /// HTTP worker threads (default: half the CPUs, at least one: the store usually runs on
+    /// the same host and needs the rest).
     #[arg(long)]
     workers: Option<usize>,
     /// Store command timeout in milliseconds (then the request gets a 503).
@@ -72,9 +73,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let mut server = HttpServer::new(factory)
         .client_request_timeout(Duration::from_secs(10))
         .shutdown_timeout(5);
-    if let Some(w) = args.workers {
-        server = server.workers(w.max(1));
-    }
+    let workers = args
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() / 2));
+    server = server.workers(workers.max(1));
     let server = server
         .bind((args.bind, args.port))
         .with_context(|| format!("binding {}:{}", args.bind, args.port))?;
