@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Benchmarks the passive DNS analyzer against a real redis-server (release build):
+# Benchmarks the passive DNS analyzer against a real redis-server (release build; STORE=d4-kv runs
+# the same against our d4-kv instead):
 #   1. pdns-ingestion: lines/s draining a pre-filled analyzer:8:<uuid> queue (db 2 -> store db 0),
 #      next to the upstream Python algorithm (bench/analyzer/upstream_ingest.py, redis-py) on a sample;
 #   2. pdns-cof-server: /query/<name> queries/s with p50/p99 at 1 and 16 keep-alive clients
@@ -16,7 +17,9 @@ ROUNDS=${ROUNDS:-3}
 REF_LINES=${REF_LINES:-5000}
 UUID=6a2461ce-c29d-44fc-b4fa-947d68826639
 
+STORE=${STORE:-redis-server}
 cargo build --release -q -p d4-analyzer --bins --example pdns_bench
+[ "$STORE" = d4-kv ] && cargo build --release -q -p d4-core --bin d4-kv
 BIN=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release
 
 TMP=$(mktemp -d)
@@ -27,7 +30,11 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }
 trap cleanup EXIT
 
-redis-server --port "$PORT" --bind 127.0.0.1 --dir "$TMP" --save "" --appendonly no >"$TMP/redis.log" 2>&1 &
+case "$STORE" in
+  redis-server) redis-server --port "$PORT" --bind 127.0.0.1 --dir "$TMP" --save "" --appendonly no >"$TMP/redis.log" 2>&1 & ;;
+  d4-kv) "$BIN/d4-kv" --port "$PORT" --bind 127.0.0.1 --dir "$TMP" --save "" --appendonly no >"$TMP/redis.log" 2>&1 & ;;
+  *) echo "STORE must be redis-server or d4-kv" >&2; exit 2 ;;
+esac
 PIDS+=($!)
 until redis-cli -p "$PORT" ping >/dev/null 2>&1; do sleep 0.05; done
 
@@ -46,7 +53,7 @@ port = $PORT
 CONF
 unset D4_ANALYZER_REDIS_HOST D4_ANALYZER_REDIS_PORT D4_REDIS_METADATA_HOST D4_REDIS_METADATA_PORT
 
-echo "== ingestion: $LINES lines, $NAMES names, redis-server $(redis-server --version | awk '{print $3}')"
+echo "== ingestion: $LINES lines, $NAMES names, store: $STORE $("$([ "$STORE" = d4-kv ] && echo "$BIN/d4-kv" || echo redis-server)" --version | head -1)"
 "$BIN/examples/pdns_bench" fill --port "$PORT" --uuid "$UUID" --lines "$LINES" --names "$NAMES"
 REDIS_PID=${PIDS[0]}
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
@@ -88,7 +95,7 @@ for c in 1 16; do
   echo "median of $ROUNDS: $(sort -t= -k4 -n "$TMP/rounds" | sed -n "$(( (ROUNDS + 1) / 2 ))p")"
 done
 echo "   load average: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
-echo "== reference: redis-benchmark GET on the same redis-server"
+echo "== reference: redis-benchmark GET on the same $STORE"
 for c in 1 16; do
   redis-benchmark -p "$PORT" -t get -c "$c" -n 100000 --csv 2>/dev/null | tail -1 |
     awk -F, -v c="$c" '{gsub(/"/,""); print "clients=" c " GET qps=" $2 " p50=" $5 "ms p99=" $7 "ms"}'
