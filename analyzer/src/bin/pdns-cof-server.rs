@@ -9,6 +9,11 @@ use anyhow::Context;
 use clap::Parser;
 use d4_analyzer::{cli, reader::Reader, web as cof_web};
 
+/// A request allocates many small strings (keys, members, JSON); mimalloc serves them with
+/// less CPU than the system allocator, which showed as a sixth of the server's profile.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// COF (Common Output Format) passive DNS query server.
 #[derive(Parser, Debug)]
 #[command(version)]
