@@ -31,10 +31,11 @@ cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 
 case "$STORE" in
-  redis-server) redis-server --port "$PORT" --bind 127.0.0.1 --dir "$TMP" --save "" --appendonly no >"$TMP/redis.log" 2>&1 & ;;
-  d4-kv) "$BIN/d4-kv" --port "$PORT" --bind 127.0.0.1 --dir "$TMP" --save "" --appendonly no >"$TMP/redis.log" 2>&1 & ;;
+  redis-server) STORE_BIN=redis-server ;;
+  d4-kv) STORE_BIN="$BIN/d4-kv" ;;
   *) echo "STORE must be redis-server or d4-kv" >&2; exit 2 ;;
 esac
+"$STORE_BIN" --port "$PORT" --bind 127.0.0.1 --dir "$TMP" --save "" --appendonly no >"$TMP/redis.log" 2>&1 &
 PIDS+=($!)
 until redis-cli -p "$PORT" ping >/dev/null 2>&1; do sleep 0.05; done
 
@@ -53,7 +54,7 @@ port = $PORT
 CONF
 unset D4_ANALYZER_REDIS_HOST D4_ANALYZER_REDIS_PORT D4_REDIS_METADATA_HOST D4_REDIS_METADATA_PORT
 
-echo "== ingestion: $LINES lines, $NAMES names, store: $STORE $("$([ "$STORE" = d4-kv ] && echo "$BIN/d4-kv" || echo redis-server)" --version | head -1)"
+echo "== ingestion: $LINES lines, $NAMES names, store: $("$STORE_BIN" --version | head -1)"
 "$BIN/examples/pdns_bench" fill --port "$PORT" --uuid "$UUID" --lines "$LINES" --names "$NAMES"
 REDIS_PID=${PIDS[0]}
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }

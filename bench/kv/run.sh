@@ -109,7 +109,7 @@ for p in 1 16; do
         r="$(cut -d' ' -f1 "$work/r" | median)"
         k="$(cut -d' ' -f1 "$work/k" | median)"
         range="$(paste -d' ' "$work/r" "$work/k" |
-            awk '$1 > 0 { x = $3 / $1; if (NR == 1 || x < lo) lo = x; if (NR == 1 || x > hi) hi = x }
+            awk '$1 > 0 { x = $3 / $1; if (n++ == 0 || x < lo) lo = x; if (x > hi) hi = x }
                  END { printf "%.2f..%.2f", lo, hi }')"
         ratio="$(awk -v a="$r" -v b="$k" 'BEGIN { if (a > 0) printf "%.2f", b / a; else print "n/a" }')"
         printf '%-6s %3s %12.0f %12.0f %6s %11s %9s %9s\n' "$t" "$p" "$r" "$k" "$ratio" "$range" \

@@ -73,13 +73,10 @@ fn real_main() -> anyhow::Result<()> {
     }
     // The keyspace is behind one lock, so extra workers only parallelise socket I/O; half
     // the CPUs (at least one) leaves the rest to the clients on the same host.
-    let cpus = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
     let workers = if cfg.io_threads > 0 {
         cfg.io_threads
     } else {
-        (cpus / 2).max(1)
+        d4_core::config::half_the_cpus()
     };
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.worker_threads(workers);

@@ -278,8 +278,8 @@ fn msetnx(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
     Reply::Int(1)
 }
 
-/// Adds `by` to the integer at `key` (creating it), keeping its deadline.
-/// `INCRBY` and friends: an existing value is replaced in place (one lookup, deadline kept).
+/// Adds `by` to the integer at `key` (creating it). An existing value is replaced in place:
+/// one lookup, deadline kept.
 fn incr_by(ctx: &mut Ctx, key: &Bytes, by: i64) -> Reply {
     let bump = |cur: i64| {
         cur.checked_add(by)
