@@ -23,6 +23,9 @@ echo "install-deps: Python packages"
 py=(redis bcrypt pypdns)
 python3 -m pip install -q --disable-pip-version-check "${py[@]}" 2>/dev/null \
   || python3 -m pip install -q --disable-pip-version-check --break-system-packages "${py[@]}"
+# redis-py 5.x beside the current one, in its own directory (PYTHONPATH), so d4-kv is tested
+# with both the 5.x and the 8.x client generations legacy analyzers use.
+python3 -m pip install -q --disable-pip-version-check --upgrade --target tests/.redis-py5 'redis>=5,<6'
 
 echo "install-deps: npm packages"
 # playwright-core drives Debian's /usr/bin/chromium; it downloads no browser of its own.

@@ -36,12 +36,22 @@ pub fn require(tool: &str) -> bool {
     let found = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
         .unwrap_or(false);
+    available(found, tool)
+}
+
+/// Like [`require`] for something installed outside PATH: true if `path` exists; if not,
+/// panics under CI, otherwise prints a skip notice naming `what` and returns false.
+pub fn require_path(what: &str, path: &Path) -> bool {
+    available(path.exists(), &format!("{what} ({})", path.display()))
+}
+
+fn available(found: bool, what: &str) -> bool {
     if !found {
         assert!(
             !in_ci(),
-            "{tool} is required under CI=true but is not installed"
+            "{what} is required under CI=true but is not installed"
         );
-        eprintln!("SKIP: {tool} not installed");
+        eprintln!("SKIP: {what} not installed");
     }
     found
 }
@@ -389,10 +399,16 @@ fn read_reply(r: &mut impl BufRead) -> Reply {
 /// stdout. Panics with stderr on failure. Requires `python3`; the `redis` module is
 /// installed by `.ci/run`.
 pub fn python(script: &str, args: &[&str]) -> String {
+    python_env(script, args, &[])
+}
+
+/// [`python`] with extra environment variables (e.g. `PYTHONPATH` for another redis-py).
+pub fn python_env(script: &str, args: &[&str], env: &[(&str, &Path)]) -> String {
     let out = Command::new("python3")
         .arg("-c")
         .arg(script)
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .unwrap_or_else(|e| panic!("python3: {e}"));
     assert!(

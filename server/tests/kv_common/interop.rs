@@ -97,6 +97,28 @@ fn redis_py_resp2_and_hello_3() {
     }
 }
 
+/// The same script under redis-py 5.x, installed beside the current one by
+/// `tests/install-deps.sh` into `tests/.redis-py5`.
+#[test]
+fn redis_py_5_resp2_and_resp3() {
+    let lib = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/.redis-py5");
+    if !d4_testkit::require_path("redis-py 5.x (tests/install-deps.sh)", &lib.join("redis")) {
+        return;
+    }
+    let env = [("PYTHONPATH", lib.as_path())];
+    let version = d4_testkit::python_env("import redis; print(redis.__version__)", &[], &env);
+    assert!(version.starts_with("5."), "not redis-py 5.x: {version}");
+    let s = Server::start(&[]);
+    let port = s.port.to_string();
+    for proto in ["2", "3"] {
+        let out = d4_testkit::python_env(PY, &[&port, proto], &env);
+        assert!(
+            out.starts_with("ok"),
+            "redis-py {version} protocol {proto}: {out}"
+        );
+    }
+}
+
 #[test]
 fn redigo_style_select_then_lpop_until_nil() {
     let s = Server::start(&[]);
