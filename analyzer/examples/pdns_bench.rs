@@ -1,4 +1,4 @@
-//! Benchmark helper for `bench/analyzer/run.sh`:
+//! Benchmark helper for `tests/bench/analyzer/run.sh`:
 //!
 //! - `fill`: pushes N synthetic passivedns lines onto `analyzer:8:<uuid>` (db 2), as the D4 server does.
 //! - `load`: an HTTP/1.1 keep-alive load generator for the COF server: C concurrent clients for

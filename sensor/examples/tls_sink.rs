@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use d4_core::proto::{decode, Decoded, Limits};
+use d4_proto::{decode, Decoded, Limits};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::main(flavor = "current_thread")]

@@ -21,7 +21,7 @@
 
 use std::path::{Path, PathBuf};
 
-use d4_core::proto::{self, DataType};
+use d4_proto::{self as proto, DataType};
 
 /// Default payload size per packet when `snaplen` is missing, empty or 0.
 pub const DEFAULT_SNAPLEN: usize = 4096;

@@ -1,5 +1,5 @@
 //! Cuts source bytes into D4 payloads of at most `snaplen` bytes and signs them with
-//! the shared codec ([`d4_core::proto::encode_packet`]).
+//! the shared codec ([`d4_proto::encode_packet`]).
 //!
 //! Binary types (pcap, ...) keep goclient's rule: one source read → one payload.
 //! Line-based types (3 log lines, 6 JSON lines, 8 passivedns, 254 extended) never cut a
@@ -9,7 +9,7 @@
 //! At the end of the input the remaining partial line is sent as is.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use d4_core::proto::{encode_packet, DataType};
+use d4_proto::{encode_packet, DataType};
 
 /// Whether payloads of this type are newline-separated records.
 pub fn is_line_based(t: DataType) -> bool {

@@ -15,7 +15,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use d4_core::proto::{Header, HEADER_SIZE};
+use d4_proto::{Header, HEADER_SIZE};
 use tokio::sync::Notify;
 
 /// File name of the spool inside the spool directory.
@@ -279,7 +279,7 @@ impl Drop for QueueReceiver {
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
-    use d4_core::proto::{encode_packet, DataType};
+    use d4_proto::{encode_packet, DataType};
 
     fn pkt(i: u32) -> Vec<u8> {
         encode_packet(

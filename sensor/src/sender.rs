@@ -340,7 +340,7 @@ impl NetSender {
 /// Number of D4 packets in a batch (walks the size fields).
 fn count_packets(mut b: &[u8]) -> u64 {
     let mut n = 0;
-    while let Some(h) = d4_core::proto::Header::parse(b) {
+    while let Some(h) = d4_proto::Header::parse(b) {
         n += 1;
         b = b.get(h.packet_len()..).unwrap_or_default();
     }

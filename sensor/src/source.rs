@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use d4_core::proto::DataType;
+use d4_proto::DataType;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::packetizer::{is_line_based, now_secs, Chunker, Signer};

@@ -59,7 +59,7 @@ free_port() {
 fetch
 bin="${D4KV_BIN:-$root/target/debug/d4-kv}"
 if [ ! -x "$bin" ]; then
-    (cd "$root" && cargo build -p d4-core --bin d4-kv)
+    (cd "$root" && cargo build -p d4-kv --bin d4-kv)
 fi
 port="$(free_port)"
 data="$(mktemp -d)"

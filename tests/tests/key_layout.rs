@@ -1,5 +1,5 @@
 //! Guard for the key-layout rule: Redis key names are formatted only in the key modules
-//! (`server/src/keys/` for the D4 stores, `analyzer/src/keys.rs` for the pDNS store).
+//! (`server/core/src/keys/` for the D4 stores, `analyzer/src/keys.rs` for the pDNS store).
 //! Any `format!` of a known key prefix elsewhere in library or binary code fails here.
 
 use std::path::Path;
@@ -49,7 +49,7 @@ const PREFIXES: &[&str] = &[
 /// Files allowed to format keys.
 fn is_key_module(path: &Path) -> bool {
     let p = path.to_string_lossy();
-    p.contains("server/src/keys/") || p.ends_with("analyzer/src/keys.rs")
+    p.contains("server/core/src/keys/") || p.ends_with("analyzer/src/keys.rs")
 }
 
 fn scan(dir: &Path, offenders: &mut Vec<String>) {
@@ -79,8 +79,23 @@ fn scan(dir: &Path, offenders: &mut Vec<String>) {
 fn keys_are_formatted_only_in_the_key_modules() {
     let root = workspace_root();
     let mut offenders = Vec::new();
-    for krate in ["server", "analyzer", "sensor", "web"] {
-        scan(&root.join(krate).join("src"), &mut offenders);
+    for krate in [
+        "server/proto",
+        "server/kv",
+        "server/core",
+        "server/ingest",
+        "server/workers",
+        "analyzer",
+        "sensor",
+        "web",
+    ] {
+        let src = root.join(krate).join("src");
+        assert!(
+            src.is_dir(),
+            "{} is not a crate source folder",
+            src.display()
+        );
+        scan(&src, &mut offenders);
     }
     assert!(
         offenders.is_empty(),

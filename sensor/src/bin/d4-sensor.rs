@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser;
-use d4_core::proto::DataType;
+use d4_proto::DataType;
 use d4_sensor::capture::{pcapio, Engine};
 use d4_sensor::client::{self, ClientFlags};
 use d4_sensor::config::{ClientConfig, Source};

@@ -191,9 +191,7 @@ fn ipv6_bracketed_destination() {
     assert_eq!(rc, 0, "{}", c.log());
     let (peer, data) = server.join().unwrap();
     assert!(peer.is_ipv6());
-    let d4_core::proto::Decoded::Packet(p) =
-        d4_core::proto::decode(&data, &Default::default()).unwrap()
-    else {
+    let d4_proto::Decoded::Packet(p) = d4_proto::decode(&data, &Default::default()).unwrap() else {
         panic!("no packet")
     };
     assert_eq!(p.payload(), b"over v6\n");

@@ -1,5 +1,5 @@
 //! Test harness for the sensor crate: a small TLS (or plain TCP) D4 sink that decodes
-//! packets with `d4_core::proto::decode` and checks their HMAC, can be stopped
+//! packets with `d4_proto::decode` and checks their HMAC, can be stopped
 //! gracefully or abruptly and restarted on the same port; a sensor config directory
 //! builder; and a client process with piped stdin.
 #![allow(dead_code)]
@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use d4_core::proto::{decode, Decoded, Header, Limits};
+use d4_proto::{decode, Decoded, Header, Limits};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::TlsAcceptor;
 

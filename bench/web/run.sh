@@ -1,7 +1,0 @@
-#!/usr/bin/env bash
-# Page render benchmark of d4-web (1,000 sensors, 100 queues). Release build.
-#   bench/web/run.sh [iterations]            # against redis-server
-#   D4_TEST_STORE=d4-kv bench/web/run.sh     # against our d4-kv (build it first)
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-cargo run --release -q -p d4-web --example bench_pages -- "${1:-30}"

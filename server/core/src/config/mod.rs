@@ -1,0 +1,418 @@
+//! `server.conf`: the upstream INI file (sections of spec `d4-core-server.md` §7.1)
+//! turned into typed, validated settings shared by `d4-server`, `d4-workers` and `d4-web`.
+//!
+//! Raw text → [`ini::Ini`] (configparser rules) → [`ServerConfig::from_ini`] (typed, checked).
+//! Unknown sections and options are kept as warnings, never errors, so upstream files load
+//! unchanged; malformed values are errors naming the section, option and value.
+
+pub mod ini;
+pub mod redis;
+
+use std::path::{Path, PathBuf};
+
+pub use ini::{parse_bool, Ini, IniError};
+
+/// Default worker-thread count of a server that shares its host with a store or with its
+/// clients: half the CPUs, at least one (`d4-kv`, `pdns-cof-server`).
+pub fn half_the_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
+}
+
+/// Default path of the server configuration, relative to the project root.
+pub const DEFAULT_SERVER_CONF: &str = "conf/server.conf";
+
+/// A configuration problem, naming where it is.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {error}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error (shown in the message, so not chained as a source too).
+        error: std::io::Error,
+    },
+    /// The file is not valid INI.
+    #[error("{path}: {error}")]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// The syntax error (shown in the message, so not chained as a source too).
+        error: IniError,
+    },
+    /// A required option is missing.
+    #[error("[{section}] {key}: missing (required)")]
+    Missing {
+        /// Section name.
+        section: String,
+        /// Option name.
+        key: String,
+    },
+    /// An option has a value that cannot be used.
+    #[error("[{section}] {key} = {value:?}: {reason}")]
+    Invalid {
+        /// Section name.
+        section: String,
+        /// Option name.
+        key: String,
+        /// The offending value.
+        value: String,
+        /// Why it is rejected.
+        reason: String,
+    },
+}
+
+/// Reads and parses an INI file.
+pub fn read_ini(path: &Path) -> Result<Ini, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    Ini::parse(&text).map_err(|error| ConfigError::Syntax {
+        path: path.to_path_buf(),
+        error,
+    })
+}
+
+/// Typed access to an [`Ini`] with errors that name section, key and value.
+pub struct Reader<'a> {
+    ini: &'a Ini,
+}
+
+impl<'a> Reader<'a> {
+    /// Wraps a parsed file.
+    pub fn new(ini: &'a Ini) -> Self {
+        Reader { ini }
+    }
+
+    /// A raw string option, if present.
+    pub fn opt(&self, section: &str, key: &str) -> Option<&'a str> {
+        self.ini.get(section, key)
+    }
+
+    /// A required string option.
+    pub fn req(&self, section: &str, key: &str) -> Result<&'a str, ConfigError> {
+        self.opt(section, key).ok_or_else(|| ConfigError::Missing {
+            section: section.into(),
+            key: key.into(),
+        })
+    }
+
+    /// An option parsed with `FromStr`, or `default` when absent.
+    pub fn parsed<T: std::str::FromStr>(
+        &self,
+        section: &str,
+        key: &str,
+        default: T,
+    ) -> Result<T, ConfigError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match self.opt(section, key) {
+            None => Ok(default),
+            Some(v) => v
+                .parse()
+                .map_err(|e: T::Err| self.invalid(section, key, v, e.to_string())),
+        }
+    }
+
+    /// A configparser boolean, or `default` when absent.
+    pub fn boolean(&self, section: &str, key: &str, default: bool) -> Result<bool, ConfigError> {
+        match self.opt(section, key) {
+            None => Ok(default),
+            Some(v) => parse_bool(v).ok_or_else(|| {
+                self.invalid(
+                    section,
+                    key,
+                    v,
+                    "expected one of yes/no, true/false, on/off, 1/0".into(),
+                )
+            }),
+        }
+    }
+
+    /// Builds an [`ConfigError::Invalid`].
+    pub fn invalid(&self, section: &str, key: &str, value: &str, reason: String) -> ConfigError {
+        ConfigError::Invalid {
+            section: section.into(),
+            key: key.into(),
+            value: value.into(),
+            reason,
+        }
+    }
+}
+
+/// Where one Redis role lives (`[Redis_*] host/port/db`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisEndpoint {
+    /// Host name or address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// Database number.
+    pub db: u8,
+}
+
+impl RedisEndpoint {
+    /// Reads `[section] host/port/db`, with the given defaults for absent options.
+    pub fn read(r: &Reader<'_>, section: &str, port: u16, db: u8) -> Result<Self, ConfigError> {
+        let host = r.opt(section, "host").unwrap_or("localhost").to_string();
+        if host.is_empty() {
+            return Err(r.invalid(section, "host", "", "empty host".into()));
+        }
+        Ok(RedisEndpoint {
+            host,
+            port: r.parsed(section, "port", port)?,
+            db: r.parsed(section, "db", db)?,
+        })
+    }
+
+    /// `redis://host:port/db`, the form `fred` and `redis-py` accept.
+    pub fn url(&self) -> String {
+        let host = if self.host.contains(':') && !self.host.starts_with('[') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        format!("redis://{host}:{}/{}", self.port, self.db)
+    }
+}
+
+/// How the server admits sensors (`[D4_Server] server_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerMode {
+    /// Only uuids in `registered_uuid` may connect.
+    Registration,
+    /// Any uuid may connect, authenticated with its key or the default key.
+    SharedSecret,
+}
+
+/// The validated `server.conf`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Directory where workers save received data (`[Save_Directories]`).
+    pub data_dir: PathBuf,
+    /// D4 TLS port (`[D4_Server] server_port`, default 4443).
+    pub server_port: u16,
+    /// Address the D4 server binds (`[D4_Server] server_host`, default `::`, dual-stack).
+    pub server_host: String,
+    /// Registration or shared-secret mode.
+    pub server_mode: ServerMode,
+    /// Default HMAC key (`[D4_Server] default_hmac_key`).
+    pub default_hmac_key: String,
+    /// Default analyzer queue size (`[D4_Server] analyzer_queues_max_size`).
+    pub analyzer_queues_max_size: u64,
+    /// TLS certificate chain (PEM) for the D4 server and the web (`[D4_Server] tls_cert_file`).
+    pub tls_cert_file: PathBuf,
+    /// TLS private key (PEM) (`[D4_Server] tls_key_file`).
+    pub tls_key_file: PathBuf,
+    /// Web admin listen host (`[Flask_Server] host`).
+    pub web_host: String,
+    /// Web admin port (`[Flask_Server] port`).
+    pub web_port: u16,
+    /// Stream store (6379 db 0).
+    pub redis_stream: RedisEndpoint,
+    /// Metadata store (6380 db 0).
+    pub redis_metadata: RedisEndpoint,
+    /// Users store (6380 db 1).
+    pub redis_serv: RedisEndpoint,
+    /// Analyzer queues (6380 db 2).
+    pub redis_analyzer: RedisEndpoint,
+    /// Web cache (6380 db 3).
+    pub redis_cache: RedisEndpoint,
+    /// Options present in the file that this program does not know, as `[section] key`.
+    pub unknown: Vec<String>,
+}
+
+/// Every section and option this program reads; others are reported as unknown.
+const KNOWN: &[(&str, &[&str])] = &[
+    (
+        "Save_Directories",
+        &["use_default_save_directory", "save_directory"],
+    ),
+    (
+        "D4_Server",
+        &[
+            "server_port",
+            "server_host",
+            "server_mode",
+            "default_hmac_key",
+            "analyzer_queues_max_size",
+            "tls_cert_file",
+            "tls_key_file",
+        ],
+    ),
+    ("Flask_Server", &["host", "port"]),
+    ("Redis_STREAM", &["host", "port", "db"]),
+    ("Redis_METADATA", &["host", "port", "db"]),
+    ("Redis_SERV", &["host", "port", "db"]),
+    ("Redis_ANALYZER", &["host", "port", "db"]),
+    ("Redis_CACHE", &["host", "port", "db"]),
+];
+
+impl ServerConfig {
+    /// Reads and validates a `server.conf` file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        Self::from_ini(&read_ini(path)?)
+    }
+
+    /// Parses `server.conf` text (used by tests).
+    pub fn from_text(text: &str) -> Result<Self, ConfigError> {
+        let ini = Ini::parse(text).map_err(|error| ConfigError::Syntax {
+            path: PathBuf::from("<text>"),
+            error,
+        })?;
+        Self::from_ini(&ini)
+    }
+
+    /// Validates a parsed `server.conf`.
+    pub fn from_ini(ini: &Ini) -> Result<Self, ConfigError> {
+        let r = Reader::new(ini);
+        let use_default = r.boolean("Save_Directories", "use_default_save_directory", true)?;
+        let data_dir = if use_default {
+            PathBuf::from("data")
+        } else {
+            let dir = r.req("Save_Directories", "save_directory")?;
+            if dir.is_empty() || dir == "None" {
+                return Err(r.invalid(
+                    "Save_Directories",
+                    "save_directory",
+                    dir,
+                    "a directory is required when use_default_save_directory is off".into(),
+                ));
+            }
+            PathBuf::from(dir)
+        };
+        let mode = r.req("D4_Server", "server_mode")?;
+        let server_mode = match mode {
+            "registration" => ServerMode::Registration,
+            "shared-secret" => ServerMode::SharedSecret,
+            other => {
+                return Err(r.invalid(
+                    "D4_Server",
+                    "server_mode",
+                    other,
+                    "incorrect server_mode: expected registration or shared-secret".into(),
+                ))
+            }
+        };
+        let analyzer_queues_max_size: u64 =
+            r.parsed("D4_Server", "analyzer_queues_max_size", 100_000_000)?;
+        if analyzer_queues_max_size == 0 {
+            return Err(r.invalid(
+                "D4_Server",
+                "analyzer_queues_max_size",
+                "0",
+                "must be at least 1".into(),
+            ));
+        }
+        let unknown = ini
+            .sections()
+            .flat_map(|s| ini.options(s).map(move |(k, _)| (s, k)))
+            .filter(|(s, k)| !KNOWN.iter().any(|(ks, keys)| ks == s && keys.contains(k)))
+            .map(|(s, k)| format!("[{s}] {k}"))
+            .collect();
+        Ok(ServerConfig {
+            data_dir,
+            server_port: r.parsed("D4_Server", "server_port", 4443)?,
+            server_host: r
+                .opt("D4_Server", "server_host")
+                .unwrap_or("::")
+                .to_string(),
+            server_mode,
+            default_hmac_key: r
+                .opt("D4_Server", "default_hmac_key")
+                .unwrap_or("private key to change")
+                .to_string(),
+            analyzer_queues_max_size,
+            tls_cert_file: PathBuf::from(
+                r.opt("D4_Server", "tls_cert_file")
+                    .unwrap_or("gen_cert/server.crt"),
+            ),
+            tls_key_file: PathBuf::from(
+                r.opt("D4_Server", "tls_key_file")
+                    .unwrap_or("gen_cert/server.key"),
+            ),
+            web_host: r
+                .opt("Flask_Server", "host")
+                .unwrap_or("127.0.0.1")
+                .to_string(),
+            web_port: r.parsed("Flask_Server", "port", 7000)?,
+            redis_stream: RedisEndpoint::read(&r, "Redis_STREAM", 6379, 0)?,
+            redis_metadata: RedisEndpoint::read(&r, "Redis_METADATA", 6380, 0)?,
+            redis_serv: RedisEndpoint::read(&r, "Redis_SERV", 6380, 1)?,
+            redis_analyzer: RedisEndpoint::read(&r, "Redis_ANALYZER", 6380, 2)?,
+            redis_cache: RedisEndpoint::read(&r, "Redis_CACHE", 6380, 3)?,
+            unknown,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = include_str!("../../../../conf/server.conf.sample");
+
+    #[test]
+    fn sample_loads_with_upstream_defaults() {
+        let c = ServerConfig::from_text(SAMPLE).unwrap();
+        assert_eq!(c.server_port, 4443);
+        assert_eq!(c.server_mode, ServerMode::Registration);
+        assert_eq!(c.default_hmac_key, "private key to change");
+        assert_eq!(c.analyzer_queues_max_size, 100_000_000);
+        assert_eq!(c.web_port, 7000);
+        assert_eq!(c.redis_stream.url(), "redis://localhost:6379/0");
+        assert_eq!(c.redis_analyzer.url(), "redis://localhost:6380/2");
+        assert_eq!(c.redis_cache.db, 3);
+        assert_eq!(c.data_dir, PathBuf::from("data"));
+        assert!(c.unknown.is_empty(), "{:?}", c.unknown);
+    }
+
+    /// Corrupt each typed value of the sample in turn: the error must name that option.
+    #[test]
+    fn each_corrupted_value_is_rejected_by_name() {
+        for key in [
+            "server_port",
+            "server_mode",
+            "analyzer_queues_max_size",
+            "port",
+            "db",
+            "use_default_save_directory",
+        ] {
+            let mut done = false;
+            let text: String = SAMPLE
+                .lines()
+                .map(|l| {
+                    if !done && l.split(['=', ':']).next().map(str::trim) == Some(key) {
+                        done = true;
+                        format!("{key} = not-a-valid-value\n")
+                    } else {
+                        format!("{l}\n")
+                    }
+                })
+                .collect();
+            assert!(done, "{key} not in sample");
+            let err = ServerConfig::from_text(&text).unwrap_err().to_string();
+            assert!(err.contains(key), "{key}: {err}");
+        }
+    }
+
+    #[test]
+    fn unknown_options_are_reported_not_rejected() {
+        let c =
+            ServerConfig::from_text("[D4_Server]\nserver_mode = shared-secret\nfoo = 1\n").unwrap();
+        assert_eq!(c.unknown, vec!["[D4_Server] foo".to_string()]);
+        assert_eq!(c.server_mode, ServerMode::SharedSecret);
+    }
+
+    #[test]
+    fn ipv6_hosts_are_bracketed_in_urls() {
+        let e = RedisEndpoint {
+            host: "::1".into(),
+            port: 6380,
+            db: 2,
+        };
+        assert_eq!(e.url(), "redis://[::1]:6380/2");
+    }
+}

@@ -1,0 +1,15 @@
+//! d4-core: what the D4 daemons (`d4-server`, `d4-workers`, `pdns-*`) and the web admin share.
+//!
+//! - [`config`]: `server.conf` (Python configparser INI) into typed settings.
+//! - [`keys`]: every Redis key name and value format of the D4 server stores.
+//! - [`queues`]: analyzer-queue management (create, edit, flush, remove, deliver).
+//! - [`runtime`]: tracing set-up, signals, the shutdown token and deadline of every daemon.
+//!
+//! The wire protocol lives in `d4-proto`, re-exported here as [`proto`].
+
+pub mod config;
+pub mod keys;
+pub mod queues;
+pub mod runtime;
+
+pub use d4_proto as proto;

@@ -1,0 +1,89 @@
+//! `d4-kv`: the embedded Redis-compatible store. Called like `redis-server`:
+//! `d4-kv [CONFIG_FILE] [--port 6380 --dir data/kv --appendonly yes ...]`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use d4_kv::KvConfig;
+
+/// Redis-compatible key-value store for the D4 stack (RESP2/RESP3, append-only persistence).
+///
+/// Options use redis.conf names and are applied after the config file, e.g.
+/// `--port 6380 --bind 127.0.0.1 --dir data/kv --appendonly yes --appendfsync always
+/// --requirepass secret --save "" --maxmemory 1gb --maxclients 1000`.
+#[derive(Parser, Debug)]
+#[command(
+    name = "d4-kv",
+    version,
+    trailing_var_arg = true,
+    allow_hyphen_values = true
+)]
+struct Cli {
+    /// redis.conf-style configuration file.
+    #[arg(short = 'c', long = "config")]
+    config: Option<PathBuf>,
+    /// Config file (positional, as for redis-server) followed by `--option value...` pairs.
+    #[arg(value_name = "CONFIG_FILE] [--option value")]
+    rest: Vec<String>,
+}
+
+fn main() {
+    if let Err(e) = real_main() {
+        eprintln!("d4-kv: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn real_main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut file = cli.config;
+    let mut rest = cli.rest.as_slice();
+    if file.is_none() {
+        if let Some(first) = rest.first().filter(|a| !a.starts_with("--")) {
+            file = Some(PathBuf::from(first));
+            rest = &rest[1..];
+        }
+    }
+    let (cfg, notes) = KvConfig::load(file.as_deref(), rest).context("configuration")?;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("D4_LOG").unwrap_or_else(|_| {
+        let lvl = match cfg.loglevel.as_str() {
+            "debug" | "verbose" => "debug",
+            "warning" => "warn",
+            _ => "info",
+        };
+        tracing_subscriber::EnvFilter::new(lvl)
+    });
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if cfg.logfile.is_empty() {
+        builder.with_writer(std::io::stderr).init();
+    } else {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&cfg.logfile)
+            .with_context(|| format!("log file {}", cfg.logfile))?;
+        builder
+            .with_writer(std::sync::Mutex::new(f))
+            .with_ansi(false)
+            .init();
+    }
+    for n in notes {
+        tracing::warn!("{n}");
+    }
+    // The keyspace is behind one lock, so extra workers only parallelise socket I/O; half
+    // the CPUs (at least one) leaves the rest to the clients on the same host.
+    let workers = if cfg.io_threads > 0 {
+        cfg.io_threads
+    } else {
+        d4_kv::half_the_cpus()
+    };
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.worker_threads(workers);
+    let rt = builder.enable_all().build().context("tokio runtime")?;
+    let res = rt.block_on(d4_kv::run(cfg, file));
+    // Data is flushed by now; do not wait on connection tasks that are still running.
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    res.context("d4-kv")?;
+    Ok(())
+}

@@ -1,0 +1,351 @@
+//! Types 2 and 254: the meta header and the extended-type data that follows it
+//! (spec §4.3, default handler `MetaTypesDefault`).
+//!
+//! Header phase (`stream:2:<s>`): payloads are joined (`\n` bytes removed, as upstream)
+//! until they parse as one JSON object with a string `type` — the extended type. It must
+//! be in `server:accepted_extended_type`. The JSON is saved to
+//! `<data>/<uuid>/254/YYYY/MM/DD/<ext>/<uuid>-YYYY-MM-DD-HHMMSS.json`.
+//! Data phase (`stream:254:<s>`): the default handler — raw bytes saved to rotating
+//! `.txt` files next to the JSON (gzipped on rotation and at the end), complete lines
+//! pushed to the `<ext>` queues; `ja3-jl` uses its module instead ([`super::ja3`]).
+//!
+//! The type-2 entries are kept (not `XDEL`ed) until the session ends, so a restarted
+//! worker re-reads the header and knows the extended type again. A JSON syntax error
+//! is reported at once (upstream waited forever) and the header is capped at
+//! [`MAX_META_HEADER`] bytes (the Go client's limit).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use fred::prelude::*;
+use tracing::{info, warn};
+
+use super::family::Entry;
+use super::files::{self, Naming, RotatingFile, ROTATION_CYCLE};
+use super::lines::{LineBuffer, MAX_LINE};
+use super::session::Flow;
+use super::Ctx;
+use d4_core::keys::{meta, stream};
+use d4_core::queues::QueueKind;
+
+/// Largest meta header accepted.
+pub const MAX_META_HEADER: usize = 100_000;
+
+/// One type-2/254 session.
+pub struct MetaWorker {
+    data: PathBuf,
+    session: String,
+    sensor: String,
+    header: Vec<u8>,
+    header_entries: u64,
+    ext: Option<String>,
+    file: Option<RotatingFile>,
+    lines: LineBuffer,
+    ja3: bool,
+}
+
+impl MetaWorker {
+    /// A worker for `session` of `sensor`, saving under `data`.
+    pub fn new(data: &Path, session: &str, sensor: &str) -> Self {
+        MetaWorker {
+            data: data.to_path_buf(),
+            session: session.to_string(),
+            sensor: sensor.to_string(),
+            header: Vec::new(),
+            header_entries: 0,
+            ext: None,
+            file: None,
+            lines: LineBuffer::new(MAX_LINE),
+            ja3: false,
+        }
+    }
+
+    /// Stream type to read now.
+    pub fn reading(&self) -> u8 {
+        if self.ext.is_some() {
+            254
+        } else {
+            2
+        }
+    }
+
+    /// Entries of stream `ty` deliberately left in the store (the header entries).
+    pub fn kept(&self, ty: u8) -> u64 {
+        if ty == 2 {
+            self.header_entries
+        } else {
+            0
+        }
+    }
+
+    /// Sensor uuid.
+    pub fn sensor(&self) -> &str {
+        &self.sensor
+    }
+
+    /// Queues of the extended type, once known.
+    pub fn queue_kind(&self) -> Option<QueueKind> {
+        self.ext.clone().map(QueueKind::Extended)
+    }
+
+    /// Processes entries of `stream:<ty>:<s>`.
+    pub async fn entries(
+        &mut self,
+        ctx: &Ctx,
+        ty: u8,
+        entries: &[Entry],
+        out: &mut Vec<Bytes>,
+    ) -> Flow {
+        match (ty, self.ext.is_some()) {
+            (2, false) => self.header_entries(ctx, entries).await,
+            (254, true) => {
+                self.data_entries(ctx, entries, out).await;
+                Flow::Continue
+            }
+            _ => Flow::Continue,
+        }
+    }
+
+    async fn header_entries(&mut self, ctx: &Ctx, entries: &[Entry]) -> Flow {
+        for e in entries {
+            self.header_entries += 1;
+            self.header
+                .extend(e.message.iter().filter(|b| **b != b'\n'));
+            if self.header.len() > MAX_META_HEADER {
+                return self.fail(ctx, "Incorrect JSON object").await;
+            }
+            match serde_json::from_slice::<serde_json::Value>(&self.header) {
+                Ok(v) => return self.accept(ctx, v).await,
+                Err(err) if err.is_eof() => continue,
+                Err(_) => return self.fail(ctx, "Incorrect JSON object").await,
+            }
+        }
+        Flow::Continue
+    }
+
+    async fn accept(&mut self, ctx: &Ctx, json: serde_json::Value) -> Flow {
+        let Some(ext) = json
+            .get("type")
+            .and_then(|t| t.as_str())
+            .map(str::to_string)
+        else {
+            return self.fail(ctx, "Incorrect JSON object").await;
+        };
+        let accepted: bool = ctx
+            .meta
+            .sismember(meta::ACCEPTED_EXTENDED_TYPE, ext.as_str())
+            .await
+            .unwrap_or(false);
+        if !accepted {
+            return self
+                .fail(ctx, &format!("Unsupported extended_type: {ext}"))
+                .await;
+        }
+        if let Err(e) = self.register(ctx, &ext).await {
+            warn!(session = %self.session, error = %e, "Cannot record the extended type.");
+        }
+        let now = chrono::Local::now();
+        let naming = Naming {
+            base: self.data.join(&self.sensor).join("254"),
+            sub: Some(ext.clone()),
+            uuid: self.sensor.clone(),
+            suffix: "txt".into(),
+        };
+        if let Err(e) = save_json(&naming, now, &json) {
+            warn!(session = %self.session, error = %e, "Cannot save the meta header.");
+        }
+        info!(session = %self.session, %ext, "Meta header accepted.");
+        // The ja3-jl module keeps no raw file (upstream: rotation mode off, reconstruct only).
+        self.ja3 = ext == "ja3-jl";
+        if !self.ja3 {
+            self.file = Some(RotatingFile::new(naming, ROTATION_CYCLE));
+        }
+        self.ext = Some(ext);
+        Flow::Continue
+    }
+
+    async fn register(&self, ctx: &Ctx, ext: &str) -> Result<(), fred::error::Error> {
+        let s = ctx.stream.pipeline();
+        let _: () = s
+            .sadd(stream::active_connection_extended_type(&self.sensor), ext)
+            .await?;
+        let _: () = s
+            .hset(
+                stream::MAP_SESSION_ACTIVE_EXTENDED_TYPE,
+                (self.session.as_str(), ext),
+            )
+            .await?;
+        let m = ctx.meta.pipeline();
+        let now = chrono::Local::now().timestamp().to_string();
+        let key = meta::metadata_extended_type_by_uuid(&self.sensor, ext);
+        let _: () = m
+            .sadd(meta::all_extended_types_by_uuid(&self.sensor), ext)
+            .await?;
+        let _: () = m
+            .hsetnx(&key, meta::field::FIRST_SEEN, now.as_str())
+            .await?;
+        let _: () = m.hset(&key, (meta::field::LAST_SEEN, now.as_str())).await?;
+        let (a, b) = tokio::join!(s.all::<Vec<Value>>(), m.all::<Vec<Value>>());
+        a?;
+        b?;
+        Ok(())
+    }
+
+    async fn data_entries(&mut self, ctx: &Ctx, entries: &[Entry], out: &mut Vec<Bytes>) {
+        let Some(ext) = self.ext.clone() else { return };
+        if self.ja3 {
+            let mut lines = Vec::new();
+            for e in entries {
+                self.lines.push(&e.message, &mut lines);
+            }
+            self.ja3_lines(&lines, out);
+        }
+        if let Some(file) = self.file.as_mut() {
+            for e in entries {
+                if let Err(err) = file.write(&e.message, files::split_after_last_newline) {
+                    warn!(session = %self.session, error = %err, "Cannot save data to disk.");
+                }
+                self.lines.push(&e.message, out);
+            }
+            if let Err(err) = file.flush() {
+                warn!(session = %self.session, error = %err, "Cannot save data to disk.");
+            }
+        }
+        let now = chrono::Local::now().timestamp().to_string();
+        let r: Result<(), _> = ctx
+            .meta
+            .hset(
+                meta::metadata_extended_type_by_uuid(&self.sensor, &ext),
+                (meta::field::LAST_SEEN, now),
+            )
+            .await;
+        if let Err(e) = r {
+            warn!(session = %self.session, error = %e, "Cannot update last_seen.");
+        }
+    }
+
+    /// ja3-jl: each line saved (with its certificates); its path goes to the queues.
+    fn ja3_lines(&self, lines: &[Bytes], out: &mut Vec<Bytes>) {
+        for l in lines {
+            match super::ja3::save(&self.data, l) {
+                Ok(p) => out.push(Bytes::from(p.to_string_lossy().into_owned())),
+                Err(e) => warn!(session = %self.session, error = %e, "ja3-jl line skipped."),
+            }
+        }
+    }
+
+    /// Upstream `on_error`: flag the session for the server, write the Error field,
+    /// drop the session's streams and sets.
+    async fn fail(&mut self, ctx: &Ctx, msg: &str) -> Flow {
+        warn!(session = %self.session, uuid = %self.sensor, "Meta header rejected: {msg}.");
+        let s = &self.session;
+        let r = async {
+            let _: () = ctx
+                .stream
+                .sadd(stream::ERROR_INCORRECT_TYPE, s.as_str())
+                .await?;
+            let _: () = ctx
+                .meta
+                .hset(
+                    meta::metadata_uuid(&self.sensor),
+                    (meta::field::ERROR, format!("Error: Type=2, {msg}")),
+                )
+                .await?;
+            let p = ctx.stream.pipeline();
+            for ty in [2u8, 254] {
+                let _: () = p.srem(stream::session_uuid(ty), s.as_str()).await?;
+                let _: () = p.del(stream::stream(ty, s)).await?;
+            }
+            let _: () = p.srem(stream::ENDED_SESSION, s.as_str()).await?;
+            let _: () = p.srem(stream::working_session_uuid(2), s.as_str()).await?;
+            p.all::<Vec<Value>>().await.map(|_| ())
+        }
+        .await;
+        if let Err(e) = r {
+            warn!(session = %s, error = %e, "Cannot record the meta header error.");
+        }
+        Flow::Abort
+    }
+
+    /// End of session: last line to `out`, last file gzipped (upstream left it plain).
+    pub async fn finish(&mut self, _ctx: &Ctx, out: &mut Vec<Bytes>) -> std::io::Result<()> {
+        if self.ext.is_some() {
+            let tail: Vec<Bytes> = self.lines.take_tail().into_iter().collect();
+            if self.ja3 {
+                self.ja3_lines(&tail, out);
+            } else {
+                out.extend(tail);
+            }
+        }
+        match self.file.as_mut() {
+            Some(f) => f.finish().await.map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
+    /// Worker stop: files closed; the unfinished data line to save.
+    pub async fn suspend(&mut self) -> std::io::Result<Option<Bytes>> {
+        if let Some(f) = self.file.as_mut() {
+            f.finish().await?;
+        }
+        Ok(self.lines.take_tail())
+    }
+
+    /// Restores an unfinished data line saved by a previous run.
+    pub fn restore(&mut self, tail: &[u8]) {
+        self.lines.restore(tail);
+    }
+}
+
+/// Writes the meta header as Python's `json.dumps` does (`", "` and `": "` separators).
+fn save_json(
+    naming: &Naming,
+    now: chrono::DateTime<chrono::Local>,
+    json: &serde_json::Value,
+) -> std::io::Result<()> {
+    let dir = naming.dir(now);
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(format!(
+        "{}-{}.json",
+        naming.uuid,
+        now.format("%Y-%m-%d-%H%M%S")
+    ));
+    let mut f = std::fs::File::create(path)?;
+    f.write_all(python_json(json).as_bytes())
+}
+
+/// `json.dumps(v)` formatting: `{"a": 1, "b": [1, 2]}` (object keys sorted).
+pub fn python_json(v: &serde_json::Value) -> String {
+    use serde_json::Value as J;
+    match v {
+        J::Array(a) => format!(
+            "[{}]",
+            a.iter().map(python_json).collect::<Vec<_>>().join(", ")
+        ),
+        J::Object(o) => format!(
+            "{{{}}}",
+            o.iter()
+                .map(|(k, v)| format!("{}: {}", J::String(k.clone()), python_json(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_is_written_like_python() {
+        let v: serde_json::Value =
+            serde_json::from_str(r#"{"type":"ja3-jl","tags":["tlp:white",1],"x":{"a":null}}"#)
+                .unwrap();
+        assert_eq!(
+            python_json(&v),
+            r#"{"tags": ["tlp:white", 1], "type": "ja3-jl", "x": {"a": null}}"#
+        );
+    }
+}

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Sensor benchmarks (release build):
+#  1. capture-and-format: d4-passivedns -r on a generated pcap of N DNS exchanges → frames/s;
+#  2. client throughput: d4-client (stdin → TLS) to a local TLS D4 sink → MB/s, side by side with the
+#     upstream C-client path reference (`d4 | socat OPENSSL`), played here by Python's ssl module
+#     (OpenSSL) sending the same pre-built D4 stream with sendall.
+# Usage: tests/bench/sensor/run.sh [N_EXCHANGES] [CLIENT_MB]   (defaults 500000 and 200)
+set -euo pipefail
+N=${1:-500000}
+MB=${2:-200}
+cd "$(dirname "$0")/../../.."
+cargo build --release -q -p d4-sensor --bins --examples
+T=target/release
+EX=$T/examples
+tmp=$(mktemp -d)
+SINK=
+cleanup() { [ -n "$SINK" ] && kill "$SINK" 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+now() { date +%s.%N; }
+rate() { python3 -c "import sys; a,b,n=map(float,sys.argv[1:]); print(f'{n/(b-a):,.0f}')" "$@"; }
+
+echo "== capture and format (d4-passivedns -r) =="
+"$EX/gen_dns_pcap" "$N" "$tmp/dns.pcap" >/dev/null
+frames=$((2 * N))
+t0=$(now)
+"$T/d4-passivedns" -r "$tmp/dns.pcap" -l "$tmp/answers.log" -L "$tmp/nxd.log" 2>"$tmp/pdns.err"
+t1=$(now)
+printf '%d frames (%d DNS responses), %d lines in %.2fs: %s frames/s, %s responses/s\n' \
+  "$frames" "$N" "$(wc -l <"$tmp/answers.log")" "$(python3 -c "print($t1-$t0)")" \
+  "$(rate "$t0" "$t1" "$frames")" "$(rate "$t0" "$t1" "$N")"
+
+echo "== client throughput (stdin → TLS sink) =="
+cp gen_cert/gen_root.sh gen_cert/gen_cert.sh gen_cert/openssl.cnf gen_cert/server_ext.cnf "$tmp/"
+(cd "$tmp" && bash gen_root.sh >/dev/null 2>&1 && bash gen_cert.sh >/dev/null 2>&1)
+PORT=$(python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
+"$EX/tls_sink" "$tmp/server.crt" "$tmp/server.key" "$PORT" >"$tmp/sink.log" 2>&1 &
+SINK=$!
+sleep 0.3
+python3 - "$tmp/lines.txt" "$MB" <<'PY'
+import sys
+path, mb = sys.argv[1], int(sys.argv[2])
+line = "1700000000.123456||10.0.0.1||192.0.2.53||IN||host{:07d}.zone.example.||A||10.1.2.3||300||1\n"
+with open(path, "w") as f:
+    n = 0
+    while f.tell() < mb * 1_000_000:
+        f.write("".join(line.format(n + i) for i in range(10000)))
+        n += 10000
+PY
+size=$(stat -c %s "$tmp/lines.txt")
+mkdir "$tmp/conf"
+printf 'private key to change\n' >"$tmp/conf/key"
+echo ff7ba400-e76c-4053-982d-feec42bdef38 >"$tmp/conf/uuid"
+echo 8 >"$tmp/conf/type"; echo 4096 >"$tmp/conf/snaplen"; echo 1 >"$tmp/conf/version"
+echo stdin >"$tmp/conf/source"; echo "127.0.0.1:$PORT" >"$tmp/conf/destination"
+t0=$(now)
+"$T/d4-client" -c "$tmp/conf" <"$tmp/lines.txt" 2>"$tmp/client.err"
+t1=$(now)
+printf 'd4-client:            %d MB in %.2fs = %s MB/s\n' "$((size / 1000000))" "$(python3 -c "print($t1-$t0)")" \
+  "$(python3 -c "print(f'{$size/1e6/($t1-$t0):.1f}')")"
+cp -r "$tmp/conf" "$tmp/conf-stdout"; echo stdout >"$tmp/conf-stdout/destination"
+"$T/d4-client" -c "$tmp/conf-stdout" <"$tmp/lines.txt" >"$tmp/stream.d4" 2>/dev/null
+t0=$(now)
+python3 - "$PORT" "$tmp/stream.d4" <<'PY'
+import socket, ssl, sys
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1]))))
+with open(sys.argv[2], "rb") as f:
+    while chunk := f.read(1 << 20):
+        s.sendall(chunk)
+s = s.unwrap()
+s.shutdown(socket.SHUT_WR)
+while s.recv(65536):
+    pass
+PY
+t1=$(now)
+printf 'reference python ssl sendall (pre-built D4 stream, like d4 | socat): %.2fs = %s MB/s\n' \
+  "$(python3 -c "print($t1-$t0)")" "$(python3 -c "print(f'{$size/1e6/($t1-$t0):.1f}')")"
+sleep 0.3
+echo "sink: $(tail -n 2 "$tmp/sink.log" | tr '\n' ' ')"
+
+# Optional: the same client run against a real d4-server (D4_SERVER_BIN=path/to/d4-server), with two
+# throw-away redis-servers, in shared-secret mode.
+if [ -n "${D4_SERVER_BIN:-}" ]; then
+  echo "== client throughput to d4-server ($D4_SERVER_BIN) =="
+  free_port() { python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"; }
+  R1=$(free_port); R2=$(free_port); DP=$(free_port)
+  redis-server --port "$R1" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes --pidfile "$tmp/r1.pid" --dir "$tmp" >/dev/null
+  redis-server --port "$R2" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes --pidfile "$tmp/r2.pid" --dir "$tmp" >/dev/null
+  {
+    printf '[Save_Directories]\nuse_default_save_directory = yes\nsave_directory = None\n'
+    printf '[D4_Server]\nserver_port = %s\nserver_mode = shared-secret\ndefault_hmac_key = private key to change\n' "$DP"
+    printf 'analyzer_queues_max_size = 100000000\ntls_cert_file = %s/server.crt\ntls_key_file = %s/server.key\n' "$tmp" "$tmp"
+    printf '[Redis_STREAM]\nhost = 127.0.0.1\nport = %s\ndb = 0\n' "$R1"
+    for s in METADATA:0 SERV:1 ANALYZER:2 CACHE:3; do
+      printf '[Redis_%s]\nhost = 127.0.0.1\nport = %s\ndb = %s\n' "${s%%:*}" "$R2" "${s##*:}"
+    done
+  } >"$tmp/server.conf"
+  (cd "$tmp" && "$D4_SERVER_BIN" -c "$tmp/server.conf" >"$tmp/d4-server.log" 2>&1 & echo $! >"$tmp/d4s.pid")
+  sleep 1.5
+  echo "127.0.0.1:$DP" >"$tmp/conf/destination"
+  t0=$(now)
+  "$T/d4-client" -c "$tmp/conf" <"$tmp/lines.txt" 2>"$tmp/client-d4s.err"
+  t1=$(now)
+  printf 'd4-client → d4-server: %d MB in %.2fs = %s MB/s (stream entries: %s)\n' "$((size / 1000000))" \
+    "$(python3 -c "print($t1-$t0)")" "$(python3 -c "print(f'{$size/1e6/($t1-$t0):.1f}')")" \
+    "$(redis-cli -p "$R1" --raw keys 'stream:8:*' | head -1 | xargs -r redis-cli -p "$R1" xlen)"
+  D4S=$(cat "$tmp/d4s.pid")
+  kill "$D4S" 2>/dev/null || true
+  for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$D4S" 2>/dev/null || break; sleep 0.5; done
+  kill -9 "$D4S" 2>/dev/null || true
+  redis-cli -p "$R1" shutdown nosave >/dev/null 2>&1 || true
+  redis-cli -p "$R2" shutdown nosave >/dev/null 2>&1 || true
+fi
