@@ -78,7 +78,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let mut server = HttpServer::new(factory)
         .client_request_timeout(Duration::from_secs(10))
         .shutdown_timeout(5);
-    let workers = args.workers.unwrap_or_else(d4_core::config::half_the_cpus);
+    let workers = args.workers.unwrap_or_else(d4_core::runtime::half_the_cpus);
     server = server.workers(workers.max(1));
     let server = server
         .bind((args.bind, args.port))

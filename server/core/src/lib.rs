@@ -4,6 +4,7 @@
 //! - [`keys`]: every Redis key name and value format of the D4 server stores.
 //! - [`queues`]: analyzer-queue management (create, edit, flush, remove, deliver).
 //! - [`runtime`]: tracing set-up, signals, the shutdown token and deadline of every daemon.
+//! - [`store`]: the store facade: connect, timeouts, retries, error classes, back-off.
 //!
 //! The wire protocol lives in `d4-proto`, re-exported here as [`proto`].
 
@@ -11,5 +12,6 @@ pub mod config;
 pub mod keys;
 pub mod queues;
 pub mod runtime;
+pub mod store;
 
 pub use d4_proto as proto;

@@ -1,51 +1,84 @@
-//! Process plumbing shared by the daemons: tracing setup and the shutdown signal.
+//! Process plumbing of every daemon: logging, signals, shutdown and its deadline.
+//!
+//! - [`init_tracing`]: one `tracing` set-up; the `D4_LOG` environment variable overrides
+//!   the default filter; colours only when stderr is a terminal, so files under `logs/`
+//!   hold plain text.
+//! - [`run_daemon`]: builds the runtime, turns SIGINT/SIGTERM into a cancelled
+//!   [`CancellationToken`], runs the daemon's `main` and gives it [`SHUTDOWN_DEADLINE`]
+//!   to return after the signal; past it the process exits anyway (status 1), so no
+//!   store outage can keep a daemon from stopping.
+//! - [`load_server_config`]: `server.conf` with its unknown options logged.
+
+use std::future::Future;
+use std::io::IsTerminal;
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
-use tracing::info;
+use tracing::{error, info};
 
-/// Installs a `tracing` subscriber on stderr; `RUST_LOG` overrides `default_filter`.
-pub fn init(default_filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+/// The environment variable that overrides every daemon's log filter (tracing
+/// `EnvFilter` syntax, e.g. `D4_LOG=debug` or `D4_LOG=d4_server=debug,info`).
+pub const LOG_ENV: &str = "D4_LOG";
+
+/// How long a daemon may take to finish its work after SIGINT/SIGTERM.
+pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Installs the `tracing` subscriber on stderr: `D4_LOG` if set, else `default_filter`.
+pub fn init_tracing(default_filter: &str) {
+    init_tracing_to(
+        default_filter,
+        std::io::stderr,
+        std::io::stderr().is_terminal(),
+    );
+}
+
+/// Like [`init_tracing`], writing to `writer` (e.g. a log file) with colours if `ansi`.
+pub fn init_tracing_to<W>(default_filter: &str, writer: W, ansi: bool)
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    let filter = tracing_subscriber::EnvFilter::try_from_env(LOG_ENV)
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(default_filter))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
+        .with_ansi(ansi)
         .try_init();
 }
 
-/// Waits for SIGINT or SIGTERM, then cancels `token`.
+/// Waits for SIGINT or SIGTERM (or for `token` to be cancelled elsewhere), then cancels
+/// `token`.
 pub async fn wait_for_signal(token: CancellationToken) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) else {
-            let _ = tokio::signal::ctrl_c().await;
-            token.cancel();
-            return;
-        };
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         tokio::select! {
-            _ = term.recv() => info!("SIGTERM received, shutting down."),
-            _ = int.recv() => info!("SIGINT received, shutting down."),
+            _ = tokio::signal::ctrl_c() => {}
             _ = token.cancelled() => return,
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+        token.cancel();
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => info!("SIGTERM received, shutting down."),
+        _ = int.recv() => info!("SIGINT received, shutting down."),
+        _ = token.cancelled() => return,
     }
     token.cancel();
 }
 
-/// Runs a daemon's async `main` on a multi-threaded runtime; on error prints the whole
-/// chain as `<name>: <error>` and exits with status 1.
-pub fn run_daemon<F>(name: &str, main: F)
+/// Runs a daemon: tracing from `log_filter` (or `D4_LOG`), a multi-threaded runtime,
+/// signals to the token passed to `main`, and the [`SHUTDOWN_DEADLINE`] after a signal.
+/// An error is printed as `<name>: <error chain>` and exits with status 1.
+pub fn run_daemon<F, Fut>(name: &str, log_filter: &str, main: F) -> !
 where
-    F: std::future::Future<Output = anyhow::Result<()>>,
+    F: FnOnce(CancellationToken) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
 {
+    init_tracing(log_filter);
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -53,10 +86,43 @@ where
             std::process::exit(1);
         }
     };
-    if let Err(e) = rt.block_on(main) {
-        eprintln!("{name}: {e:#}");
-        std::process::exit(1);
-    }
+    let code = rt.block_on(supervise(name, SHUTDOWN_DEADLINE, main));
+    // Tasks still running (a connection waiting on a dead store) must not hold the exit.
+    rt.shutdown_timeout(Duration::from_millis(200));
+    std::process::exit(code);
+}
+
+/// Runs `main` with a shutdown token wired to the signals; returns the exit status.
+async fn supervise<F, Fut>(name: &str, deadline: Duration, main: F) -> i32
+where
+    F: FnOnce(CancellationToken) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let stop = CancellationToken::new();
+    let signals = tokio::spawn(wait_for_signal(stop.clone()));
+    let overdue = {
+        let stop = stop.clone();
+        async move {
+            stop.cancelled().await;
+            tokio::time::sleep(deadline).await;
+        }
+    };
+    let code = tokio::select! {
+        r = main(stop.clone()) => match r {
+            Ok(()) => 0,
+            Err(e) => {
+                error!(error = %format!("{e:#}"), "{name} failed.");
+                eprintln!("{name}: {e:#}");
+                1
+            }
+        },
+        _ = overdue => {
+            error!(deadline = ?deadline, "{name} did not stop within {deadline:?} of the shutdown signal; exiting.");
+            1
+        }
+    };
+    signals.abort();
+    code
 }
 
 /// Loads `server.conf` and logs each option this program does not know.
@@ -68,4 +134,35 @@ pub fn load_server_config(path: &std::path::Path) -> anyhow::Result<crate::confi
         tracing::warn!(option = %u, "Unknown option in server.conf (ignored).");
     }
     Ok(cfg)
+}
+
+/// Default worker-thread count of a server that shares its host with a store or with its
+/// clients: half the CPUs, at least one.
+pub fn half_the_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_daemon_that_ignores_the_signal_is_stopped_at_the_deadline() {
+        let main = |stop: CancellationToken| async move {
+            stop.cancel(); // as a signal would
+            std::future::pending::<()>().await;
+            Ok(())
+        };
+        assert_eq!(supervise("t", Duration::from_secs(10), main).await, 1);
+    }
+
+    #[tokio::test]
+    async fn a_daemon_that_returns_sets_the_status() {
+        assert_eq!(
+            supervise("t", SHUTDOWN_DEADLINE, |_| async { Ok(()) }).await,
+            0
+        );
+        let failing = |_| async { Err(anyhow::anyhow!("boom")) };
+        assert_eq!(supervise("t", SHUTDOWN_DEADLINE, failing).await, 1);
+    }
 }

@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use d4_core::config::DEFAULT_SERVER_CONF;
 use d4_core::queues::{NewQueue, Queues};
+use d4_core::store::{Policy, Store};
 
 /// Manage D4 analyzer queues (the lists analyzers pop from the ANALYZER store).
 #[derive(Parser)]
@@ -72,6 +73,7 @@ enum Command {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    d4_core::runtime::init_tracing("warn");
     match run(cli).await {
         Ok(code) => code,
         Err(e) => {
@@ -87,14 +89,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let config = d4_core::runtime::load_server_config(&cli.config)?;
-    let meta = config
-        .redis_metadata
-        .connect()
+    let meta = Store::connect(&config.redis_metadata, Policy::INTERACTIVE)
         .await
         .context("connecting to Redis_METADATA")?;
-    let analyzer = config
-        .redis_analyzer
-        .connect()
+    let analyzer = Store::connect(&config.redis_analyzer, Policy::INTERACTIVE)
         .await
         .context("connecting to Redis_ANALYZER")?;
     let queues = Queues::new(meta, analyzer, config.analyzer_queues_max_size);

@@ -6,17 +6,10 @@
 //! unchanged; malformed values are errors naming the section, option and value.
 
 pub mod ini;
-pub mod redis;
 
 use std::path::{Path, PathBuf};
 
 pub use ini::{parse_bool, Ini, IniError};
-
-/// Default worker-thread count of a server that shares its host with a store or with its
-/// clients: half the CPUs, at least one (`d4-kv`, `pdns-cof-server`).
-pub fn half_the_cpus() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
-}
 
 /// Default path of the server configuration, relative to the project root.
 pub const DEFAULT_SERVER_CONF: &str = "conf/server.conf";

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 
-use fred::prelude::*;
+use crate::store::{pipe, Cmd, Value};
 
 use super::{sanitize_queue_type, sensor_key, QueueError, QueueKind, Queues};
 use crate::keys::meta;
@@ -41,7 +41,7 @@ impl Queues {
         let ty = sanitize_queue_type(format_type);
         let accepted: bool = self
             .meta
-            .sismember(meta::ACCEPTED_TYPE, ty.to_string())
+            .query(&Cmd::sismember(meta::ACCEPTED_TYPE, ty))
             .await?;
         let ty = u8::try_from(ty).map_err(|_| QueueError::InvalidType)?;
         if !accepted {
@@ -54,7 +54,7 @@ impl Queues {
         let ok: bool = !ext.is_empty()
             && self
                 .meta
-                .sismember(meta::ACCEPTED_EXTENDED_TYPE, ext)
+                .query::<bool>(&Cmd::sismember(meta::ACCEPTED_EXTENDED_TYPE, ext))
                 .await?;
         if ok {
             Ok(QueueKind::Extended(ext.to_string()))
@@ -75,50 +75,36 @@ impl Queues {
             .map(|s| sensor_key(s))
             .filter(|s| !s.is_empty())
             .collect();
-        let p = self.meta.pipeline();
+        let mut p = pipe();
         let qkey = meta::queue(&q);
-        let _: () = p
-            .hset(
-                &qkey,
-                (meta::queue_field::TYPE, kind.format_type().to_string()),
-            )
-            .await?;
+        p.hset(&qkey, meta::queue_field::TYPE, kind.format_type())
+            .ignore();
         if let Some(d) = new.description.as_deref().filter(|d| !d.is_empty()) {
-            let _: () = p.hset(&qkey, (meta::queue_field::DESCRIPTION, d)).await?;
+            p.hset(&qkey, meta::queue_field::DESCRIPTION, d).ignore();
         }
         if let Some(n) = new.max_size.filter(|n| *n > 0) {
-            let _: () = p
-                .hset(&qkey, (meta::queue_field::MAX_SIZE, n.to_string()))
-                .await?;
+            p.hset(&qkey, meta::queue_field::MAX_SIZE, n).ignore();
         }
         let ty = kind.format_type().to_string();
-        let _: () = p.sadd(meta::ALL_ANALYZER_FORMAT_TYPE, ty.as_str()).await?;
-        let _: () = p
-            .sadd(meta::all_queues_by_format_type(&ty), q.as_str())
-            .await?;
+        p.sadd(meta::ALL_ANALYZER_FORMAT_TYPE, &ty).ignore();
+        p.sadd(meta::all_queues_by_format_type(&ty), &q).ignore();
         let index = if sensors.is_empty() {
             kind.type_queues_key()
         } else {
             kind.group_queues_key()
         };
-        let _: () = p.sadd(index, q.as_str()).await?;
+        p.sadd(index, &q).ignore();
         if let QueueKind::Extended(ext) = &kind {
-            let _: () = p
-                .hset(&qkey, (meta::queue_field::METATYPE, ext.as_str()))
-                .await?;
-            let _: () = p
-                .sadd(meta::all_queues_by_extended_type(ext), q.as_str())
-                .await?;
-            let _: () = p
-                .sadd(meta::ALL_ANALYZER_EXTENDED_TYPE, ext.as_str())
-                .await?;
+            p.hset(&qkey, meta::queue_field::METATYPE, ext).ignore();
+            p.sadd(meta::all_queues_by_extended_type(ext), &q).ignore();
+            p.sadd(meta::ALL_ANALYZER_EXTENDED_TYPE, ext).ignore();
         }
         for s in &sensors {
-            let _: () = p.sadd(meta::queue_sensor_group(&q), s.as_str()).await?;
-            let _: () = p.sadd(kind.sensor_queues_key(s), q.as_str()).await?;
+            p.sadd(meta::queue_sensor_group(&q), s).ignore();
+            p.sadd(kind.sensor_queues_key(s), &q).ignore();
         }
-        let _: () = p.sadd(meta::ALL_ANALYZER_QUEUES, q.as_str()).await?;
-        let _: Vec<Value> = p.all().await?;
+        p.sadd(meta::ALL_ANALYZER_QUEUES, &q).ignore();
+        self.meta.run::<()>(&p).await?;
         Ok(q)
     }
 
@@ -126,7 +112,7 @@ impl Queues {
     /// else make a new dashed uuid4.
     async fn fresh_queue_uuid(&self, wanted: Option<&str>) -> Result<String, QueueError> {
         if let Some(q) = wanted.map(str::trim).filter(|q| is_valid_uuid_v4_str(q)) {
-            let exists: bool = self.meta.exists(meta::queue(q)).await?;
+            let exists: bool = self.meta.query(&Cmd::exists(meta::queue(q))).await?;
             if !exists {
                 return Ok(q.to_string());
             }
@@ -139,12 +125,12 @@ impl Queues {
         if description.is_empty() || !self.exists(q).await? {
             return Ok(false);
         }
-        let _: () = self
-            .meta
-            .hset(
+        self.meta
+            .query::<()>(&Cmd::hset(
                 meta::queue(q),
-                (meta::queue_field::DESCRIPTION, description),
-            )
+                meta::queue_field::DESCRIPTION,
+                description,
+            ))
             .await?;
         Ok(true)
     }
@@ -156,9 +142,8 @@ impl Queues {
         if n <= 0 || !self.exists(q).await? {
             return Ok(false);
         }
-        let _: () = self
-            .meta
-            .hset(meta::queue(q), (meta::queue_field::MAX_SIZE, n.to_string()))
+        self.meta
+            .query::<()>(&Cmd::hset(meta::queue(q), meta::queue_field::MAX_SIZE, n))
             .await?;
         Ok(true)
     }
@@ -172,24 +157,31 @@ impl Queues {
             .map(|s| sensor_key(s))
             .filter(|s| !s.is_empty())
             .collect();
-        let current: BTreeSet<String> = self.meta.smembers(meta::queue_sensor_group(q)).await?;
-        let p = self.meta.pipeline();
+        let current: BTreeSet<String> = self
+            .meta
+            .query(&Cmd::smembers(meta::queue_sensor_group(q)))
+            .await?;
+        let mut p = pipe();
         for s in wanted.difference(&current) {
-            let _: () = p.sadd(meta::queue_sensor_group(q), s.as_str()).await?;
-            let _: () = p.sadd(kind.sensor_queues_key(s), q).await?;
+            p.sadd(meta::queue_sensor_group(q), s).ignore();
+            p.sadd(kind.sensor_queues_key(s), q).ignore();
         }
         for s in current.difference(&wanted) {
-            let _: () = p.srem(meta::queue_sensor_group(q), s.as_str()).await?;
-            let _: () = p.srem(kind.sensor_queues_key(s), q).await?;
+            p.srem(meta::queue_sensor_group(q), s).ignore();
+            p.srem(kind.sensor_queues_key(s), q).ignore();
         }
-        let _: Vec<Value> = p.all().await?;
+        if !p.is_empty() {
+            self.meta.run::<()>(&p).await?;
+        }
         Ok(())
     }
 
     /// Empties the queue's list (`DEL analyzer:<type-or-ext>:<q>`).
     pub async fn flush(&self, q: &str) -> Result<(), QueueError> {
         let kind = self.kind_of(q).await?.ok_or(QueueError::UnknownQueue)?;
-        let _: () = self.analyzer.del(kind.list_key(q)).await?;
+        self.analyzer
+            .query::<()>(&Cmd::del(kind.list_key(q)))
+            .await?;
         Ok(())
     }
 
@@ -199,30 +191,35 @@ impl Queues {
             return Err(QueueError::InvalidUuid);
         }
         let kind = self.kind_of(q).await?.ok_or(QueueError::UnknownQueue)?;
-        let sensors: Vec<String> = self.meta.smembers(meta::queue_sensor_group(q)).await?;
+        let sensors: Vec<String> = self
+            .meta
+            .query(&Cmd::smembers(meta::queue_sensor_group(q)))
+            .await?;
         let ty = kind.format_type().to_string();
-        let p = self.meta.pipeline();
-        let _: () = p.del(meta::queue(q)).await?;
-        let _: () = p.del(meta::queue_sensor_group(q)).await?;
+        let mut p = pipe();
+        p.del(meta::queue(q)).ignore();
+        p.del(meta::queue_sensor_group(q)).ignore();
         for s in &sensors {
-            let _: () = p.srem(kind.sensor_queues_key(s), q).await?;
+            p.srem(kind.sensor_queues_key(s), q).ignore();
             // Queues made by the Python stack were indexed under `list` (spec §9 item 27).
-            let _: () = p.srem(meta::sensor_queues("list", s), q).await?;
+            p.srem(meta::sensor_queues("list", s), q).ignore();
         }
-        let _: () = p.srem(meta::all_queues_by_format_type(&ty), q).await?;
-        let _: () = p.srem(kind.type_queues_key(), q).await?;
-        let _: () = p.srem(kind.group_queues_key(), q).await?;
+        p.srem(meta::all_queues_by_format_type(&ty), q).ignore();
+        p.srem(kind.type_queues_key(), q).ignore();
+        p.srem(kind.group_queues_key(), q).ignore();
         if let Some(ext) = kind.extended() {
-            let _: () = p.srem(meta::all_queues_by_extended_type(ext), q).await?;
+            p.srem(meta::all_queues_by_extended_type(ext), q).ignore();
         }
-        let _: () = p.srem(meta::ALL_ANALYZER_QUEUES, q).await?;
-        let _: () = p.scard(meta::all_queues_by_format_type(&ty)).await?;
+        p.srem(meta::ALL_ANALYZER_QUEUES, q).ignore();
+        p.scard(meta::all_queues_by_format_type(&ty));
         if let Some(ext) = kind.extended() {
-            let _: () = p.scard(meta::all_queues_by_extended_type(ext)).await?;
+            p.scard(meta::all_queues_by_extended_type(ext));
         }
-        let replies: Vec<Value> = p.all().await?;
+        let replies: Vec<Value> = self.meta.run(&p).await?;
         self.prune_indexes(&kind, &ty, &replies).await?;
-        let _: () = self.analyzer.del(kind.list_key(q)).await?;
+        self.analyzer
+            .query::<()>(&Cmd::del(kind.list_key(q)))
+            .await?;
         Ok(())
     }
 
@@ -234,7 +231,7 @@ impl Queues {
         ty: &str,
         replies: &[Value],
     ) -> Result<(), QueueError> {
-        let count = |v: Option<&Value>| v.and_then(Value::as_i64).unwrap_or(1);
+        let count = |v: Option<&Value>| v.and_then(crate::store::value::int).unwrap_or(1);
         let (by_type, by_ext) = match kind {
             QueueKind::Extended(_) => {
                 let n = replies.len();
@@ -243,12 +240,13 @@ impl Queues {
             QueueKind::Plain(_) => (count(replies.last()), 1),
         };
         if by_type == 0 {
-            let _: () = self.meta.srem(meta::ALL_ANALYZER_FORMAT_TYPE, ty).await?;
+            self.meta
+                .query::<()>(&Cmd::srem(meta::ALL_ANALYZER_FORMAT_TYPE, ty))
+                .await?;
         }
         if let (0, Some(ext)) = (by_ext, kind.extended()) {
-            let _: () = self
-                .meta
-                .srem(meta::ALL_ANALYZER_EXTENDED_TYPE, ext)
+            self.meta
+                .query::<()>(&Cmd::srem(meta::ALL_ANALYZER_EXTENDED_TYPE, ext))
                 .await?;
         }
         Ok(())
@@ -256,6 +254,6 @@ impl Queues {
 
     /// Whether `analyzer:<q>` exists.
     pub async fn exists(&self, q: &str) -> Result<bool, QueueError> {
-        Ok(self.meta.exists(meta::queue(q)).await?)
+        Ok(self.meta.query(&Cmd::exists(meta::queue(q))).await?)
     }
 }

@@ -17,8 +17,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::store::{pipe, value, Value};
 use bytes::Bytes;
-use fred::prelude::*;
 
 use super::{float_epoch_now, QueueError, QueueKind, Queues};
 use crate::keys::meta;
@@ -46,18 +46,10 @@ pub struct Delivered {
 impl Queues {
     /// The queues that must receive `sensor`'s data of `kind`, in a stable order.
     pub async fn targets(&self, sensor: &str, kind: &QueueKind) -> Result<Vec<Target>, QueueError> {
-        let p = self.meta.pipeline();
-        let _: () = p.smembers(kind.type_queues_key()).await?;
-        let _: () = p.smembers(kind.sensor_queues_key(sensor)).await?;
-        let mut sets = p.all::<Vec<Value>>().await?.into_iter();
-        let mut next_set = || -> Result<Vec<String>, QueueError> {
-            Ok(sets
-                .next()
-                .map(Value::convert)
-                .transpose()?
-                .unwrap_or_default())
-        };
-        let (mut typed, group) = (next_set()?, next_set()?);
+        let mut p = pipe();
+        p.smembers(kind.type_queues_key())
+            .smembers(kind.sensor_queues_key(sensor));
+        let (mut typed, group): (Vec<String>, Vec<String>) = self.meta.run(&p).await?;
         typed.sort();
         let mut group: Vec<String> = group.into_iter().filter(|q| !typed.contains(q)).collect();
         group.sort();
@@ -65,17 +57,17 @@ impl Queues {
         if typed.is_empty() {
             return Ok(Vec::new());
         }
-        let p = self.meta.pipeline();
+        let mut p = pipe();
         for q in &typed {
-            let _: () = p.hget(meta::queue(q), meta::queue_field::MAX_SIZE).await?;
+            p.hget(meta::queue(q), meta::queue_field::MAX_SIZE);
         }
-        let sizes: Vec<Value> = p.all().await?;
+        let sizes: Vec<Value> = self.meta.run(&p).await?;
         Ok(typed
             .into_iter()
             .zip(sizes.into_iter().map(Some).chain(std::iter::repeat(None)))
             .map(|(queue, size)| Target {
                 max_size: size
-                    .and_then(|v| v.as_string())
+                    .and_then(value::text)
                     .and_then(|s| s.trim().parse::<u64>().ok())
                     .filter(|n| *n > 0)
                     .unwrap_or(self.default_max),
@@ -92,36 +84,35 @@ impl Queues {
         targets: &[Target],
         lines: &[Bytes],
     ) -> Result<Delivered, QueueError> {
-        let values: Vec<Value> = lines
+        let values: Vec<&[u8]> = lines
             .iter()
             .filter(|l| !l.is_empty())
-            .map(|l| Value::Bytes(l.clone()))
+            .map(|l| l.as_ref())
             .collect();
         if values.is_empty() || targets.is_empty() {
             return Ok(Delivered::default());
         }
-        let data = self.analyzer.pipeline();
-        let stamps = self.meta.pipeline();
+        let mut data = pipe();
+        let mut stamps = pipe();
         let now = float_epoch_now();
         for t in targets {
             let key = kind.list_key(&t.queue);
-            let _: () = data.lpush(&key, values.clone()).await?;
-            let keep = i64::try_from(t.max_size).unwrap_or(i64::MAX);
-            let _: () = data.ltrim(&key, 0, keep - 1).await?;
-            let _: () = stamps
-                .hset(
-                    meta::queue(&t.queue),
-                    (meta::queue_field::LAST_UPDATED, now.as_str()),
-                )
-                .await?;
+            let keep = isize::try_from(t.max_size).unwrap_or(isize::MAX);
+            data.lpush(&key, &values).ltrim(&key, 0, keep - 1).ignore();
+            stamps
+                .hset(meta::queue(&t.queue), meta::queue_field::LAST_UPDATED, &now)
+                .ignore();
         }
-        let (pushed, stamped) = tokio::join!(data.all::<Vec<Value>>(), stamps.all::<Vec<Value>>());
+        let (pushed, stamped) = tokio::join!(
+            self.analyzer.run::<Vec<u64>>(&data),
+            self.meta.run::<()>(&stamps)
+        );
         let pushed = pushed?;
         stamped?;
         let trimmed = targets
             .iter()
-            .zip(pushed.iter().step_by(2))
-            .map(|(t, len)| len.as_u64().unwrap_or(0).saturating_sub(t.max_size))
+            .zip(pushed.iter())
+            .map(|(t, len)| len.saturating_sub(t.max_size))
             .sum();
         Ok(Delivered {
             queues: targets.len(),

@@ -21,7 +21,7 @@ pub mod read;
 
 use std::fmt;
 
-use fred::prelude::*;
+use crate::store::{cmd, Store, StoreError};
 
 pub use admin::NewQueue;
 pub use deliver::{Router, Target};
@@ -47,7 +47,7 @@ pub enum QueueError {
     InvalidMaxSize,
     /// The store failed.
     #[error("store error: {0}")]
-    Store(#[from] fred::error::Error),
+    Store(#[from] StoreError),
 }
 
 /// What a queue carries: a plain D4 type or an extended (type 254) type name.
@@ -139,16 +139,16 @@ pub fn float_epoch_now() -> String {
 #[derive(Clone)]
 pub struct Queues {
     /// `Redis_METADATA` (queue hashes and index sets).
-    pub meta: Client,
+    pub meta: Store,
     /// `Redis_ANALYZER` (the queue lists).
-    pub analyzer: Client,
+    pub analyzer: Store,
     /// `[D4_Server] analyzer_queues_max_size`: the size of queues without `max_size`.
     pub default_max: u64,
 }
 
 impl Queues {
-    /// Wraps connected clients.
-    pub fn new(meta: Client, analyzer: Client, default_max: u64) -> Self {
+    /// Wraps connected stores.
+    pub fn new(meta: Store, analyzer: Store, default_max: u64) -> Self {
         Queues {
             meta,
             analyzer,
@@ -162,7 +162,12 @@ impl Queues {
         use crate::keys::meta::{queue, queue_field};
         let (ty, meta): (Option<String>, Option<String>) = self
             .meta
-            .hmget(queue(q), vec![queue_field::TYPE, queue_field::METATYPE])
+            .query(
+                cmd("HMGET")
+                    .arg(queue(q))
+                    .arg(queue_field::TYPE)
+                    .arg(queue_field::METATYPE),
+            )
             .await?;
         Ok(kind_from_fields(ty.as_deref(), meta.as_deref()))
     }

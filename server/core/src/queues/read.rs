@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use fred::prelude::*;
+use crate::store::{pipe, value, Cmd, Value};
 
 use super::{kind_from_fields, QueueError, QueueKind, Queues};
 use crate::keys::meta;
@@ -48,7 +48,10 @@ impl QueueInfo {
 impl Queues {
     /// Every queue uuid (`all_analyzer_queues`), sorted.
     pub async fn uuids(&self) -> Result<Vec<String>, QueueError> {
-        let mut v: Vec<String> = self.meta.smembers(meta::ALL_ANALYZER_QUEUES).await?;
+        let mut v: Vec<String> = self
+            .meta
+            .query(&Cmd::smembers(meta::ALL_ANALYZER_QUEUES))
+            .await?;
         v.sort();
         Ok(v)
     }
@@ -71,14 +74,14 @@ impl Queues {
         if uuids.is_empty() {
             return Ok(Vec::new());
         }
-        let p = self.meta.pipeline();
+        let mut p = pipe();
         for q in uuids {
-            let _: () = p.hgetall(meta::queue(q)).await?;
+            p.hgetall(meta::queue(q));
         }
-        let replies: Vec<Value> = p.all().await?;
+        let replies: Vec<Value> = self.meta.run(&p).await?;
         let hashes = replies
             .into_iter()
-            .map(|v| v.convert::<HashMap<String, String>>().unwrap_or_default());
+            .map(|v| value::pairs(v).into_iter().collect::<HashMap<_, _>>());
         let found: Vec<(String, HashMap<String, String>, QueueKind)> = uuids
             .iter()
             .zip(hashes)
@@ -141,21 +144,17 @@ impl Queues {
         &self,
         found: &[(String, HashMap<String, String>, QueueKind)],
     ) -> Result<Vec<(bool, Vec<String>)>, QueueError> {
-        let p = self.meta.pipeline();
+        let mut p = pipe();
         for (q, _, kind) in found {
-            let _: () = p.sismember(kind.group_queues_key(), q.as_str()).await?;
-            let _: () = p.smembers(meta::queue_sensor_group(q)).await?;
+            p.sismember(kind.group_queues_key(), q)
+                .smembers(meta::queue_sensor_group(q));
         }
-        let replies: Vec<Value> = p.all().await?;
+        let replies: Vec<Value> = self.meta.run(&p).await?;
         let mut out = Vec::with_capacity(found.len());
-        for pair in replies.chunks(2) {
-            let is_group = pair.first().and_then(Value::as_bool).unwrap_or(false);
-            let mut sensors: Vec<String> = pair
-                .get(1)
-                .cloned()
-                .map(Value::convert)
-                .transpose()?
-                .unwrap_or_default();
+        let mut replies = replies.into_iter();
+        while let (Some(member), Some(group)) = (replies.next(), replies.next()) {
+            let is_group = value::flag(&member);
+            let mut sensors = value::members(group);
             sensors.sort();
             out.push((is_group || !sensors.is_empty(), sensors));
         }
@@ -167,13 +166,17 @@ impl Queues {
         &self,
         found: &[(String, HashMap<String, String>, QueueKind)],
     ) -> Result<Vec<u64>, QueueError> {
-        let p = self.analyzer.pipeline();
+        let mut p = pipe();
         for (q, _, kind) in found {
-            let _: () = p.llen(kind.list_key(q)).await?;
+            p.llen(kind.list_key(q));
         }
-        let v: Vec<Value> = p.all().await?;
+        let v: Vec<Value> = self.analyzer.run(&p).await?;
         Ok(v.iter()
-            .map(|x| x.as_u64().unwrap_or(0))
+            .map(|x| {
+                value::int(x)
+                    .and_then(|n| u64::try_from(n).ok())
+                    .unwrap_or(0)
+            })
             .chain(std::iter::repeat(0))
             .take(found.len())
             .collect())
