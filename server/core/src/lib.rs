@@ -4,6 +4,7 @@
 //! - [`keys`]: every Redis key name and value format of the D4 server stores.
 //! - [`queues`]: analyzer-queue management (create, edit, flush, remove, deliver).
 //! - [`runtime`]: tracing set-up, signals, the shutdown token and deadline of every daemon.
+//! - [`tls`]: the TLS certificate loader of the servers (ingest and web).
 //! - [`store`]: the store facade: connect, timeouts, retries, error classes, back-off.
 //!
 //! The wire protocol lives in `d4-proto`, re-exported here as [`proto`].
@@ -13,5 +14,6 @@ pub mod keys;
 pub mod queues;
 pub mod runtime;
 pub mod store;
+pub mod tls;
 
 pub use d4_proto as proto;

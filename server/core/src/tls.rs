@@ -1,6 +1,7 @@
-//! TLS for the ingest server: the certificate chain and key of `[D4_Server]
-//! tls_cert_file` / `tls_key_file` (PEM), rustls with ring, TLS 1.2 and 1.3, no client
-//! certificate (as upstream's Twisted defaults), no TLS 1.3 session tickets.
+//! The one TLS loader of the servers (`d4-server` on 4443, `d4-web` on 7000): the
+//! certificate chain and key of `[D4_Server] tls_cert_file` / `tls_key_file` (PEM),
+//! rustls with ring, TLS 1.2 and 1.3, no client certificate (as upstream's Twisted and
+//! Flask defaults). Each server adds its own settings (session tickets, ALPN).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -37,7 +38,7 @@ fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
 }
 
 /// Loads the PEM certificate chain and private key into a rustls server config.
-pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+pub fn server_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, TlsError> {
     let cert_pem = read(cert)?;
     let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut cert_pem.as_slice())
         .filter_map(Result::ok)
@@ -51,13 +52,9 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig
         .flatten()
         .ok_or_else(|| TlsError::NoKey(key.to_path_buf()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+    let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
         .with_single_cert(certs, key_der)?;
-    // The server must never send application-level bytes: sensors never read, and
-    // unread TLS 1.3 session tickets in a sensor's receive buffer turn its close into a
-    // TCP reset, which makes this side discard the sensor's last unread data.
-    config.send_tls13_tickets = 0;
-    Ok(Arc::new(config))
+    Ok(config)
 }
