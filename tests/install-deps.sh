@@ -8,6 +8,11 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 
+echo "install-deps: Rust components (rustfmt, clippy: CI checks format and lints)"
+if command -v rustup >/dev/null; then
+  rustup component add rustfmt clippy >/dev/null 2>&1 || echo "install-deps: rustup could not add rustfmt/clippy"
+fi
+
 echo "install-deps: Debian packages"
 $SUDO apt-get update -qq
 # redis-server/redis-tools: the reference store and redis-cli/redis-benchmark; screen: LAUNCH.sh;

@@ -1,11 +1,11 @@
-//! Shared harness for the core tests: a store plus connected `fred` clients per role.
+//! Shared harness for the core tests: a store plus connected store-facade clients per role.
 
 #![allow(dead_code)]
 
 use d4_core::config::RedisEndpoint;
 use d4_core::queues::Queues;
+use d4_core::store::{Cmd, Policy, Store as Client};
 use d4_testkit::Store;
-use fred::prelude::*;
 
 /// A store with clients for META (db 0), ANALYZER (db 2) and STREAM (db 0 of a second store
 /// is not needed: tests put every role on one store, as the dbs keep them apart).
@@ -13,6 +13,13 @@ pub struct Env {
     pub store: Store,
     pub meta: Client,
     pub analyzer: Client,
+}
+
+/// A facade connection to `store` at `db`.
+pub async fn connect(store: &Store, db: u8) -> Client {
+    Client::connect(&endpoint(store, db), Policy::DAEMON)
+        .await
+        .unwrap_or_else(|e| panic!("connect db {db}: {e}"))
 }
 
 /// The endpoint of `store` at `db`.
@@ -28,11 +35,8 @@ impl Env {
     /// Starts a store; `None` when redis-server is missing outside CI.
     pub async fn start() -> Option<Env> {
         let store = Store::start()?;
-        let meta = endpoint(&store, 0).connect().await.expect("connect meta");
-        let analyzer = endpoint(&store, 2)
-            .connect()
-            .await
-            .expect("connect analyzer");
+        let meta = connect(&store, 0).await;
+        let analyzer = connect(&store, 2).await;
         Some(Env {
             store,
             meta,
@@ -49,12 +53,15 @@ impl Env {
     pub async fn seed_accepted(&self) {
         let _: () = self
             .meta
-            .sadd("server:accepted_type", vec!["1", "2", "3", "4", "8", "254"])
+            .query(&Cmd::sadd(
+                "server:accepted_type",
+                &["1", "2", "3", "4", "8", "254"],
+            ))
             .await
             .unwrap();
         let _: () = self
             .meta
-            .sadd("server:accepted_extended_type", "ja3-jl")
+            .query(&Cmd::sadd("server:accepted_extended_type", "ja3-jl"))
             .await
             .unwrap();
     }
@@ -140,8 +147,8 @@ impl Stack {
             mp = meta.port,
         );
         std::fs::write(dir.path().join("server.conf"), conf).expect("write conf");
-        let meta_client = endpoint(&meta, 0).connect().await.expect("meta");
-        let analyzer_client = endpoint(&meta, 2).connect().await.expect("analyzer");
+        let meta_client = connect(&meta, 0).await;
+        let analyzer_client = connect(&meta, 2).await;
         let mut stack = Stack {
             stream,
             meta,
