@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use fred::prelude::*;
+use d4_analyzer::model::keys;
+use d4_core::config::RedisEndpoint;
+use d4_core::store::{cmd, Policy, Store};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[derive(Parser)]
@@ -53,7 +55,7 @@ enum Cmd {
 }
 
 /// The i-th synthetic line: names cycle, types mix A/AAAA/CNAME/TXT.
-pub fn line(i: usize, names: usize) -> String {
+fn line(i: usize, names: usize) -> String {
     let n = i % names;
     let ts = 1_700_000_000 + i;
     match i % 10 {
@@ -65,19 +67,26 @@ pub fn line(i: usize, names: usize) -> String {
 }
 
 async fn fill(port: u16, uuid: &str, lines: usize, names: usize) -> anyhow::Result<()> {
-    let client =
-        Builder::from_config(Config::from_url(&format!("redis://127.0.0.1:{port}/2"))?).build()?;
-    client.init().await?;
-    let key = format!("analyzer:8:{uuid}");
+    let ep = RedisEndpoint {
+        host: "127.0.0.1".into(),
+        port,
+        db: keys::QUEUE_DB,
+    };
+    let store = Store::connect(&ep, Policy::DAEMON).await?;
+    let key = keys::queue(uuid);
     let started = Instant::now();
     let mut i = 0;
     while i < lines {
         let end = (i + 5000).min(lines);
-        let chunk: Vec<String> = (i..end).map(|j| line(j, names)).collect();
-        let _: () = client.lpush(key.as_str(), chunk).await?;
+        let mut lpush = cmd("LPUSH");
+        lpush.arg(&key);
+        for j in i..end {
+            lpush.arg(line(j, names));
+        }
+        store.query::<i64>(&lpush).await?;
         i = end;
     }
-    let len: i64 = client.llen(key.as_str()).await?;
+    let len: i64 = store.query(cmd("LLEN").arg(&key)).await?;
     println!(
         "filled {key} with {len} lines in {:.2}s",
         started.elapsed().as_secs_f64()

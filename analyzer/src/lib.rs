@@ -1,32 +1,16 @@
 //! Passive DNS analyzer (spec `pdns.md`): the drop-in for `analyzer-d4-passivedns`.
 //!
-//! - [`keys`]: every Redis key name (pDNS store and the D4 queue).
-//! - [`rrtype`]: RR type mnemonics ↔ numbers.
-//! - [`line`]: passivedns line parser (pure).
-//! - [`config`]: the `analyzer.conf` file.
-//! - [`batch`]: a batch of lines aggregated into writes (pure).
-//! - [`store`]: connections and the batch writer.
-//! - [`queue`]: batched FIFO pops of `analyzer:8:<uuid>`.
-//! - [`ingest`]: the `pdns-ingestion` loop.
-//! - [`cof`]: COF records as NDJSON, byte-compatible with upstream.
-//! - [`query`]: COF lookups in the store.
-//! - [`web`]: the COF HTTP API (`pdns-cof-server`).
-//! - [`import`]: `pdns-import` sources (COF NDJSON, passivedns logs, gzip).
-//! - [`ws`]: minimal websocket client for COF streams.
-//! - [`cli`]: logging, config loading and signals for the binaries.
+//! - [`model`]: the shared model: `analyzer.conf`, key names, RR types, the passivedns line.
+//! - `write`: records aggregated into batches and the batched store writer (ingest and import).
+//! - [`ingest`]: `pdns-ingestion`: batched FIFO pops of `analyzer:8:<uuid>` and the ingestion loop.
+//! - [`import`]: `pdns-import`: COF NDJSON, passivedns logs, gzip and COF websocket streams.
+//! - [`cof`]: `pdns-cof-server`: the COF HTTP API, its store lookups and its NDJSON records.
+//!
+//! Every store access goes through the facade `d4_core::store`; the binaries run under
+//! `d4_core::runtime` (logging, signals, shutdown deadline).
 
-pub mod batch;
-pub mod cli;
 pub mod cof;
-pub mod config;
 pub mod import;
 pub mod ingest;
-pub mod keys;
-pub mod line;
-pub mod query;
-pub mod queue;
-pub mod reader;
-pub mod rrtype;
-pub mod store;
-pub mod web;
-pub mod ws;
+pub mod model;
+pub(crate) mod write;

@@ -1,5 +1,5 @@
 //! Guard for the key-layout rule: Redis key names are formatted only in the key modules
-//! (`server/core/src/keys/` for the D4 stores, `analyzer/src/keys.rs` for the pDNS store).
+//! (`server/core/src/keys/` for the D4 stores, `analyzer/src/model/keys.rs` for the pDNS store).
 //! Any `format!` of a known key prefix elsewhere in library or binary code fails here.
 
 use std::path::Path;
@@ -49,7 +49,7 @@ const PREFIXES: &[&str] = &[
 /// Files allowed to format keys.
 fn is_key_module(path: &Path) -> bool {
     let p = path.to_string_lossy();
-    p.contains("server/core/src/keys/") || p.ends_with("analyzer/src/keys.rs")
+    p.contains("server/core/src/keys/") || p.ends_with("analyzer/src/model/keys.rs")
 }
 
 fn scan(dir: &Path, offenders: &mut Vec<String>) {

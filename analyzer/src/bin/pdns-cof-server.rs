@@ -4,10 +4,9 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use actix_web::{web, App, HttpServer};
-use anyhow::Context;
 use clap::Parser;
-use d4_analyzer::{cli, reader::Reader, web as cof_web};
+use d4_analyzer::cof::{self, ServeOptions};
+use d4_analyzer::model::config::AnalyzerConfig;
 
 /// A request allocates many small strings (keys, members, JSON); mimalloc serves them with
 /// less CPU than the system allocator, which showed as a sixth of the server's profile.
@@ -41,50 +40,25 @@ struct Args {
 
 fn main() {
     let args = Args::parse();
-    let rt = actix_web::rt::System::new();
-    if let Err(e) = rt.block_on(run(args)) {
-        eprintln!("pdns-cof-server: {e:#}");
-        std::process::exit(1);
-    }
-}
-
-async fn run(args: Args) -> anyhow::Result<()> {
-    let (cfg, path) = cli::load_config(args.config.as_deref())?;
-    cli::init_logging(cfg.logging_level.as_deref());
-    if args.validate {
-        println!("{}: OK", path.display());
-        return Ok(());
-    }
-    let url = cfg.store.url();
-    let timeout = Duration::from_millis(args.store_timeout_ms.max(1));
-    // Checks the URL once; each worker then opens its own connection on first use.
-    Reader::new(&url, timeout).context("store address")?;
-    let metrics = std::sync::Arc::new(cof_web::metrics::Metrics::default());
-    let (origin, auth) = (cfg.origin.clone(), cfg.auth.clone());
-    // One store connection per worker, opened on the worker's runtime at the first query:
-    // the API answers 503 while the store is unreachable.
-    let factory = move || {
-        let reader = Reader::new(&url, timeout).expect("store URL checked at startup");
-        let state = cof_web::State {
-            reader,
-            origin: origin.clone(),
-            auth: auth.clone(),
-            metrics: metrics.clone(),
-        };
-        App::new()
-            .app_data(web::Data::new(state))
-            .configure(cof_web::configure)
+    let cfg = match AnalyzerConfig::load_or_default(args.config.as_deref()) {
+        Ok((cfg, path)) if args.validate => {
+            println!("{}: OK", path.display());
+            drop(cfg);
+            std::process::exit(0);
+        }
+        Ok((cfg, _)) => cfg,
+        Err(e) => {
+            eprintln!("pdns-cof-server: {e:#}");
+            std::process::exit(1);
+        }
     };
-    let mut server = HttpServer::new(factory)
-        .client_request_timeout(Duration::from_secs(10))
-        .shutdown_timeout(5);
-    let workers = args.workers.unwrap_or_else(d4_core::runtime::half_the_cpus);
-    server = server.workers(workers.max(1));
-    let server = server
-        .bind((args.bind, args.port))
-        .with_context(|| format!("binding {}:{}", args.bind, args.port))?;
-    for addr in server.addrs() {
-        tracing::info!(address = %addr, store = %cfg.store.url(), auth = cfg.auth.enabled(), "COF server listening on {addr}.");
-    }
-    server.run().await.context("HTTP server")
+    let opts = ServeOptions {
+        bind: args.bind,
+        port: args.port,
+        workers: args.workers.unwrap_or_else(d4_core::runtime::half_the_cpus),
+        store_timeout: Duration::from_millis(args.store_timeout_ms.max(1)),
+    };
+    d4_core::runtime::run_daemon("pdns-cof-server", cfg.log_filter(), |stop| async move {
+        cof::serve(&cfg, &opts, stop).await
+    })
 }

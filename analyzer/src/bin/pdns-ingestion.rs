@@ -2,11 +2,12 @@
 //! (db 2 of `[global] d4-server`) and writes the passive DNS store (spec `pdns.md` §1).
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::Instant;
 
 use anyhow::Context;
 use clap::Parser;
-use d4_analyzer::{cli, ingest, queue::Queue, store};
+use d4_analyzer::ingest;
+use d4_analyzer::model::config::AnalyzerConfig;
 
 /// Passive DNS ingestion from a D4 type-8 analyzer queue.
 #[derive(Parser, Debug)]
@@ -26,49 +27,45 @@ struct Args {
     validate: bool,
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() {
+fn main() {
     let args = Args::parse();
-    if let Err(e) = run(args).await {
-        eprintln!("pdns-ingestion: {e:#}");
-        std::process::exit(1);
-    }
-}
-
-async fn run(args: Args) -> anyhow::Result<()> {
-    let (cfg, path) = cli::load_config(args.config.as_deref())?;
-    cli::init_logging(cfg.logging_level.as_deref());
-    let (uuid, d4) = cfg
-        .queue()
-        .with_context(|| format!("in {}", path.display()))?;
-    if args.validate {
-        println!("{}: OK", path.display());
-        return Ok(());
-    }
-    let stop = cli::shutdown_signal();
-    let timeout = Duration::from_secs(5);
-    let d4_client = store::connect(d4, timeout).await.context("D4 server")?;
-    let store_client = store::connect(&cfg.store, timeout)
-        .await
-        .context("pDNS store")?;
-    let mut queue = Queue::new(d4_client, uuid);
-    tracing::info!(queue = queue.key(), d4_server = %d4.url(), store = %cfg.store.url(), "Starting and using FIFO {} from D4 server.", queue.key());
+    let cfg = match load(&args) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            eprintln!("pdns-ingestion: {e:#}");
+            std::process::exit(1);
+        }
+    };
     let opts = ingest::Options {
         batch: args.batch.max(1),
         drain: args.drain,
         ..Default::default()
     };
-    let started = std::time::Instant::now();
-    let t = ingest::run(&cfg, &mut queue, &store_client, &opts, stop).await;
-    let secs = started.elapsed().as_secs_f64();
-    tracing::info!(
-        lines = t.lines,
-        processed = t.processed,
-        rejected = t.rejected,
-        excluded = t.excluded,
-        seconds = secs,
-        lines_per_sec = (t.lines as f64 / secs.max(1e-6)) as u64,
-        "Ingestion stopped."
-    );
-    Ok(())
+    d4_core::runtime::run_daemon("pdns-ingestion", cfg.log_filter(), |stop| async move {
+        let started = Instant::now();
+        let t = ingest::run(&cfg, &opts, &stop).await?;
+        let secs = started.elapsed().as_secs_f64();
+        tracing::info!(
+            lines = t.lines,
+            processed = t.processed,
+            rejected = t.rejected,
+            excluded = t.excluded,
+            seconds = secs,
+            lines_per_sec = (t.lines as f64 / secs.max(1e-6)) as u64,
+            "Ingestion stopped."
+        );
+        Ok(())
+    })
+}
+
+/// Loads and checks the config; with `--validate`, reports and exits.
+fn load(args: &Args) -> anyhow::Result<AnalyzerConfig> {
+    let (cfg, path) = AnalyzerConfig::load_or_default(args.config.as_deref())?;
+    cfg.queue()
+        .with_context(|| format!("in {}", path.display()))?;
+    if args.validate {
+        println!("{}: OK", path.display());
+        std::process::exit(0);
+    }
+    Ok(cfg)
 }

@@ -10,14 +10,14 @@ use std::time::{Duration, Instant};
 use d4_testkit::{bin_path, free_port, require, wait_for_port, Proc, Reply, Store};
 
 /// A redis-server with an append-only file fsynced on every write, restartable on its port.
-pub struct PersistentRedis {
-    pub port: u16,
+pub(crate) struct PersistentRedis {
+    pub(crate) port: u16,
     dir: tempfile::TempDir,
     proc: Option<Proc>,
 }
 
 impl PersistentRedis {
-    pub fn start() -> Option<PersistentRedis> {
+    pub(crate) fn start() -> Option<PersistentRedis> {
         if !require("redis-server") {
             return None;
         }
@@ -31,14 +31,14 @@ impl PersistentRedis {
     }
 
     /// SIGKILLs the server (no clean shutdown).
-    pub fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         if let Some(mut p) = self.proc.take() {
             p.kill();
         }
     }
 
     /// Starts (again) on the same port and directory.
-    pub fn restart(&mut self) {
+    pub(crate) fn restart(&mut self) {
         self.kill();
         let mut cmd = Command::new("redis-server");
         cmd.args([
@@ -76,22 +76,22 @@ impl PersistentRedis {
         }
     }
 
-    pub fn cmd(&self, args: &[&str]) -> Reply {
+    pub(crate) fn cmd(&self, args: &[&str]) -> Reply {
         raw_cmd(self.port, 0, args)
     }
 
-    pub fn cmd_db(&self, db: u8, args: &[&str]) -> Reply {
+    pub(crate) fn cmd_db(&self, db: u8, args: &[&str]) -> Reply {
         raw_cmd(self.port, db, args)
     }
 }
 
 /// One command on `port`/`db` over a fresh connection (the testkit's RESP code).
-pub fn raw_cmd(port: u16, db: u8, args: &[&str]) -> Reply {
+pub(crate) fn raw_cmd(port: u16, db: u8, args: &[&str]) -> Reply {
     d4_testkit::send_cmd(port, Some(db), args)
 }
 
 /// Writes an analyzer.conf for queue server `d4_port` and store `store_port`.
-pub fn write_conf(dir: &Path, d4_port: u16, store_port: u16, extra: &str) -> PathBuf {
+pub(crate) fn write_conf(dir: &Path, d4_port: u16, store_port: u16, extra: &str) -> PathBuf {
     let path = dir.join("analyzer.conf");
     let text = format!(
         "[global]\nmy-uuid = {UUID}\nd4-server = 127.0.0.1:{d4_port}\nlogging-level = INFO\n\n\
@@ -103,15 +103,15 @@ pub fn write_conf(dir: &Path, d4_port: u16, store_port: u16, extra: &str) -> Pat
 }
 
 /// The queue uuid used by the tests.
-pub const UUID: &str = "6a2461ce-c29d-44fc-b4fa-947d68826639";
+pub(crate) const UUID: &str = "6a2461ce-c29d-44fc-b4fa-947d68826639";
 
 /// `analyzer:8:<UUID>`.
-pub fn queue_key() -> String {
+pub(crate) fn queue_key() -> String {
     format!("analyzer:8:{UUID}")
 }
 
 /// A command for an analyzer binary with the environment overrides removed.
-pub fn analyzer_cmd(bin: &str) -> Command {
+pub(crate) fn analyzer_cmd(bin: &str) -> Command {
     let mut cmd = Command::new(bin_path(bin));
     for v in [
         "D4_ANALYZER_REDIS_HOST",
@@ -119,6 +119,7 @@ pub fn analyzer_cmd(bin: &str) -> Command {
         "D4_REDIS_METADATA_HOST",
         "D4_REDIS_METADATA_PORT",
         "RUST_LOG",
+        "D4_LOG",
     ] {
         cmd.env_remove(v);
     }
@@ -126,7 +127,7 @@ pub fn analyzer_cmd(bin: &str) -> Command {
 }
 
 /// Pushes lines like the D4 server does (LPUSH, oldest first) onto the test queue.
-pub fn push_lines(store: &Store, lines: &[&str]) {
+pub(crate) fn push_lines(store: &Store, lines: &[&str]) {
     for chunk in lines.chunks(1000) {
         let mut args = vec!["LPUSH", "analyzer:8:6a2461ce-c29d-44fc-b4fa-947d68826639"];
         args.extend_from_slice(chunk);
@@ -135,7 +136,7 @@ pub fn push_lines(store: &Store, lines: &[&str]) {
 }
 
 /// Pushes lines to a queue on an arbitrary port.
-pub fn push_lines_port(port: u16, lines: &[String]) {
+pub(crate) fn push_lines_port(port: u16, lines: &[String]) {
     let key = queue_key();
     for chunk in lines.chunks(1000) {
         let mut args = vec!["LPUSH", key.as_str()];
@@ -145,7 +146,7 @@ pub fn push_lines_port(port: u16, lines: &[String]) {
 }
 
 /// Polls `cond` every 50 ms up to `timeout`.
-pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+pub(crate) fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
         if cond() {
@@ -158,7 +159,7 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 
 /// Every key of a db with its value rendered as text, sorted: strings as-is, sets and hash
 /// fields sorted, plus ` ttl` when the key expires.
-pub fn dump(port: u16, db: u8) -> Vec<String> {
+pub(crate) fn dump(port: u16, db: u8) -> Vec<String> {
     let mut keys = raw_cmd(port, db, &["KEYS", "*"]).as_strings();
     keys.sort();
     keys.iter()
@@ -197,13 +198,13 @@ pub fn dump(port: u16, db: u8) -> Vec<String> {
 }
 
 /// A started `pdns-cof-server` and the address it logged.
-pub struct CofServer {
-    pub proc: Proc,
-    pub addr: String,
+pub(crate) struct CofServer {
+    pub(crate) proc: Proc,
+    pub(crate) addr: String,
 }
 
 /// Starts `pdns-cof-server -c conf --port 0` and reads the bound address from its log.
-pub fn start_cof(conf: &Path) -> CofServer {
+pub(crate) fn start_cof(conf: &Path) -> CofServer {
     let mut cmd = analyzer_cmd("pdns-cof-server");
     cmd.arg("-c")
         .arg(conf)
@@ -226,14 +227,14 @@ pub fn start_cof(conf: &Path) -> CofServer {
 
 /// A minimal HTTP/1.1 response.
 #[derive(Debug)]
-pub struct HttpResponse {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: String,
+pub(crate) struct HttpResponse {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: String,
 }
 
 impl HttpResponse {
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -242,12 +243,12 @@ impl HttpResponse {
 }
 
 /// `GET path` with extra headers, `Connection: close`.
-pub fn http_get(addr: &str, path: &str, headers: &[(&str, &str)]) -> HttpResponse {
+pub(crate) fn http_get(addr: &str, path: &str, headers: &[(&str, &str)]) -> HttpResponse {
     http_request(addr, "GET", path, headers)
 }
 
 /// `METHOD path` (no body) with extra headers, `Connection: close`.
-pub fn http_request(
+pub(crate) fn http_request(
     addr: &str,
     method: &str,
     path: &str,

@@ -90,6 +90,23 @@ fn cof_ndjson_and_legacy_array_are_served() {
         .ends_with(r#""stats": 3, "sensors": [{"sensor_id": "circl", "count": 2}]}"#));
 }
 
+/// `Sec-WebSocket-Accept` of a request head: base64(SHA-1(key + RFC 6455 GUID)).
+fn accept_key(head: &[u8]) -> String {
+    use base64::Engine as _;
+    use sha1::Digest as _;
+    let head = String::from_utf8_lossy(head);
+    let key = head
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("sec-websocket-key")
+                .then(|| value.trim().to_string())
+        })
+        .unwrap_or_default();
+    let digest = sha1::Sha1::digest(format!("{key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11"));
+    base64::engine::general_purpose::STANDARD.encode(digest)
+}
+
 /// A one-shot websocket server: answers the upgrade, sends `frames` (raw, unmasked), then waits
 /// for the client's close frame.
 fn ws_server(frames: Vec<Vec<u8>>) -> (u16, std::thread::JoinHandle<Vec<u8>>) {
@@ -105,7 +122,8 @@ fn ws_server(frames: Vec<Vec<u8>>) -> (u16, std::thread::JoinHandle<Vec<u8>>) {
         while !head.ends_with(b"\r\n\r\n") && s.read(&mut byte).unwrap_or(0) == 1 {
             head.push(byte[0]);
         }
-        s.write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: x\r\n\r\n").expect("write");
+        let resp = format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n", accept_key(&head));
+        s.write_all(resp.as_bytes()).expect("write");
         for f in frames {
             s.write_all(&f).expect("frame");
         }

@@ -9,7 +9,7 @@ use crate::common::*;
 
 /// Lines in queue order (oldest first) and the exact store they must produce (spec §1.5/§1.6;
 /// `l:` of an expiring type gets the TTL too: the upstream bug §1.5 #10 is fixed).
-pub const GOLDEN_LINES: &[&str] = &[
+pub(crate) const GOLDEN_LINES: &[&str] = &[
     "1548624738.280922||10.0.0.1||8.8.8.8||IN||WWW.Example.COM.||A||93.184.216.34||299||1",
     "1548624800.100000||10.0.0.1||8.8.8.8||IN||www.example.com.||A||93.184.216.34||300||2",
     "1548624700.500000||10.0.0.1||8.8.8.8||IN||www.example.com.||A||93.184.216.34||299||1",
@@ -20,7 +20,7 @@ pub const GOLDEN_LINES: &[&str] = &[
     "1548624738.000000||10.0.0.1||8.8.8.8||IN||alias.example.com.||CNAME||www.example.com.||60",
 ];
 
-pub const GOLDEN_STORE: &[&str] = &[
+pub(crate) const GOLDEN_STORE: &[&str] = &[
     "dist:class = {IN=6}",
     "dist:ttl = {299=2, 300=1, 3600=1, 60=2}",
     "dist:type = {16=1, 1=3, 28=1, 5=1}",

@@ -1,8 +1,8 @@
-//! `pdns-import`: COF NDJSON (or a JSON array, as the legacy importer read) and raw passivedns log
-//! files, plain or gzip, into the pDNS store (spec `pdns.md` §3).
+//! The sources `pdns-import` reads (spec `pdns.md` §3): COF objects and passivedns log lines
+//! into a [`Batch`], and the gzip detection of input files. Pure: no store access.
 //!
-//! Passivedns lines go through the same parser and batch writer as the ingestion. COF records
-//! follow `pdns-import-cof.py` (§3.2) with its bugs fixed: names and rdata are normalised like
+//! Passivedns lines go through the same parser and batch as the ingestion. COF records follow
+//! `pdns-import-cof.py` (§3.2) with its bugs fixed: names and rdata are normalised like
 //! ingested ones (so the COF server finds them), `rrtype` may be a mnemonic or a number, `rdata`
 //! a string or an array, times numbers or numeric strings, `sensor_id` optional; first seen is
 //! the minimum and last seen the maximum of store and input; a given `count` overwrites `o:`
@@ -12,10 +12,12 @@ use std::io::{BufRead, BufReader, Read};
 
 use serde_json::Value as Json;
 
-use crate::batch::{Batch, Observation};
-use crate::config::AnalyzerConfig;
-use crate::line::normalise_name;
-use crate::rrtype;
+use d4_core::store::value;
+
+use crate::model::config::AnalyzerConfig;
+use crate::model::line::{self, normalise_name, LineError};
+use crate::model::rrtype;
+use crate::write::{Batch, Observation};
 
 /// Input formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,7 +30,7 @@ pub enum Format {
 
 /// Why a COF record was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CofError {
+pub(crate) enum CofError {
     /// Not JSON.
     #[error("invalid JSON: {0}")]
     Json(String),
@@ -42,7 +44,7 @@ pub enum CofError {
 
 impl CofError {
     /// Reason label for `stats:rejected`.
-    pub fn reason(&self) -> &'static str {
+    pub(crate) fn reason(&self) -> &'static str {
         match self {
             CofError::Json(_) => "cof-json",
             CofError::Field(_) => "cof-field",
@@ -52,7 +54,7 @@ impl CofError {
 }
 
 /// Opens a file, transparently gunzipping it (gzip magic `1f 8b`).
-pub fn open_reader<R: Read + 'static>(inner: R) -> std::io::Result<Box<dyn BufRead>> {
+pub(crate) fn open_reader<R: Read + 'static>(inner: R) -> std::io::Result<Box<dyn BufRead>> {
     let mut buf = BufReader::with_capacity(1 << 16, inner);
     let magic = buf.fill_buf()?;
     if magic.starts_with(&[0x1f, 0x8b]) {
@@ -66,7 +68,7 @@ pub fn open_reader<R: Read + 'static>(inner: R) -> std::io::Result<Box<dyn BufRe
 }
 
 /// Adds one COF JSON object to the batch.
-pub fn add_cof(b: &mut Batch, obj: &Json, cfg: &AnalyzerConfig) -> Result<(), CofError> {
+pub(crate) fn add_cof(b: &mut Batch, obj: &Json, cfg: &AnalyzerConfig) -> Result<(), CofError> {
     let o = obj.as_object().ok_or(CofError::Field("(object)"))?;
     let rrname = o
         .get("rrname")
@@ -128,10 +130,18 @@ fn rr_type(v: &Json) -> Result<u16, CofError> {
 fn number(v: &Json) -> Option<i64> {
     match v {
         Json::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
-        Json::String(s) => crate::store::parse_int(s),
+        Json::String(s) => int_text(s),
         _ => None,
     }
     .filter(|n| *n >= 0)
+}
+
+/// A numeric string as Python's `int(float(x))`: `"17"`, `"17.0"`, and `"17.5"` as 17.
+fn int_text(s: &str) -> Option<i64> {
+    value::parse_int(s).or_else(|| {
+        let f = s.trim().parse::<f64>().ok()?;
+        f.is_finite().then_some(f as i64)
+    })
 }
 
 fn time(o: &serde_json::Map<String, Json>, key: &str, fallback: &str) -> Option<u64> {
@@ -142,7 +152,11 @@ fn time(o: &serde_json::Map<String, Json>, key: &str, fallback: &str) -> Option<
 }
 
 /// Parses a COF line into the batch; blank lines are ignored.
-pub fn add_cof_line(b: &mut Batch, line: &str, cfg: &AnalyzerConfig) -> Result<(), CofError> {
+pub(crate) fn add_cof_line(
+    b: &mut Batch,
+    line: &str,
+    cfg: &AnalyzerConfig,
+) -> Result<(), CofError> {
     let line = line.trim();
     if line.is_empty() {
         return Ok(());
@@ -152,12 +166,12 @@ pub fn add_cof_line(b: &mut Batch, line: &str, cfg: &AnalyzerConfig) -> Result<(
 }
 
 /// Parses one passivedns log line into the batch (excluded names are counted, not errors).
-pub fn add_passivedns_line(
+pub(crate) fn add_passivedns_line(
     b: &mut Batch,
     raw: &[u8],
     cfg: &AnalyzerConfig,
-) -> Result<(), crate::line::LineError> {
-    let r = crate::line::parse(raw)?;
+) -> Result<(), LineError> {
+    let r = line::parse(raw)?;
     if cfg.excluded(&r.q) {
         b.excluded += 1;
     } else {
@@ -167,7 +181,7 @@ pub fn add_passivedns_line(
 }
 
 /// Guesses the format from the first non-blank byte: `{` or `[` → COF, else passivedns.
-pub fn sniff(head: &[u8]) -> Format {
+pub(crate) fn sniff(head: &[u8]) -> Format {
     match head.iter().find(|c| !c.is_ascii_whitespace()) {
         Some(b'{') | Some(b'[') => Format::Cof,
         _ => Format::Passivedns,

@@ -1,19 +1,30 @@
-//! The ingestion loop: pop a batch, write it, repeat (STYLE §9).
+//! `pdns-ingestion`: pop a batch from the D4 analyzer queue, write it, repeat (STYLE §9).
+//!
+//! - `queue`: batched FIFO pops of `analyzer:8:<uuid>` and give-backs.
+//! - [`run`]: connects both stores, then runs the loop until shutdown.
 //!
 //! A popped batch is written before the next pop. A store error is retried with capped backoff
 //! (reset after a success) for as long as it takes; the lines stay in memory meanwhile. On
 //! shutdown an unwritten batch is pushed back to the tail of the queue, so it is read first
 //! again later. Bad lines are counted in `stats:rejected` and logged once per batch.
 
+mod queue;
+
 use std::time::{Duration, Instant};
 
-use fred::prelude::*;
-use tokio::sync::watch;
+use d4_core::store::{Backoff, ErrorClass, Policy, Store};
+use tokio_util::sync::CancellationToken;
 
-use crate::batch::Batch;
-use crate::config::AnalyzerConfig;
-use crate::queue::Queue;
-use crate::store::{self, StoreError};
+use crate::model::config::AnalyzerConfig;
+use crate::write::{self, Batch};
+use queue::Queue;
+
+/// Reply timeout of both connections: short enough that a write stuck on a dead store ends
+/// well within the shutdown deadline, so an unwritten batch can still be given back.
+const STORE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// First delay of the retry back-off.
+const MIN_BACKOFF: Duration = Duration::from_millis(50);
 
 /// Tunables of the loop.
 #[derive(Debug, Clone)]
@@ -52,62 +63,58 @@ pub struct Totals {
     pub excluded: u64,
 }
 
-/// A capped exponential backoff that also wakes on shutdown.
-struct Backoff {
-    next: Duration,
-    max: Duration,
-}
-
-impl Backoff {
-    fn new(max: Duration) -> Self {
-        Backoff {
-            next: Duration::from_millis(50),
-            max,
-        }
-    }
-    /// Sleeps; returns false if shutdown was requested meanwhile.
-    async fn wait(&mut self, stop: &mut watch::Receiver<bool>) -> bool {
-        let d = self.next;
-        self.next = (self.next * 2).min(self.max);
-        sleep_or_stop(d, stop).await
-    }
-}
-
 /// Sleeps `d`; false when shutdown was requested.
-async fn sleep_or_stop(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
-    if *stop.borrow() {
-        return false;
-    }
+async fn sleep_or_stop(d: Duration, stop: &CancellationToken) -> bool {
     tokio::select! {
-        _ = tokio::time::sleep(d) => !*stop.borrow(),
-        _ = stop.changed() => false,
+        _ = tokio::time::sleep(d) => !stop.is_cancelled(),
+        _ = stop.cancelled() => false,
     }
 }
 
-/// Runs until `stop` becomes true (or the queue is empty with `opts.drain`).
+/// Connects to the D4 queue server and the pDNS store (waiting for each as long as it takes),
+/// then ingests until `stop` fires (or the queue is empty with `opts.drain`).
 pub async fn run(
     cfg: &AnalyzerConfig,
-    queue: &mut Queue,
-    store_client: &Client,
     opts: &Options,
-    mut stop: watch::Receiver<bool>,
+    stop: &CancellationToken,
+) -> anyhow::Result<Totals> {
+    let (uuid, d4) = cfg.queue()?;
+    let policy = Policy::DAEMON.with_response_timeout(STORE_TIMEOUT);
+    let Some(d4_store) = Store::connect_until(d4, policy, "D4 server", stop).await? else {
+        return Ok(Totals::default());
+    };
+    let Some(store) = Store::connect_until(&cfg.store, policy, "pDNS store", stop).await? else {
+        return Ok(Totals::default());
+    };
+    let mut queue = Queue::new(d4_store, uuid);
+    tracing::info!(queue = queue.key(), d4_server = %d4.url(), store = %cfg.store.url(), "Starting and using FIFO {} from D4 server.", queue.key());
+    Ok(ingest(cfg, &mut queue, &store, opts, stop).await)
+}
+
+/// Runs until `stop` fires (or the queue is empty with `opts.drain`).
+async fn ingest(
+    cfg: &AnalyzerConfig,
+    queue: &mut Queue,
+    store: &Store,
+    opts: &Options,
+    stop: &CancellationToken,
 ) -> Totals {
     let mut totals = Totals::default();
     let mut last_log = Instant::now();
     let mut logged = Totals::default();
     loop {
-        let Some(lines) = pop(queue, opts, &mut stop).await else {
+        let Some(lines) = pop(queue, opts, stop).await else {
             break;
         };
         if lines.is_empty() {
-            if opts.drain || !sleep_or_stop(opts.idle, &mut stop).await {
+            if opts.drain || !sleep_or_stop(opts.idle, stop).await {
                 break;
             }
             continue;
         }
         let batch = Batch::from_lines(lines.iter().map(Vec::as_slice), cfg);
         report_rejects(&batch);
-        if !write(cfg, store_client, &batch, opts, &mut stop).await {
+        if !write(cfg, store, &batch, opts, stop).await {
             give_back(queue, &lines).await;
             break;
         }
@@ -125,20 +132,16 @@ pub async fn run(
 }
 
 /// Pops with retry; `None` on shutdown.
-async fn pop(
-    queue: &mut Queue,
-    opts: &Options,
-    stop: &mut watch::Receiver<bool>,
-) -> Option<Vec<Vec<u8>>> {
-    let mut backoff = Backoff::new(opts.max_backoff);
+async fn pop(queue: &mut Queue, opts: &Options, stop: &CancellationToken) -> Option<Vec<Vec<u8>>> {
+    let mut backoff = Backoff::new(MIN_BACKOFF, opts.max_backoff);
     loop {
-        if *stop.borrow() {
+        if stop.is_cancelled() {
             return None;
         }
         match queue.pop(opts.batch).await {
             Ok(lines) => return Some(lines),
             Err(e) => {
-                tracing::warn!(queue = queue.key(), error = %e, "Cannot pop the analyzer queue, retrying.");
+                tracing::warn!(queue = queue.key(), error = %e, retry_in = ?backoff.delay(), "Cannot pop the analyzer queue, retrying.");
                 if !backoff.wait(stop).await {
                     return None;
                 }
@@ -150,24 +153,24 @@ async fn pop(
 /// Writes with retry until success; false if shutdown came first.
 async fn write(
     cfg: &AnalyzerConfig,
-    client: &Client,
+    store: &Store,
     b: &Batch,
     opts: &Options,
-    stop: &mut watch::Receiver<bool>,
+    stop: &CancellationToken,
 ) -> bool {
-    let mut backoff = Backoff::new(opts.max_backoff);
+    let mut backoff = Backoff::new(MIN_BACKOFF, opts.max_backoff);
     loop {
-        match store::write_batch(client, b, cfg).await {
+        match write::write_batch(store, b, cfg).await {
             Ok(rep) => {
                 tracing::debug!(commands = rep.commands, refused = rep.refused, first = ?b.tuples.first().map(|t| &t.q), "Batch written.");
                 return true;
             }
-            Err(e @ StoreError::Refused(_)) => {
+            Err(e) if e.class() == ErrorClass::Refused => {
                 tracing::error!(error = %e, lines = b.processed, "Batch dropped: the store refused it.");
                 return true;
             }
             Err(e) => {
-                tracing::warn!(error = %e, lines = b.processed, "Cannot write a batch to the pDNS store, retrying.");
+                tracing::warn!(error = %e, lines = b.processed, retry_in = ?backoff.delay(), "Cannot write a batch to the pDNS store, retrying.");
                 if !backoff.wait(stop).await {
                     return false;
                 }

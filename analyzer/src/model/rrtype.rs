@@ -7,7 +7,7 @@
 
 /// (mnemonic, number), in the IANA registry order.
 #[rustfmt::skip]
-pub const TABLE: &[(&str, u16)] = &[
+pub(crate) const TABLE: &[(&str, u16)] = &[
     ("A", 1), ("NS", 2), ("MD", 3), ("MF", 4), ("CNAME", 5), ("SOA", 6), ("MB", 7), ("MG", 8),
     ("MR", 9), ("NULL", 10), ("WKS", 11), ("PTR", 12), ("HINFO", 13), ("MINFO", 14), ("MX", 15),
     ("TXT", 16), ("RP", 17), ("AFSDB", 18), ("X25", 19), ("ISDN", 20), ("RT", 21), ("NSAP", 22),
@@ -28,14 +28,14 @@ pub const TABLE: &[(&str, u16)] = &[
 
 /// Types the COF server answers, in the order upstream walks them (spec §2.1):
 /// A, NS, CNAME, MX, TXT, AAAA, SRV, RRSIG.
-pub const SERVED: [u16; 8] = [1, 2, 5, 15, 16, 28, 33, 46];
+pub(crate) const SERVED: [u16; 8] = [1, 2, 5, 15, 16, 28, 33, 46];
 
 /// TXT: the type whose first `"` is removed before storing (spec §1.5).
-pub const TXT: u16 = 16;
+pub(crate) const TXT: u16 = 16;
 
 /// Number of a mnemonic (`A`, `aaaa`, `TYPE65`); `None` for anything else, including bare numbers
 /// (passivedns prints `1` for NXDOMAIN answers of unnamed query types, which is not the qtype).
-pub fn number(mnemonic: &str) -> Option<u16> {
+pub(crate) fn number(mnemonic: &str) -> Option<u16> {
     if let Some((_, n)) = TABLE.iter().find(|(m, _)| m.eq_ignore_ascii_case(mnemonic)) {
         return Some(*n);
     }
@@ -50,7 +50,7 @@ pub fn number(mnemonic: &str) -> Option<u16> {
 }
 
 /// Mnemonic of a number (`TYPE<n>` when unnamed).
-pub fn mnemonic(n: u16) -> String {
+pub(crate) fn mnemonic(n: u16) -> String {
     TABLE
         .iter()
         .find(|(_, v)| *v == n)

@@ -6,80 +6,80 @@
 
 use std::collections::HashMap;
 
-use crate::config::AnalyzerConfig;
-use crate::line::{self, LineError, Record};
+use crate::model::config::AnalyzerConfig;
+use crate::model::line::{self, LineError, Record};
 
 /// `((name, type), members)` of one `r:` or `v:` set.
-pub type SetMembers<'a> = ((&'a str, u16), Vec<&'a str>);
+pub(crate) type SetMembers<'a> = ((&'a str, u16), Vec<&'a str>);
 
 /// Aggregate of one `(q, v, t)` tuple within a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tuple {
+pub(crate) struct Tuple {
     /// Query name.
-    pub q: String,
+    pub(crate) q: String,
     /// Answer.
-    pub v: String,
+    pub(crate) v: String,
     /// Type.
-    pub t: u16,
+    pub(crate) t: u16,
     /// Timestamp of the first line (first seen if the store has none).
-    pub first: u64,
+    pub(crate) first: u64,
     /// Largest timestamp.
-    pub last: u64,
+    pub(crate) last: u64,
     /// Lines.
-    pub count: i64,
+    pub(crate) count: i64,
     /// A source's own count (COF import): `SET o:` to it instead of adding `count`.
-    pub set_count: Option<i64>,
+    pub(crate) set_count: Option<i64>,
 }
 
 /// One sighting with explicit times (COF import).
 #[derive(Debug, Clone)]
-pub struct Observation<'a> {
+pub(crate) struct Observation<'a> {
     /// Normalised name.
-    pub q: String,
+    pub(crate) q: String,
     /// Normalised answer.
-    pub v: String,
+    pub(crate) v: String,
     /// Type.
-    pub t: u16,
+    pub(crate) t: u16,
     /// First seen.
-    pub first: u64,
+    pub(crate) first: u64,
     /// Last seen.
-    pub last: u64,
+    pub(crate) last: u64,
     /// Source count, overwriting `o:`.
-    pub set_count: Option<i64>,
+    pub(crate) set_count: Option<i64>,
     /// Sensor credited in `stats:sensors`.
-    pub sensor: Option<&'a str>,
+    pub(crate) sensor: Option<&'a str>,
 }
 
 /// Everything one batch writes.
 #[derive(Debug, Default)]
-pub struct Batch {
+pub(crate) struct Batch {
     /// Tuples in first-seen order.
-    pub tuples: Vec<Tuple>,
+    pub(crate) tuples: Vec<Tuple>,
     index: HashMap<(String, String, u16), usize>,
     /// Field → increment for `dist:ttl`, `dist:class`, `dist:type`.
-    pub dist_ttl: HashMap<String, i64>,
+    pub(crate) dist_ttl: HashMap<String, i64>,
     /// See [`Batch::dist_ttl`].
-    pub dist_class: HashMap<String, i64>,
+    pub(crate) dist_class: HashMap<String, i64>,
     /// See [`Batch::dist_ttl`].
-    pub dist_type: HashMap<String, i64>,
+    pub(crate) dist_type: HashMap<String, i64>,
     /// Records written (`stats:processed`).
-    pub processed: i64,
+    pub(crate) processed: i64,
     /// Reason → rejected lines.
-    pub rejected: HashMap<&'static str, i64>,
+    pub(crate) rejected: HashMap<&'static str, i64>,
     /// Lines skipped by `[exclude]`.
-    pub excluded: i64,
+    pub(crate) excluded: i64,
     /// First rejected line and its error, for the one log line per batch.
-    pub first_error: Option<(String, LineError)>,
+    pub(crate) first_error: Option<(String, LineError)>,
     /// Sensor id → records, for `stats:sensors` / `sensors:seen`.
-    pub sensors: HashMap<String, i64>,
+    pub(crate) sensors: HashMap<String, i64>,
     /// First seen is the minimum of the store's and the batch's (imports with explicit
     /// `time_first`) instead of "first line processed" (`SET NX`, upstream ingestion).
-    pub min_first: bool,
+    pub(crate) min_first: bool,
 }
 
 impl Batch {
     /// Parses and aggregates raw queue items.
-    pub fn from_lines<'a>(
+    pub(crate) fn from_lines<'a>(
         lines: impl IntoIterator<Item = &'a [u8]>,
         cfg: &AnalyzerConfig,
     ) -> Batch {
@@ -98,7 +98,7 @@ impl Batch {
     }
 
     /// Adds one tuple with explicit times and optional source count (COF import); no `dist:`.
-    pub fn add_observation(&mut self, o: Observation<'_>) {
+    pub(crate) fn add_observation(&mut self, o: Observation<'_>) {
         self.processed += 1;
         if let Some(id) = o.sensor {
             *self.sensors.entry(id.to_string()).or_default() += 1;
@@ -127,7 +127,7 @@ impl Batch {
     }
 
     /// Adds one accepted record.
-    pub fn add(&mut self, r: Record) {
+    pub(crate) fn add(&mut self, r: Record) {
         if let Some(ttl) = &r.ttl {
             *self.dist_ttl.entry(ttl.clone()).or_default() += 1;
         }
@@ -155,7 +155,7 @@ impl Batch {
     }
 
     /// Counts one rejected line.
-    pub fn reject(&mut self, raw: &[u8], e: LineError) {
+    pub(crate) fn reject(&mut self, raw: &[u8], e: LineError) {
         *self.rejected.entry(e.reason()).or_default() += 1;
         if self.first_error.is_none() {
             self.first_error = Some((String::from_utf8_lossy(raw).chars().take(200).collect(), e));
@@ -163,12 +163,12 @@ impl Batch {
     }
 
     /// Rejected lines in total.
-    pub fn rejected_total(&self) -> i64 {
+    pub(crate) fn rejected_total(&self) -> i64 {
         self.rejected.values().sum()
     }
 
     /// Members of each forward set `(q, t)` and reverse set `(v, t)`, in first-seen order.
-    pub fn sets(&self) -> (Vec<SetMembers<'_>>, Vec<SetMembers<'_>>) {
+    pub(crate) fn sets(&self) -> (Vec<SetMembers<'_>>, Vec<SetMembers<'_>>) {
         (
             group(
                 self.tuples

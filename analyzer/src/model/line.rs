@@ -5,28 +5,28 @@
 //! Differences from upstream (which exits on most of these): every malformed line is rejected
 //! with a reason instead of killing the process.
 
-use crate::rrtype;
+use super::rrtype;
 
 /// One accepted passivedns line, normalised as upstream stores it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
+pub(crate) struct Record {
     /// Epoch seconds (text before the first `.`).
-    pub ts: u64,
+    pub(crate) ts: u64,
     /// Class text, verbatim (`IN`).
-    pub class: String,
+    pub(crate) class: String,
     /// Query name: lower-cased, leading/trailing dots removed.
-    pub q: String,
+    pub(crate) q: String,
     /// Decimal RR type.
-    pub t: u16,
+    pub(crate) t: u16,
     /// Answer: lower-cased, dots stripped, TXT opening quote removed.
-    pub v: String,
+    pub(crate) v: String,
     /// TTL text, verbatim, when the line has 8 or more fields.
-    pub ttl: Option<String>,
+    pub(crate) ttl: Option<String>,
 }
 
 /// Why a line was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum LineError {
+pub(crate) enum LineError {
     /// Empty after trimming whitespace.
     #[error("empty line")]
     Empty,
@@ -58,7 +58,7 @@ pub enum LineError {
 
 impl LineError {
     /// Short reason used as field of the `stats:rejected` hash and as metrics label.
-    pub fn reason(&self) -> &'static str {
+    pub(crate) fn reason(&self) -> &'static str {
         match self {
             LineError::Empty => "empty",
             LineError::Utf8 => "utf8",
@@ -72,13 +72,13 @@ impl LineError {
 }
 
 /// Parses one queue item (one line without its `\n`).
-pub fn parse(raw: &[u8]) -> Result<Record, LineError> {
+pub(crate) fn parse(raw: &[u8]) -> Result<Record, LineError> {
     let text = std::str::from_utf8(raw).map_err(|_| LineError::Utf8)?;
     parse_str(text)
 }
 
 /// Parses one line of text.
-pub fn parse_str(text: &str) -> Result<Record, LineError> {
+pub(crate) fn parse_str(text: &str) -> Result<Record, LineError> {
     let line = text.trim();
     if line.is_empty() {
         return Err(LineError::Empty);
@@ -110,7 +110,7 @@ pub fn parse_str(text: &str) -> Result<Record, LineError> {
 }
 
 /// Lower-case (Unicode, as Python `str.lower`) and strip every leading/trailing `.`.
-pub fn normalise_name(s: &str) -> String {
+pub(crate) fn normalise_name(s: &str) -> String {
     s.to_lowercase().trim_matches('.').to_string()
 }
 

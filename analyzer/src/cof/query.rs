@@ -2,23 +2,24 @@
 //! seen and count are read for the record's own type, a record without first-seen is skipped
 //! (not the rest of its type), sets of any size are returned, and the order is deterministic
 //! (name, then type in upstream order, then rdata). Each lookup is at most three round trips
-//! (two for a name: its type sets, then the first/last/count values).
+//! (two for a name: its type sets, then the first/last/count values), each one pipeline on
+//! the worker's own multiplexed connection. The pipelines are tolerant: a key of another type
+//! (`WRONGTYPE`) reads as empty, while a lost connection fails the lookup (the API says 503).
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use crate::cof::CofRecord;
-use crate::keys;
-use crate::reader::{self, Reader};
-use crate::rrtype;
-use crate::store::StoreError;
+use d4_core::store::{tolerant_pipe, value, Store, StoreError, Value};
+
+use super::record::CofRecord;
+use crate::model::{keys, line, rrtype};
 
 /// Candidates per `MGET` (three keys each), keeping single commands of a large answer small.
 const MGET_CANDIDATES: usize = 1000;
 
 /// What a query string asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
+pub(crate) enum Target {
     /// A name: its own records.
     Name(String),
     /// An IP address: records of every name that had it as answer. Holds the store forms.
@@ -26,7 +27,7 @@ pub enum Target {
 }
 
 /// Classifies a decoded query: an IPv4/IPv6 literal, or a name (lower-cased, dots stripped).
-pub fn classify(q: &str) -> Target {
+pub(crate) fn classify(q: &str) -> Target {
     let q = q.trim();
     match q.parse::<IpAddr>() {
         Ok(ip) => {
@@ -37,23 +38,23 @@ pub fn classify(q: &str) -> Target {
             }
             Target::Ip(forms)
         }
-        Err(_) => Target::Name(crate::line::normalise_name(q)),
+        Err(_) => Target::Name(line::normalise_name(q)),
     }
 }
 
 /// Reads records for COF queries.
-pub struct Lookup<'a> {
-    /// The store connection.
-    pub reader: &'a Reader,
+pub(crate) struct Lookup<'a> {
+    /// The store connection of this worker.
+    pub(crate) store: &'a Store,
     /// Value of the `origin` field.
-    pub origin: &'a str,
+    pub(crate) origin: &'a str,
     /// Types to return, in output order.
-    pub types: &'a [u16],
+    pub(crate) types: &'a [u16],
 }
 
 impl Lookup<'_> {
     /// `/query/<q>`: the name's records, or for an IP the records of its associated names.
-    pub async fn query(&self, q: &str) -> Result<Vec<CofRecord>, StoreError> {
+    pub(crate) async fn query(&self, q: &str) -> Result<Vec<CofRecord>, StoreError> {
         match classify(q) {
             Target::Name(name) => self.records(&[name]).await,
             Target::Ip(forms) => self.associated_records(&forms).await,
@@ -61,7 +62,7 @@ impl Lookup<'_> {
     }
 
     /// `/fquery/<q>`: records of every name having `q` as answer (rdata) of a served type.
-    pub async fn fquery(&self, q: &str) -> Result<Vec<CofRecord>, StoreError> {
+    pub(crate) async fn fquery(&self, q: &str) -> Result<Vec<CofRecord>, StoreError> {
         match classify(q) {
             Target::Name(name) => self.associated_records(&[name]).await,
             Target::Ip(forms) => self.associated_records(&forms).await,
@@ -78,42 +79,42 @@ impl Lookup<'_> {
     }
 
     /// Names in `v:<rdata>:<T>` over the served types (sorted, without duplicates).
-    pub async fn associated_names(
+    pub(crate) async fn associated_names(
         &self,
         rdata_forms: &[String],
     ) -> Result<BTreeSet<String>, StoreError> {
-        let mut pipe = reader::pipeline();
+        let mut pipe = tolerant_pipe();
         for r in rdata_forms {
             for &t in rrtype::SERVED.iter() {
                 pipe.smembers(keys::reverse(r, t));
             }
         }
         let mut names = BTreeSet::new();
-        for v in self.reader.run(&pipe).await? {
-            names.extend(reader::members(v).into_iter().map(|n| n.trim().to_string()));
+        for v in self.store.run::<Vec<Value>>(&pipe).await? {
+            names.extend(value::members(v).into_iter().map(|n| n.trim().to_string()));
         }
         Ok(names)
     }
 
     /// Records of each name, in the given name order.
-    pub async fn records(&self, names: &[String]) -> Result<Vec<CofRecord>, StoreError> {
+    pub(crate) async fn records(&self, names: &[String]) -> Result<Vec<CofRecord>, StoreError> {
         if names.is_empty() {
             return Ok(Vec::new());
         }
-        let mut pipe = reader::pipeline();
+        let mut pipe = tolerant_pipe();
         for n in names {
             for &t in self.types {
                 pipe.smembers(keys::forward(n, t));
             }
         }
-        let sets = self.reader.run(&pipe).await?;
+        let sets = self.store.run::<Vec<Value>>(&pipe).await?;
         let mut candidates = Vec::new();
         let mut it = sets.into_iter();
         for n in names {
             for &t in self.types {
                 let mut members: Vec<String> = it
                     .next()
-                    .map(reader::members)
+                    .map(value::members)
                     .unwrap_or_default()
                     .into_iter()
                     .map(|m| m.trim().to_string())
@@ -135,7 +136,7 @@ impl Lookup<'_> {
             return Ok(Vec::new());
         }
         // One MGET per chunk of candidates, all in one round trip.
-        let mut pipe = reader::pipeline();
+        let mut pipe = tolerant_pipe();
         for chunk in candidates.chunks(MGET_CANDIDATES) {
             let mut ks = Vec::with_capacity(chunk.len() * 3);
             for (n, t, m) in chunk {
@@ -146,21 +147,21 @@ impl Lookup<'_> {
             }
             pipe.mget(ks);
         }
-        let replies = self.reader.run(&pipe).await?;
+        let replies = self.store.run::<Vec<Value>>(&pipe).await?;
         let mut out = Vec::with_capacity(candidates.len());
         for (chunk, reply) in candidates.chunks(MGET_CANDIDATES).zip(replies) {
             let vals = match reply {
-                redis::Value::Array(vals) => vals,
+                Value::Array(vals) => vals,
                 _ => Vec::new(),
             };
             for ((n, t, m), v) in chunk.iter().zip(vals.chunks(3)) {
-                let Some(first) = v.first().and_then(reader::int) else {
+                let Some(first) = v.first().and_then(value::int) else {
                     continue;
                 };
                 out.push(CofRecord {
                     time_first: first,
-                    time_last: v.get(1).and_then(reader::int),
-                    count: v.get(2).and_then(reader::int),
+                    time_last: v.get(1).and_then(value::int),
+                    count: v.get(2).and_then(value::int),
                     rrtype: rrtype::mnemonic(*t),
                     rrname: n.clone(),
                     rdata: m.clone(),

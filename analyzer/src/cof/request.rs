@@ -4,20 +4,21 @@
 use actix_web::http::header::HeaderMap;
 use actix_web::HttpRequest;
 use base64::Engine as _;
+use subtle::ConstantTimeEq as _;
 
-use crate::cof::CofRecord;
-use crate::config::Auth;
-use crate::rrtype;
+use super::record::CofRecord;
+use crate::model::config::Auth;
+use crate::model::rrtype;
 
 use super::error::WebError;
 
 /// Longest accepted query (bytes, after percent-decoding).
-pub const MAX_QUERY: usize = 1024;
+pub(crate) const MAX_QUERY: usize = 1024;
 /// Largest page size.
-pub const MAX_PAGE: usize = 100_000;
+pub(crate) const MAX_PAGE: usize = 100_000;
 
 /// The query after the route prefix, percent-decoded like Tornado (`+` stays `+`).
-pub fn query_text(path: &str, prefix: &str) -> Result<String, WebError> {
+pub(crate) fn query_text(path: &str, prefix: &str) -> Result<String, WebError> {
     let raw = path.strip_prefix(prefix).unwrap_or_default();
     let bytes = percent_decode(raw).ok_or_else(|| bad("malformed percent-encoding in query"))?;
     let q = String::from_utf8(bytes).map_err(|_| bad("query is not valid UTF-8"))?;
@@ -34,42 +35,38 @@ pub fn query_text(path: &str, prefix: &str) -> Result<String, WebError> {
     Ok(q)
 }
 
+/// Percent-decodes `s`; `None` when a `%` is not followed by two hex digits (Tornado answers
+/// 400 there, where the `percent-encoding` crate would keep the `%` as it is).
+fn percent_decode(s: &str) -> Option<Vec<u8>> {
+    let malformed = s.match_indices('%').any(|(i, _)| {
+        !s.as_bytes()
+            .get(i + 1..i + 3)
+            .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+    });
+    if malformed {
+        return None;
+    }
+    Some(percent_encoding::percent_decode_str(s).collect())
+}
+
 fn bad(msg: &str) -> WebError {
     WebError::BadRequest(msg.to_string())
 }
 
-fn percent_decode(s: &str) -> Option<Vec<u8>> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = b.get(i + 1..i + 3)?;
-            let hex = std::str::from_utf8(hex).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    Some(out)
-}
-
 /// Paging and filtering asked by `dribble-*` headers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Page {
+pub(crate) struct Page {
     /// `dribble-paginate-count`.
-    pub count: Option<usize>,
+    pub(crate) count: Option<usize>,
     /// `dribble-paginate-cursor` (offset into the ordered answer).
-    pub cursor: usize,
+    pub(crate) cursor: usize,
     /// `dribble-filter-rrtype`.
-    pub rrtype: Option<u16>,
+    pub(crate) rrtype: Option<u16>,
 }
 
 impl Page {
     /// Reads the headers; malformed values are a 400.
-    pub fn from_headers(h: &HeaderMap) -> Result<Page, WebError> {
+    pub(crate) fn from_headers(h: &HeaderMap) -> Result<Page, WebError> {
         let get = |name: &str| -> Result<Option<String>, WebError> {
             h.get(name)
                 .map(|v| {
@@ -111,7 +108,7 @@ impl Page {
     }
 
     /// Types to look up, in output order.
-    pub fn types(&self) -> Vec<u16> {
+    pub(crate) fn types(&self) -> Vec<u16> {
         match self.rrtype {
             Some(t) => vec![t],
             None => rrtype::SERVED.to_vec(),
@@ -119,7 +116,7 @@ impl Page {
     }
 
     /// The page of `records` and the next cursor, if more remain.
-    pub fn slice<'a>(&self, records: &'a [CofRecord]) -> (&'a [CofRecord], Option<usize>) {
+    pub(crate) fn slice<'a>(&self, records: &'a [CofRecord]) -> (&'a [CofRecord], Option<usize>) {
         let start = self.cursor.min(records.len());
         let end = match self.count {
             Some(n) => start.saturating_add(n).min(records.len()),
@@ -148,7 +145,7 @@ fn served_type(v: &str) -> Result<u16, WebError> {
 
 /// Checks `Authorization` when credentials are configured: `Basic <user:pass>`, `Bearer <token>`
 /// or a bare token.
-pub fn check_auth(req: &HttpRequest, auth: &Auth) -> Result<(), WebError> {
+pub(crate) fn check_auth(req: &HttpRequest, auth: &Auth) -> Result<(), WebError> {
     if !auth.enabled() {
         return Ok(());
     }
@@ -191,7 +188,7 @@ pub fn check_auth(req: &HttpRequest, auth: &Auth) -> Result<(), WebError> {
 
 /// Constant-time comparison (length leaks, content does not).
 fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.ct_eq(b).into()
 }
 
 #[cfg(test)]
@@ -208,6 +205,20 @@ mod tests {
         assert!(query_text("/query/%zz", "/query/").is_err());
         assert!(query_text("/query/%ff", "/query/").is_err());
         assert!(query_text("/query/a%0Ab", "/query/").is_err());
+        assert!(query_text("/query/a%4", "/query/").is_err());
+        assert!(query_text("/query/a%", "/query/").is_err());
+        assert_eq!(
+            query_text("/query/%C3%A9x%2e", "/query/").ok().as_deref(),
+            Some("éx.")
+        );
+    }
+
+    #[test]
+    fn credentials_compare_by_content_and_length() {
+        assert!(ct_eq(b"tok123", b"tok123"));
+        assert!(!ct_eq(b"tok123", b"tok124"));
+        assert!(!ct_eq(b"tok123", b"tok1234"));
+        assert!(!ct_eq(b"", b"x"));
     }
 
     #[test]

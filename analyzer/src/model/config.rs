@@ -6,37 +6,15 @@
 //! `D4_ANALYZER_REDIS_HOST/PORT` (store) and `D4_REDIS_METADATA_HOST/PORT` (D4 queue server).
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use d4_core::config::{read_ini, ConfigError, Ini, Reader};
+use anyhow::Context as _;
+use d4_core::config::{read_ini, ConfigError, Ini, Reader, RedisEndpoint};
 
-use crate::rrtype;
+use super::{keys, rrtype};
 
 /// Default config path, relative to the project root.
 pub const DEFAULT_PATH: &str = "conf/analyzer.conf";
-
-/// Host, port and db of one Redis-compatible server.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoint {
-    /// Host name or address.
-    pub host: String,
-    /// TCP port.
-    pub port: u16,
-    /// Database index.
-    pub db: u8,
-}
-
-impl Endpoint {
-    /// `redis://host:port/db` (IPv6 literals bracketed).
-    pub fn url(&self) -> String {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
-        format!("redis://{host}:{}/{}", self.port, self.db)
-    }
-}
 
 /// Access control of the COF server: accepted Basic credentials and bearer tokens.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -60,7 +38,7 @@ pub struct AnalyzerConfig {
     /// Queue uuid (`[global] my-uuid`); required by the ingestion only.
     pub my_uuid: Option<String>,
     /// D4 server queue store (`[global] d4-server`, db 2).
-    pub d4_server: Option<Endpoint>,
+    pub d4_server: Option<RedisEndpoint>,
     /// `[global] logging-level` (`DEBUG`, `INFO`, ...), if set.
     pub logging_level: Option<String>,
     /// Per-type expiry in seconds.
@@ -68,7 +46,7 @@ pub struct AnalyzerConfig {
     /// Substrings of query names to skip (trimmed, empty entries dropped).
     pub exclude: Vec<String>,
     /// The pDNS store.
-    pub store: Endpoint,
+    pub store: RedisEndpoint,
     /// Static sensor id attributed to every line of the queue (`[global] sensor-id`, d4-rs).
     pub sensor_id: Option<String>,
     /// `origin` field of COF records.
@@ -89,6 +67,33 @@ impl AnalyzerConfig {
     /// Defaults (no file): store from the environment or 127.0.0.1:6400.
     pub fn defaults() -> Result<Self, ConfigError> {
         Self::from_ini(&Ini::default(), &|k| std::env::var(k).ok())
+    }
+
+    /// The config of a binary's `-c`: an explicit path must exist; the default path
+    /// ([`DEFAULT_PATH`]) may be absent, then the defaults apply. Returns the path too.
+    pub fn load_or_default(explicit: Option<&Path>) -> anyhow::Result<(Self, PathBuf)> {
+        let path = explicit.map_or_else(|| PathBuf::from(DEFAULT_PATH), Path::to_path_buf);
+        if explicit.is_none() && !path.exists() {
+            return Ok((Self::defaults()?, path));
+        }
+        let cfg = Self::load(&path).with_context(|| format!("loading {}", path.display()))?;
+        Ok((cfg, path))
+    }
+
+    /// The default log filter of the binaries from `[global] logging-level` (upstream's
+    /// Python level names); `D4_LOG` overrides it (`d4_core::runtime::init_tracing`).
+    pub fn log_filter(&self) -> &'static str {
+        match self
+            .logging_level
+            .as_deref()
+            .map(str::to_ascii_uppercase)
+            .as_deref()
+        {
+            Some("DEBUG") => "debug",
+            Some("WARNING" | "WARN") => "warn",
+            Some("ERROR" | "CRITICAL") => "error",
+            _ => "info",
+        }
     }
 
     /// Validates a parsed file; `env` looks up environment variables.
@@ -127,7 +132,7 @@ impl AnalyzerConfig {
     }
 
     /// The ingestion's queue uuid and D4 endpoint, or an error naming the missing option.
-    pub fn queue(&self) -> Result<(&str, &Endpoint), ConfigError> {
+    pub fn queue(&self) -> Result<(&str, &RedisEndpoint), ConfigError> {
         let missing = |key: &str| ConfigError::Missing {
             section: "global".into(),
             key: key.into(),
@@ -220,24 +225,24 @@ fn d4_endpoint(
     r: &Reader<'_>,
     v: &str,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Endpoint, ConfigError> {
+) -> Result<RedisEndpoint, ConfigError> {
     let (host, port) = split_host_port(v)
         .ok_or_else(|| r.invalid("global", "d4-server", v, "expected host:port".into()))?;
-    Ok(Endpoint {
+    Ok(RedisEndpoint {
         host: env("D4_REDIS_METADATA_HOST").unwrap_or(host),
         port: env_port(env, "D4_REDIS_METADATA_PORT")?.unwrap_or(port),
-        db: crate::keys::QUEUE_DB,
+        db: keys::QUEUE_DB,
     })
 }
 
 fn store_endpoint(
     r: &Reader<'_>,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Endpoint, ConfigError> {
+) -> Result<RedisEndpoint, ConfigError> {
     let host = r.opt("store", "host").unwrap_or("127.0.0.1").to_string();
     let port = r.parsed("store", "port", 6400u16)?;
     let db = r.parsed("store", "db", 0u8)?;
-    Ok(Endpoint {
+    Ok(RedisEndpoint {
         host: env("D4_ANALYZER_REDIS_HOST").unwrap_or(host),
         port: env_port(env, "D4_ANALYZER_REDIS_PORT")?.unwrap_or(port),
         db,
@@ -248,7 +253,7 @@ fn store_endpoint(
 mod tests {
     use super::*;
 
-    const SAMPLE: &str = include_str!("../../conf/analyzer.conf.sample");
+    const SAMPLE: &str = include_str!("../../../conf/analyzer.conf.sample");
 
     fn load(text: &str, env: &[(&str, &str)]) -> Result<AnalyzerConfig, ConfigError> {
         let env: HashMap<String, String> = env
@@ -267,7 +272,7 @@ mod tests {
         );
         assert_eq!(
             c.d4_server,
-            Some(Endpoint {
+            Some(RedisEndpoint {
                 host: "127.0.0.1".into(),
                 port: 6380,
                 db: 2
@@ -334,6 +339,21 @@ mod tests {
             .expect_err("env")
             .to_string();
         assert!(err.contains("D4_ANALYZER_REDIS_PORT"), "{err}");
+    }
+
+    #[test]
+    fn logging_level_gives_the_default_log_filter() {
+        for (level, filter) in [
+            ("DEBUG", "debug"),
+            ("warning", "warn"),
+            ("CRITICAL", "error"),
+            ("INFO", "info"),
+            ("bogus", "info"),
+        ] {
+            let c = load(&format!("[global]\nlogging-level = {level}\n"), &[]).expect("cfg");
+            assert_eq!(c.log_filter(), filter, "{level}");
+        }
+        assert_eq!(load("", &[]).expect("cfg").log_filter(), "info");
     }
 
     #[test]

@@ -1,48 +1,57 @@
-//! The COF HTTP API (spec `pdns.md` §2): `/query/<q>`, `/fquery/<q>`, `/info`, plus `/metrics`.
+//! `pdns-cof-server`: the COF HTTP API (spec `pdns.md` §2): `/query/<q>`, `/fquery/<q>`,
+//! `/info`, plus `/metrics`.
 //!
-//! [`configure`] registers every route; `pdns-cof-server` and the tests build the same app from
-//! it. Handlers stay thin: parse the request ([`request`]), call [`crate::query::Lookup`],
-//! render NDJSON ([`crate::cof`]). Errors go through [`error::WebError`].
+//! - [`serve`] (`server`): the HTTP server, one store connection per worker, until shutdown.
+//! - `request`: the query text, the `dribble-*` headers and authentication of a request.
+//! - `query`: COF lookups in the store (`query::Lookup`).
+//! - `record`: COF records and the `/info` body as upstream's bytes.
+//! - `error`: request errors as statuses and JSON bodies; `metrics`: the Prometheus counters.
+//!
+//! This file registers the routes (`configure`) and holds the handlers. Handlers stay thin:
+//! parse the request, call the lookup, render NDJSON.
 
-pub mod error;
-pub mod metrics;
-pub mod request;
+mod error;
+mod metrics;
+mod query;
+mod record;
+mod request;
+mod server;
 
 use std::time::Instant;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse};
+use d4_core::store::{tolerant_pipe, value, Store, StoreError, Value};
 
-use crate::cof;
-use crate::config::Auth;
-use crate::keys;
-use crate::query::Lookup;
-use crate::reader::{self, Reader};
-use crate::store::StoreError;
+pub use server::{serve, ServeOptions};
+
+use crate::model::config::Auth;
+use crate::model::keys;
 use error::WebError;
 use metrics::{Metrics, Route};
+use query::Lookup;
 use request::Page;
 
 /// NDJSON content type (COF draft §3.8).
-pub const NDJSON: &str = "application/x-ndjson";
+const NDJSON: &str = "application/x-ndjson";
 /// Response header carrying the next page's cursor (CIRCL pDNS 2.0).
-pub const CURSOR_HEADER: &str = "x-dribble-cursor";
+const CURSOR_HEADER: &str = "x-dribble-cursor";
 
 /// State of one HTTP worker: its own store connection (driven on the worker's thread, so a
-/// request never hops threads to reach Redis) and the settings and counters shared by all.
-pub struct State {
+/// request never hops threads to reach the store) and the settings and counters shared by all.
+struct State {
     /// Store connection of this worker.
-    pub reader: Reader,
+    store: Store,
     /// `origin` field value.
-    pub origin: String,
+    origin: String,
     /// Access control.
-    pub auth: Auth,
+    auth: Auth,
     /// Counters for `/metrics`, shared by every worker.
-    pub metrics: std::sync::Arc<Metrics>,
+    metrics: std::sync::Arc<Metrics>,
 }
 
 /// Registers every route.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+fn configure(cfg: &mut web::ServiceConfig) {
     // Static prefixes instead of `/query/{q:.*}`: a pattern with a parameter is matched by a
     // regex on every request, which showed up in the server's profile.
     cfg.service(web::scope("/query").default_service(web::to(query)))
@@ -96,7 +105,7 @@ async fn lookup_inner(
     let page = Page::from_headers(req.headers())?;
     let types = page.types();
     let lookup = Lookup {
-        reader: &st.reader,
+        store: &st.store,
         origin: &st.origin,
         types: &types,
     };
@@ -111,7 +120,7 @@ async fn lookup_inner(
     if let Some(next) = next {
         resp.insert_header((CURSOR_HEADER, next.to_string()));
     }
-    Ok((resp.body(cof::ndjson(slice)), slice.len()))
+    Ok((resp.body(record::ndjson(slice)), slice.len()))
 }
 
 async fn info(req: HttpRequest, st: web::Data<State>) -> Result<HttpResponse, WebError> {
@@ -127,29 +136,29 @@ async fn info(req: HttpRequest, st: web::Data<State>) -> Result<HttpResponse, We
 
 async fn info_inner(req: &HttpRequest, st: &State) -> Result<HttpResponse, WebError> {
     request::check_auth(req, &st.auth)?;
-    let (stats, sensors) = read_info(&st.reader).await?;
+    let (stats, sensors) = read_info(&st.store).await?;
     Ok(HttpResponse::Ok()
         .insert_header((
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json; charset=UTF-8"),
         ))
-        .body(cof::info_json(stats, &sensors)))
+        .body(record::info_json(stats, &sensors)))
 }
 
 /// `stats:processed` (0 when absent: upstream answered 500) and `stats:sensors` by score.
-async fn read_info(reader: &Reader) -> Result<(i64, Vec<(String, i64)>), StoreError> {
-    let mut pipe = reader::pipeline();
+async fn read_info(store: &Store) -> Result<(i64, Vec<(String, i64)>), StoreError> {
+    let mut pipe = tolerant_pipe();
     pipe.get(keys::STATS_PROCESSED)
         .zrevrange_withscores(keys::STATS_SENSORS, 0, -1);
-    let mut replies = reader.run(&pipe).await?.into_iter();
-    let processed = replies.next().as_ref().and_then(reader::int).unwrap_or(0);
-    let sensors = replies.next().map(reader::scored_pairs).unwrap_or_default();
+    let mut replies = store.run::<Vec<Value>>(&pipe).await?.into_iter();
+    let processed = replies.next().as_ref().and_then(value::int).unwrap_or(0);
+    let sensors = replies.next().map(value::scored_pairs).unwrap_or_default();
     Ok((processed, sensors))
 }
 
 async fn metrics_page(req: HttpRequest, st: web::Data<State>) -> Result<HttpResponse, WebError> {
     request::check_auth(&req, &st.auth)?;
-    let processed = read_info(&st.reader).await.map(|(s, _)| s).ok();
+    let processed = read_info(&st.store).await.map(|(s, _)| s).ok();
     Ok(HttpResponse::Ok()
         .insert_header((
             header::CONTENT_TYPE,

@@ -1,4 +1,4 @@
-//! COF records (spec `pdns.md` §2.5, §4) and their text form, byte-identical to upstream's
+//! COF records (spec `pdns.md` §2.5, §4) and the `/info` body, in their text form, byte-identical to upstream's
 //! Python `json.dumps` defaults: `", "` / `": "` separators, `ensure_ascii`, fixed key order
 //! `time_first, time_last, count, rrtype, rrname, rdata, origin`, one object per line.
 
@@ -6,26 +6,26 @@ use std::fmt::Write as _;
 
 /// One COF record as the D4 server emits it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct CofRecord {
+pub(crate) struct CofRecord {
     /// First seen (epoch seconds).
-    pub time_first: i64,
+    pub(crate) time_first: i64,
     /// Last seen, `null` when the store has none.
-    pub time_last: Option<i64>,
+    pub(crate) time_last: Option<i64>,
     /// Occurrences, `null` when the store has none.
-    pub count: Option<i64>,
+    pub(crate) count: Option<i64>,
     /// Mnemonic (`A`, `NS`, ...).
-    pub rrtype: String,
+    pub(crate) rrtype: String,
     /// Owner name.
-    pub rrname: String,
+    pub(crate) rrname: String,
     /// Answer.
-    pub rdata: String,
+    pub(crate) rdata: String,
     /// Origin (upstream constant `origin not configured`).
-    pub origin: String,
+    pub(crate) origin: String,
 }
 
 impl CofRecord {
     /// Appends the record as one NDJSON line (with `\n`).
-    pub fn write_line(&self, out: &mut String) {
+    pub(crate) fn write_line(&self, out: &mut String) {
         out.push_str("{\"time_first\": ");
         let _ = write!(out, "{}", self.time_first);
         out.push_str(", \"time_last\": ");
@@ -46,7 +46,7 @@ impl CofRecord {
 }
 
 /// NDJSON body of records.
-pub fn ndjson(records: &[CofRecord]) -> String {
+pub(crate) fn ndjson(records: &[CofRecord]) -> String {
     let mut out = String::with_capacity(records.len() * 160);
     for r in records {
         r.write_line(&mut out);
@@ -64,7 +64,7 @@ fn opt_int(out: &mut String, v: Option<i64>) {
 }
 
 /// A JSON string as Python `json.dumps(ensure_ascii=True)` writes it.
-pub fn py_json_str(out: &mut String, s: &str) {
+pub(crate) fn py_json_str(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
         match c {
@@ -89,7 +89,7 @@ pub fn py_json_str(out: &mut String, s: &str) {
 
 /// `/info` body (spec §2.4): `{"version": "git", "software": "analyzer-d4-passivedns", "stats": N,
 /// "sensors": [{"sensor_id": "...", "count": N}, ...]}`, Tornado style (`</` escaped as `<\/`).
-pub fn info_json(stats: i64, sensors: &[(String, i64)]) -> String {
+pub(crate) fn info_json(stats: i64, sensors: &[(String, i64)]) -> String {
     let mut out = String::from(
         "{\"version\": \"git\", \"software\": \"analyzer-d4-passivedns\", \"stats\": ",
     );

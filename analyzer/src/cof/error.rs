@@ -3,11 +3,11 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 
-use crate::store::StoreError;
+use d4_core::store::StoreError;
 
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
-pub enum WebError {
+pub(crate) enum WebError {
     /// Malformed input (400).
     #[error("{0}")]
     BadRequest(String),
@@ -27,7 +27,7 @@ pub enum WebError {
 
 impl WebError {
     /// HTTP status of an error (for metrics).
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
             WebError::Unauthorized => StatusCode::UNAUTHORIZED,

@@ -8,7 +8,7 @@ use actix_web::http::StatusCode;
 
 /// Routes with their own counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route {
+pub(crate) enum Route {
     /// `/query/<q>`.
     Query,
     /// `/fquery/<q>`.
@@ -33,7 +33,7 @@ struct RouteCounters {
 
 /// Request and record counters.
 #[derive(Debug, Default)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     routes: [RouteCounters; 3],
     records: AtomicU64,
 }
@@ -44,7 +44,7 @@ impl Metrics {
     }
 
     /// Counts one request: `Ok(records)` or the error status.
-    pub fn observe(&self, route: Route, result: Result<usize, StatusCode>, took: Duration) {
+    pub(crate) fn observe(&self, route: Route, result: Result<usize, StatusCode>, took: Duration) {
         let c = &self.routes[Self::idx(route)];
         match result {
             Ok(n) => {
@@ -63,7 +63,7 @@ impl Metrics {
     }
 
     /// Text exposition format; `processed` is `stats:processed` read at scrape time.
-    pub fn render(&self, processed: Option<i64>) -> String {
+    pub(crate) fn render(&self, processed: Option<i64>) -> String {
         let mut out = String::new();
         out.push_str("# HELP pdns_cof_requests_total COF API requests by route and outcome.\n# TYPE pdns_cof_requests_total counter\n");
         for (route, name) in ROUTES {
