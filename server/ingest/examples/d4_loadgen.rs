@@ -12,7 +12,7 @@ use clap::Parser;
 use d4_core::config::RedisEndpoint;
 use d4_core::proto::{encode_packet, DataType};
 use d4_core::queues::{NewQueue, Queues};
-use fred::prelude::*;
+use d4_core::store::{Cmd, Policy, Store};
 use tokio::io::AsyncWriteExt;
 
 /// D4 end-to-end load generator.
@@ -87,7 +87,7 @@ async fn sensor(
         .flat_map(|p| {
             encode_packet(
                 1,
-                DataType(8),
+                DataType::PASSIVEDNS,
                 uuid(n),
                 1_700_000_000,
                 cli.key.as_bytes(),
@@ -105,8 +105,8 @@ async fn sensor(
     Ok(())
 }
 
-async fn llen(c: &Client, key: &str) -> u64 {
-    c.llen(key).await.unwrap_or(0)
+async fn llen(c: &Store, key: &str) -> u64 {
+    c.query(&Cmd::llen(key)).await.unwrap_or(0)
 }
 
 #[tokio::main]
@@ -117,20 +117,20 @@ async fn main() -> anyhow::Result<()> {
         port: cli.meta_port,
         db,
     };
-    let meta = ep(0).connect().await?;
-    let analyzer = ep(2).connect().await?;
+    let meta = Store::connect(&ep(0), Policy::DAEMON).await?;
+    let analyzer = Store::connect(&ep(2), Policy::DAEMON).await?;
     let total = (cli.sensors * cli.lines) as u64;
 
     if cli.baseline {
         let key = "bench:baseline";
-        let _: () = analyzer.del(key).await?;
+        let () = analyzer.query(&Cmd::del(key)).await?;
         let start = Instant::now();
         for n in 0..cli.sensors {
             let lines: Vec<String> = (0..cli.lines)
                 .map(|i| line(n, i).trim_end().to_string())
                 .collect();
             for batch in lines.chunks(1000) {
-                let _: () = analyzer.lpush(key, batch.to_vec()).await?;
+                let () = analyzer.query(&Cmd::lpush(key, batch)).await?;
             }
         }
         let secs = start.elapsed().as_secs_f64();
@@ -138,19 +138,19 @@ async fn main() -> anyhow::Result<()> {
             "baseline redis-server LPUSH (1000 lines/command): {total} lines in {secs:.2} s = {:.0} lines/s",
             total as f64 / secs
         );
-        let _: () = analyzer.del(key).await?;
+        let () = analyzer.query(&Cmd::del(key)).await?;
         return Ok(());
     }
 
     let queues = Queues::new(meta, analyzer.clone(), 100_000_000);
     let q = queues
         .create(&NewQueue {
-            format_type: "8".into(),
+            format_type: DataType::PASSIVEDNS.to_string(),
             description: Some("bench".into()),
             ..Default::default()
         })
         .await?;
-    let key = d4_core::keys::analyzer::queue(8, &q);
+    let key = d4_core::keys::analyzer::queue(DataType::PASSIVEDNS, &q);
     let connector = tls(&cli.ca)?;
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();

@@ -1,22 +1,23 @@
 //! The TLS ingest server (`d4-server`): sensors stream D4 packets on port 4443; each
 //! accepted packet becomes an entry of `stream:<type>:<session>` for the workers.
 //!
-//! - [`server`]: binding, accept loop, TLS handshake, keepalive, shutdown.
-//! - [`session`]: one connection: reassembly, checks in spec order, acceptance.
-//! - [`store`]: the batched store reads and writes of a session.
+//! - [`server`]: TLS settings, binding, accept loop, TLS handshake, keepalive, shutdown.
+//! - [`connection`]: one connection's socket loop, driving the session and its effects.
+//! - `session`: the sans-I/O session: bytes and store answers in, actions out.
+//! - [`effects`]: the batched store reads and writes behind each session action.
 //! - [`reject`]: rejection reasons and upstream's `Error` strings.
 //! - [`kick`]: the live-session registry and kick requests from the web.
 //! - [`startup`]: keys written at start and clean-up of stale connection state.
-//! - [`tls`]: certificate and key loading.
 //! - [`connected`]: which sensors are connected now (for the web and monitoring).
 //!
-//! Every key comes from [`d4_core::keys`]; no store key is formatted here.
+//! Every key comes from [`d4_core::keys`]; no store key is formatted here. Every store
+//! call goes through the facade [`d4_core::store`].
 
 pub mod connected;
+pub mod connection;
+pub mod effects;
 pub mod kick;
 pub mod reject;
 pub mod server;
-pub mod session;
+mod session;
 pub mod startup;
-pub mod store;
-pub mod tls;

@@ -1,13 +1,16 @@
 //! `d4-server`: the D4 TLS ingest server. Reads `server.conf`, prepares the stores,
-//! listens for sensors until SIGINT/SIGTERM.
+//! listens for sensors until SIGINT/SIGTERM (the `d4_core::runtime` daemon plumbing).
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use d4_core::config::DEFAULT_SERVER_CONF;
+use d4_core::config::{RedisEndpoint, DEFAULT_SERVER_CONF};
 use d4_core::proto::Limits;
-use d4_server::{kick, server, session, startup, store, tls};
+use d4_core::store::{Policy, Store};
+use d4_server::connection::{self, Ctx};
+use d4_server::effects::Stores;
+use d4_server::{kick, server, startup};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
@@ -24,35 +27,45 @@ struct Cli {
     /// Keep live-connection state found at start (several d4-servers sharing one store).
     #[arg(long)]
     keep_connection_state: bool,
-    /// Log filter (tracing `EnvFilter` syntax); `RUST_LOG` overrides it.
+    /// Log filter (tracing `EnvFilter` syntax); the `D4_LOG` environment variable
+    /// overrides it.
     #[arg(long, default_value = "info")]
     log: String,
 }
 
 fn main() {
     let cli = Cli::parse();
-    d4_core::runtime::init(&cli.log);
-    d4_core::runtime::run_daemon("d4-server", run(cli));
+    let log = cli.log.clone();
+    d4_core::runtime::run_daemon("d4-server", &log, |stop| run(cli, stop));
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+/// Connects one store role, waiting out an outage until `stop` (then `None`).
+async fn connect(
+    ep: &RedisEndpoint,
+    role: &str,
+    stop: &CancellationToken,
+) -> anyhow::Result<Option<Store>> {
+    Store::connect_until(ep, Policy::DAEMON, role, stop)
+        .await
+        .with_context(|| format!("Error: Redis server {role}, ConnectionError"))
+}
+
+async fn run(cli: Cli, stop: CancellationToken) -> anyhow::Result<()> {
     let cfg = d4_core::runtime::load_server_config(&cli.config)?;
-    let tls = tls::server_config(&cfg.tls_cert_file, &cfg.tls_key_file)
+    let tls = server::tls_config(&cfg.tls_cert_file, &cfg.tls_key_file)
         .context("loading the TLS certificate and key")?;
     if cli.validate {
         println!("{}: OK", cli.config.display());
         return Ok(());
     }
-    let stream = cfg
-        .redis_stream
-        .connect()
-        .await
-        .context("Error: Redis server Redis_STREAM, ConnectionError")?;
-    let meta = cfg
-        .redis_metadata
-        .connect()
-        .await
-        .context("Error: Redis server Redis_METADATA, ConnectionError")?;
+    let Some(stream) = connect(&cfg.redis_stream, "Redis_STREAM", &stop).await? else {
+        info!("Stopped before the stores were reachable.");
+        return Ok(());
+    };
+    let Some(meta) = connect(&cfg.redis_metadata, "Redis_METADATA", &stop).await? else {
+        info!("Stopped before the stores were reachable.");
+        return Ok(());
+    };
     startup::seed(&meta, &cfg)
         .await
         .context("seeding server keys")?;
@@ -67,24 +80,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let addr = listener.local_addr().context("local address")?;
     info!(%addr, mode = ?cfg.server_mode, "D4 server listening on {addr}.");
 
-    let shutdown = CancellationToken::new();
     let registry = kick::Registry::default();
-    let ctx = session::Ctx {
-        stores: store::Stores {
+    let ctx = Ctx {
+        stores: Stores {
             stream: stream.clone(),
             meta,
         },
         mode: cfg.server_mode,
         limits: Limits::default(),
-        idle_timeout: session::IDLE_TIMEOUT,
+        idle_timeout: connection::IDLE_TIMEOUT,
         registry: registry.clone(),
     };
-    let kicker = tokio::spawn(kick::poll_kicks(stream, registry, shutdown.clone()));
-    let signals = tokio::spawn(d4_core::runtime::wait_for_signal(shutdown.clone()));
-    server::serve(listener, tls, ctx, shutdown.clone()).await;
-    shutdown.cancel();
+    let kicker = tokio::spawn(kick::poll_kicks(stream, registry, stop.clone()));
+    server::serve(listener, tls, ctx, stop.clone()).await;
+    stop.cancel();
     let _ = kicker.await;
-    signals.abort();
     info!("D4 server stopped.");
     Ok(())
 }

@@ -1,14 +1,16 @@
-//! The TLS listener: binding (dual-stack `::` by default), accepting under a connection
-//! limit, the TLS handshake inside each connection's task under a timeout, TCP
-//! keepalive, and graceful shutdown.
+//! The TLS listener: its TLS settings, binding (dual-stack `::` by default), accepting
+//! under a connection limit, the TLS handshake inside each connection's task under a
+//! timeout, TCP keepalive, and graceful shutdown.
 //!
 //! Accept errors never stop the server: per-connection ones are skipped, resource
 //! exhaustion (EMFILE, ENOBUFS...) is logged and retried after a short pause.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use d4_core::tls::TlsError;
 use socket2::{Domain, Protocol, SockRef, Socket, TcpKeepalive, Type};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
@@ -17,14 +19,26 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn, Instrument};
 
-use super::session::{self, Ctx};
+use crate::connection::{self, Ctx};
 
 /// Most simultaneous connections.
 pub const MAX_CONNECTIONS: usize = 4096;
 /// Time allowed for the TLS handshake (upstream's 30 s timer runs from accept).
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long shutdown waits for sessions to finish their cleanup.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How long shutdown waits for sessions to finish their cleanup: inside the runtime's
+/// shutdown deadline, so stuck sessions are aborted (and logged) before the process is.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
+
+/// The TLS settings of the listener: the certificate and key loaded by
+/// [`d4_core::tls::server_config`], without TLS 1.3 session tickets.
+pub fn tls_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    let mut config = d4_core::tls::server_config(cert, key)?;
+    // The server must never send application-level bytes: sensors never read, and
+    // unread TLS 1.3 session tickets in a sensor's receive buffer turn its close into a
+    // TCP reset, which makes this side discard the sensor's last unread data.
+    config.send_tls13_tickets = 0;
+    Ok(Arc::new(config))
+}
 
 /// Binds `host:port`. `::` is a dual-stack socket (IPv4 peers appear as mapped
 /// addresses); if IPv6 is unavailable it falls back to `0.0.0.0`.
@@ -148,7 +162,7 @@ async fn handle(
     };
     match tls {
         Ok(Ok(stream)) => {
-            session::run(stream, ctx, peer, token).await;
+            connection::run(stream, ctx, peer, token).await;
         }
         Ok(Err(e)) => debug!(error = %e, "TLS handshake failed."),
         Err(_) => debug!("TLS handshake timed out."),

@@ -1,75 +1,254 @@
-//! One sensor connection: reassembly, the checks of spec §2.5 in order, acceptance.
+//! The sans-I/O sensor session: bytes and store answers in, actions out (no tokio, no
+//! store code). [`connection`](crate::connection) drives it over a socket and runs each
+//! action with [`effects`](crate::effects).
 //!
-//! The byte stream is decoded with [`d4_proto::decode`] into whole packets, however
-//! the bytes were split or joined by TLS records (no minimum chunk size, unlike
-//! upstream's <62-byte hold-back). Complete packets with the same uuid and type form a
-//! *batch*: one round trip fetches every check the batch needs, the packets are
-//! verified (HMAC, stream limit) one by one in order, and the accepted prefix is written
-//! in one more round trip — before any rejection is acted on, so nothing already sent
-//! and valid is lost. A partial packet stays buffered (bounded by the size limit) until
-//! its bytes arrive; an idle authenticated connection keeps its buffer.
+//! The byte stream is decoded with [`d4_proto::decode`] into whole packets, however the
+//! bytes were split or joined by TLS records (no minimum chunk size, unlike upstream's
+//! <62-byte hold-back). Complete packets with the same uuid and type form a *batch*; for
+//! each batch the session asks, in this order:
 //!
-//! [`run`] is generic over the reader so tests can feed it any byte sequence.
-
-use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
+//! 1. [`Action::FetchChecks`]: the store facts the checks of spec §2.5 a-h need
+//!    ([`Checks`]), answered with [`Reply::Checks`];
+//! 2. on the session's first header, after its HMAC: [`Action::Claim`] of the live
+//!    identity (a duplicate uuid+type loses), answered with [`Reply::Claimed`]; on a
+//!    later 2 → 254 header: [`Action::Switch254`], answered with [`Reply::Switched`];
+//! 3. [`Action::Accept`] of the packets that pass HMAC and the stream limit, in order
+//!    (one write for the batch, before any rejection is acted on, so nothing already sent
+//!    and valid is lost), answered with [`Reply::Written`];
+//! 4. [`Action::Reject`] when a check fails: the session is over and asks nothing else.
+//!
+//! [`Action::Read`] means every complete packet was handled. A partial packet stays
+//! buffered (bounded by the size limit) until its bytes arrive. An oversize header is
+//! rejected without buffering its payload, after the checks a-d that come first in
+//! spec order. Until its reply arrives, [`Session::poll`] repeats the pending action; a
+//! reply that answers no pending action is ignored.
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
 
-use super::kick::Registry;
-use super::reject::Reject;
-use super::store::{self, Accepted, Checks, Ending, Stores};
+use crate::reject::Reject;
 use d4_core::config::ServerMode;
-use d4_proto::{decode, Decoded, Header, Limits, Packet, ProtoError, HEADER_SIZE};
+use d4_proto::{decode, DataType, Decoded, Header, Limits, Packet, ProtoError, HEADER_SIZE};
 
-/// Inactivity before an unauthenticated connection is closed (upstream `timeout_time`).
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default `stream_max_size` (upstream `default_max_entries_by_stream`).
+pub(crate) const DEFAULT_STREAM_MAX_SIZE: u64 = 10_000;
 /// Most packets handled in one batch (bounds pipeline size).
 const MAX_BATCH: usize = 4096;
 /// Free space kept in the read buffer so one read can take many packets.
 const READ_RESERVE: usize = 256 * 1024;
 
-/// Settings shared by all sessions.
-#[derive(Clone)]
-pub struct Ctx {
-    /// Store connections.
-    pub stores: Stores,
-    /// Registration or shared-secret.
-    pub mode: ServerMode,
-    /// Payload size limit.
-    pub limits: Limits,
-    /// Inactivity timeout.
-    pub idle_timeout: Duration,
-    /// Live sessions, for kicks.
-    pub registry: Registry,
+/// What the checks of one batch (same uuid and type) found in the stores.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Checks {
+    /// `blacklist_ip` contains the peer IP.
+    pub(crate) ip_blacklisted: bool,
+    /// `blacklist_ip_by_uuid` contains the uuid.
+    pub(crate) ip_by_uuid: bool,
+    /// `blacklist_uuid` contains the uuid.
+    pub(crate) uuid_blacklisted: bool,
+    /// `registered_uuid` contains the uuid.
+    pub(crate) registered: bool,
+    /// `temp_blacklist_uuid:<uuid>` exists.
+    pub(crate) temp_blacklisted: bool,
+    /// `Error:IncorrectType` contains the session.
+    pub(crate) incorrect_type: bool,
+    /// `server:accepted_type` contains the type.
+    pub(crate) type_accepted: bool,
+    /// Entries waiting in `stream:<type>:<session>`.
+    pub(crate) xlen: u64,
+    /// HMAC key (per-sensor or default), when asked for.
+    pub(crate) hmac_key: Option<Vec<u8>>,
+    /// `stream_max_size_by_uuid` or the default, when asked for.
+    pub(crate) max_entries: Option<u64>,
 }
 
-/// How a session ended.
+impl Checks {
+    /// The first failing check of spec §2.5 a-h (IP blacklist first, as upstream checks
+    /// it on every chunk), or `None`.
+    pub(crate) fn first_failure(&self, mode: ServerMode, ip: &str, h: &Header) -> Option<Reject> {
+        let uuid = h.uuid_hex();
+        if self.ip_blacklisted {
+            return Some(Reject::BlacklistedIp { ip: ip.into() });
+        }
+        if self.ip_by_uuid {
+            return Some(Reject::BlacklistedIpByUuid { uuid });
+        }
+        if self.uuid_blacklisted {
+            return Some(Reject::BlacklistedUuid { uuid });
+        }
+        if mode == ServerMode::Registration && !self.registered {
+            return Some(Reject::NotRegistered { uuid });
+        }
+        if self.temp_blacklisted {
+            return Some(Reject::TempBlacklisted);
+        }
+        if self.incorrect_type {
+            return Some(Reject::IncorrectType);
+        }
+        if !d4_proto::is_valid_uuid_v4(&h.uuid) {
+            return Some(Reject::InvalidUuid { uuid });
+        }
+        if !self.type_accepted {
+            return Some(Reject::TypeNotAccepted { ty: h.data_type.0 });
+        }
+        None
+    }
+
+    /// The failure an oversize header is refused for: a-d and the temporary blacklist
+    /// still come first (spec §2.5 order), then the size.
+    fn oversize_failure(&self, mode: ServerMode, ip: &str, h: &Header) -> Reject {
+        match self.first_failure(mode, ip, h) {
+            Some(
+                r @ (Reject::BlacklistedIp { .. }
+                | Reject::BlacklistedIpByUuid { .. }
+                | Reject::BlacklistedUuid { .. }
+                | Reject::NotRegistered { .. }
+                | Reject::TempBlacklisted),
+            ) => r,
+            _ => Reject::Oversize { size: h.size },
+        }
+    }
+}
+
+/// One batch of accepted packets of a session (same uuid and type), to be written.
 #[derive(Debug)]
-pub enum End {
-    /// The peer closed the connection.
-    Eof,
-    /// A check failed.
-    Rejected(Reject),
-    /// Kicked or server shutdown.
-    Cancelled,
-    /// No accepted header within the idle timeout.
-    Timeout,
-    /// Read or TLS error.
-    Io(std::io::Error),
-    /// The store failed; the connection is dropped so the sensor retries.
-    Store(fred::error::Error),
+pub(crate) struct Accepted {
+    /// Sensor uuid.
+    pub(crate) uuid: String,
+    /// D4 type.
+    pub(crate) ty: DataType,
+    /// Header and payload of each packet, in order.
+    pub(crate) packets: Vec<(Header, Bytes)>,
+    /// First accepted packet of the connection is in this batch.
+    pub(crate) first: bool,
+    /// First packet of the session or after a 2 → 254 switch is in this batch.
+    pub(crate) type_first_seen: bool,
 }
 
-/// Per-connection state (upstream `D4_Server.__init__`).
-struct State {
-    session: String,
+/// A rejection and what its store effects need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Rejection {
+    /// Why.
+    pub(crate) reject: Reject,
+    /// The uuid whose `Error` field is written (the session's, for a type change).
+    pub(crate) uuid: String,
+    /// The type of the refused header.
+    pub(crate) ty: DataType,
+}
+
+/// What the session needs done next.
+#[derive(Debug)]
+pub(crate) enum Action<'a> {
+    /// Every complete packet is handled: read more bytes into [`Session::read_buffer`].
+    Read,
+    /// Fetch the checks of a batch starting with `header`; the HMAC key and stream limit
+    /// too if `want_key`. Answer: [`Reply::Checks`].
+    FetchChecks {
+        /// First header of the batch.
+        header: &'a Header,
+        /// The session has no HMAC key yet.
+        want_key: bool,
+    },
+    /// Claim the live identity `uuid`+`ty` for this session. Answer: [`Reply::Claimed`].
+    Claim {
+        /// Sensor uuid (hex).
+        uuid: &'a str,
+        /// Session type (never 254: a session cannot start with it).
+        ty: DataType,
+    },
+    /// Move the session from type 2 to 254 (spec §2.5 m). Answer: [`Reply::Switched`].
+    Switch254 {
+        /// Sensor uuid (hex).
+        uuid: &'a str,
+    },
+    /// Write a batch of accepted packets. Answer: [`Reply::Written`].
+    Accept(&'a Accepted),
+    /// Apply the rejection's store effects and close the connection. Final.
+    Reject(&'a Rejection),
+}
+
+/// The answer to the pending [`Action`].
+#[derive(Debug)]
+pub(crate) enum Reply {
+    /// To [`Action::FetchChecks`].
+    Checks(Checks),
+    /// To [`Action::Claim`]: `false` when another live session holds the identity.
+    Claimed(bool),
+    /// To [`Action::Switch254`].
+    Switched,
+    /// To [`Action::Accept`].
+    Written,
+}
+
+/// Complete packets taken off the buffer: same uuid and type.
+#[derive(Debug)]
+struct Batch {
+    headers: Vec<Header>,
+    chunk: Bytes,
+}
+
+impl Batch {
+    /// The first header (a batch is never empty).
+    fn first(&self) -> &Header {
+        self.headers.first().unwrap_or(&EMPTY_HEADER)
+    }
+}
+
+/// Where the session stands.
+#[derive(Debug)]
+enum Step {
+    /// Looking for the next batch in the buffer.
+    Idle,
+    /// Waiting for the checks of an oversize header.
+    Oversize(Header),
+    /// Waiting for the checks of a batch.
+    Checking { batch: Batch, want_key: bool },
+    /// Waiting for the identity claim of the first batch.
+    Claiming {
+        batch: Batch,
+        checks: Checks,
+        uuid: String,
+    },
+    /// Waiting for the 2 → 254 switch.
+    Switching {
+        batch: Batch,
+        checks: Checks,
+        uuid: String,
+    },
+    /// Waiting for the write; then the rejection that ended the batch, if any.
+    Writing {
+        accepted: Accepted,
+        verdict: Option<Rejection>,
+    },
+    /// Rejected: the session is over.
+    Rejected(Rejection),
+}
+
+/// What the disconnect clean-up needs to know about a session (spec §2.8).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ending<'a> {
+    /// Session uuid.
+    pub(crate) session: &'a str,
+    /// Sensor uuid, once a header was accepted.
+    pub(crate) uuid: Option<&'a str>,
+    /// Session type, once a header was accepted.
+    pub(crate) ty: Option<DataType>,
+    /// The session was refused as a duplicate (its sets belong to another session).
+    pub(crate) duplicate: bool,
+    /// At least one packet was accepted (a worker will look for the session's end).
+    pub(crate) data_saved: bool,
+}
+
+/// One sensor connection's protocol state (upstream `D4_Server.__init__`).
+#[derive(Debug)]
+pub(crate) struct Session {
+    id: String,
     ip: String,
+    mode: ServerMode,
+    limits: Limits,
+    buf: BytesMut,
+    step: Step,
     uuid: Option<String>,
-    ty: Option<u8>,
+    ty: Option<DataType>,
     duplicate: bool,
     data_saved: bool,
     type_first_seen: bool,
@@ -77,114 +256,254 @@ struct State {
     max_entries: u64,
 }
 
-/// The address as the server keys it: IPv4-mapped IPv6 becomes plain IPv4; IPv6 has
-/// no zone (upstream `extract_ip`).
-pub fn peer_ip(peer: &SocketAddr) -> String {
-    match peer.ip() {
-        IpAddr::V6(v6) => v6.to_canonical().to_string(),
-        ip => ip.to_string(),
-    }
-}
-
-/// Serves one connection until it ends, then runs the disconnect cleanup.
-pub async fn run<S: AsyncRead + Unpin>(
-    mut io: S,
-    ctx: &Ctx,
-    peer: SocketAddr,
-    cancel: CancellationToken,
-) -> End {
-    let mut st = State {
-        session: uuid::Uuid::new_v4().to_string(),
-        ip: peer_ip(&peer),
-        uuid: None,
-        ty: None,
-        duplicate: false,
-        data_saved: false,
-        type_first_seen: true,
-        hmac_key: None,
-        max_entries: store::DEFAULT_STREAM_MAX_SIZE,
-    };
-    ctx.registry.insert(&st.session, cancel.clone());
-    let end = serve(&mut io, ctx, &mut st, &cancel).await;
-    ctx.registry.remove(&st.session);
-    let ending = Ending {
-        session: &st.session,
-        uuid: st.uuid.as_deref(),
-        ty: st.ty,
-        duplicate: st.duplicate,
-        data_saved: st.data_saved,
-    };
-    if let Err(error) = store::release(&ctx.stores, &ending).await {
-        warn!(session = %st.session, %error, "Disconnect cleanup failed.");
-    }
-    log_end(&st, &end);
-    end
-}
-
-fn log_end(st: &State, end: &End) {
-    let uuid = st.uuid.as_deref().unwrap_or("-");
-    match end {
-        End::Rejected(r) => {
-            info!(session = %st.session, ip = %st.ip, uuid, reason = r.kind(), "{r}.")
+impl Session {
+    /// A new session `id` with a peer keyed as `ip`.
+    pub(crate) fn new(id: String, ip: String, mode: ServerMode, limits: Limits) -> Session {
+        Session {
+            id,
+            ip,
+            mode,
+            limits,
+            buf: BytesMut::new(),
+            step: Step::Idle,
+            uuid: None,
+            ty: None,
+            duplicate: false,
+            data_saved: false,
+            type_first_seen: true,
+            hmac_key: None,
+            max_entries: DEFAULT_STREAM_MAX_SIZE,
         }
-        End::Store(error) => {
-            warn!(session = %st.session, uuid, %error, "Store error, connection dropped.")
-        }
-        End::Timeout => info!(ip = %st.ip, "Timeout, no D4 header sent, connection closed."),
-        other => debug!(session = %st.session, uuid, end = ?other, "Connection closed."),
     }
-}
 
-async fn serve<S: AsyncRead + Unpin>(
-    io: &mut S,
-    ctx: &Ctx,
-    st: &mut State,
-    cancel: &CancellationToken,
-) -> End {
-    let mut buf = BytesMut::with_capacity(READ_RESERVE);
-    loop {
-        if buf.capacity() - buf.len() < READ_RESERVE / 8 {
-            buf.reserve(READ_RESERVE);
+    /// The buffer to read more bytes into (with room for many packets).
+    pub(crate) fn read_buffer(&mut self) -> &mut BytesMut {
+        if self.buf.capacity() - self.buf.len() < READ_RESERVE / 8 {
+            self.buf.reserve(READ_RESERVE);
         }
-        let read = tokio::select! {
-            biased;
-            _ = cancel.cancelled() => return End::Cancelled,
-            r = tokio::time::timeout(ctx.idle_timeout, io.read_buf(&mut buf)) => r,
+        &mut self.buf
+    }
+
+    /// Appends received bytes (what a read into [`Session::read_buffer`] does).
+    #[cfg(test)]
+    pub(crate) fn feed(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// The sensor uuid, once the session's first header was accepted.
+    pub(crate) fn uuid(&self) -> Option<&str> {
+        self.uuid.as_deref()
+    }
+
+    /// What the disconnect clean-up needs.
+    pub(crate) fn ending(&self) -> Ending<'_> {
+        Ending {
+            session: &self.id,
+            uuid: self.uuid.as_deref(),
+            ty: self.ty,
+            duplicate: self.duplicate,
+            data_saved: self.data_saved,
+        }
+    }
+
+    /// The next thing to do: the pending action again while its reply is awaited.
+    pub(crate) fn poll(&mut self) -> Action<'_> {
+        if matches!(self.step, Step::Idle) {
+            self.step = self.next_batch();
+        }
+        match &self.step {
+            Step::Idle => Action::Read,
+            Step::Oversize(header) => Action::FetchChecks {
+                header,
+                want_key: false,
+            },
+            Step::Checking { batch, want_key } => Action::FetchChecks {
+                header: batch.first(),
+                want_key: *want_key,
+            },
+            Step::Claiming { batch, uuid, .. } => Action::Claim {
+                uuid,
+                ty: batch.first().data_type,
+            },
+            Step::Switching { uuid, .. } => Action::Switch254 { uuid },
+            Step::Writing { accepted, .. } => Action::Accept(accepted),
+            Step::Rejected(r) => Action::Reject(r),
+        }
+    }
+
+    /// Takes the answer to the pending action.
+    pub(crate) fn reply(&mut self, reply: Reply) {
+        let step = std::mem::replace(&mut self.step, Step::Idle);
+        self.step = match (step, reply) {
+            (Step::Oversize(h), Reply::Checks(c)) => {
+                let r = c.oversize_failure(self.mode, &self.ip, &h);
+                self.reject(&h, r)
+            }
+            (Step::Checking { batch, want_key }, Reply::Checks(c)) => {
+                self.checked(batch, want_key, c)
+            }
+            (
+                Step::Claiming {
+                    batch,
+                    checks,
+                    uuid,
+                },
+                Reply::Claimed(won),
+            ) => self.claimed(batch, checks, uuid, won),
+            (Step::Switching { batch, checks, .. }, Reply::Switched) => {
+                self.ty = Some(DataType::EXTENDED);
+                self.type_first_seen = true;
+                self.check_uuid(batch, checks)
+            }
+            (Step::Writing { verdict, .. }, Reply::Written) => {
+                self.data_saved = true;
+                self.type_first_seen = false;
+                verdict.map_or(Step::Idle, Step::Rejected)
+            }
+            (step, _) => step,
         };
-        match read {
-            Err(_) if st.uuid.is_none() => return End::Timeout,
-            Err(_) => continue,
-            Ok(Ok(0)) => return End::Eof,
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => return End::Io(e),
-        }
-        match process(&mut buf, ctx, st).await {
-            Ok(None) => {}
-            Ok(Some(r)) => return End::Rejected(r),
-            Err(e) => return End::Store(e),
-        }
     }
-}
 
-/// Handles every complete packet at the front of `buf`; `Some` when the connection must
-/// be dropped.
-async fn process(
-    buf: &mut BytesMut,
-    ctx: &Ctx,
-    st: &mut State,
-) -> Result<Option<Reject>, fred::error::Error> {
-    loop {
-        let (headers, len) = match collect_batch(buf, &ctx.limits) {
+    /// Takes the next batch off the buffer, or stays idle for more bytes.
+    fn next_batch(&mut self) -> Step {
+        let (headers, len) = match collect_batch(&self.buf, &self.limits) {
             Ok(b) => b,
-            Err(h) => return oversize(ctx, st, &h).await.map(Some),
+            Err(h) => return Step::Oversize(h),
         };
         if headers.is_empty() {
-            return Ok(None);
+            return Step::Idle;
         }
-        let chunk = buf.split_to(len).freeze();
-        if let Some(r) = handle_batch(ctx, st, &headers, &chunk).await? {
-            return Ok(Some(r));
+        let chunk = self.buf.split_to(len).freeze();
+        Step::Checking {
+            batch: Batch { headers, chunk },
+            want_key: self.hmac_key.is_none(),
         }
+    }
+
+    /// The session ends with `reject`, for header `h`.
+    fn reject(&self, h: &Header, reject: Reject) -> Step {
+        Step::Rejected(self.rejection(h, reject))
+    }
+
+    fn rejection(&self, h: &Header, reject: Reject) -> Rejection {
+        let uuid = match &reject {
+            Reject::TypeChange { .. } => self.uuid.clone().unwrap_or_else(|| h.uuid_hex()),
+            _ => h.uuid_hex(),
+        };
+        Rejection {
+            reject,
+            uuid,
+            ty: h.data_type,
+        }
+    }
+
+    /// The checks of a batch arrived: a-h first, then the identity rules (spec §2.5 i-n).
+    fn checked(&mut self, batch: Batch, want_key: bool, checks: Checks) -> Step {
+        if want_key {
+            self.hmac_key = checks.hmac_key.clone();
+            self.max_entries = checks.max_entries.unwrap_or(DEFAULT_STREAM_MAX_SIZE);
+        }
+        let h0 = batch.first();
+        if let Some(r) = checks.first_failure(self.mode, &self.ip, h0) {
+            return self.reject(h0, r);
+        }
+        let ty = h0.data_type;
+        let Some(cur_ty) = self.ty.filter(|_| self.uuid.is_some()) else {
+            // Authenticate before touching the live-connection sets (upstream did not).
+            if !self.hmac_ok(&batch.chunk, 0, h0) {
+                return self.reject(h0, Reject::BadHmac);
+            }
+            if ty == DataType::EXTENDED {
+                return self.reject(h0, Reject::Type254First);
+            }
+            let uuid = h0.uuid_hex();
+            return Step::Claiming {
+                batch,
+                checks,
+                uuid,
+            };
+        };
+        if cur_ty != ty {
+            if cur_ty == DataType::META_HEADER && ty == DataType::EXTENDED && self.data_saved {
+                let uuid = self.uuid.clone().unwrap_or_default();
+                return Step::Switching {
+                    batch,
+                    checks,
+                    uuid,
+                };
+            }
+            let r = Reject::TypeChange {
+                old: cur_ty.0,
+                new: ty.0,
+            };
+            return self.reject(h0, r);
+        }
+        self.check_uuid(batch, checks)
+    }
+
+    fn claimed(&mut self, batch: Batch, checks: Checks, uuid: String, won: bool) -> Step {
+        let ty = batch.first().data_type;
+        if !won {
+            self.duplicate = true;
+            return self.reject(batch.first(), Reject::Duplicate { ty: ty.0 });
+        }
+        self.uuid = Some(uuid);
+        self.ty = Some(ty);
+        self.type_first_seen = true;
+        self.verify(batch, &checks)
+    }
+
+    /// A later header must keep the session's uuid (spec §2.5 n).
+    fn check_uuid(&mut self, batch: Batch, checks: Checks) -> Step {
+        let uuid = batch.first().uuid_hex();
+        if self.uuid.as_deref() != Some(uuid.as_str()) {
+            return self.reject(batch.first(), Reject::UuidChange { new: uuid });
+        }
+        self.verify(batch, &checks)
+    }
+
+    /// HMAC and stream limit of each packet in order: the accepted prefix is written,
+    /// then the rejection that ended it, if any, is acted on.
+    fn verify(&self, batch: Batch, checks: &Checks) -> Step {
+        let mut packets = Vec::with_capacity(batch.headers.len());
+        let mut verdict = None;
+        let mut off = 0;
+        for h in &batch.headers {
+            let end = off + h.packet_len();
+            if !self.hmac_ok(&batch.chunk, off, h) {
+                verdict = Some(Reject::BadHmac);
+                break;
+            }
+            if checks.xlen.saturating_add(packets.len() as u64) >= self.max_entries {
+                verdict = Some(Reject::StreamFull);
+                break;
+            }
+            packets.push((h.clone(), batch.chunk.slice(off + HEADER_SIZE..end)));
+            off = end;
+        }
+        let h0 = batch.first();
+        let verdict = verdict.map(|r| self.rejection(h0, r));
+        if packets.is_empty() {
+            return verdict.map_or(Step::Idle, Step::Rejected);
+        }
+        let accepted = Accepted {
+            uuid: self.uuid.clone().unwrap_or_default(),
+            ty: h0.data_type,
+            packets,
+            first: !self.data_saved,
+            type_first_seen: self.type_first_seen,
+        };
+        Step::Writing { accepted, verdict }
+    }
+
+    fn hmac_ok(&self, chunk: &Bytes, off: usize, h: &Header) -> bool {
+        let key = self.hmac_key.as_deref().unwrap_or_default();
+        let raw = chunk.get(off..off + h.packet_len()).unwrap_or_default();
+        let packet = Packet {
+            header: h.clone(),
+            raw,
+        };
+        packet.verify_hmac(key).is_ok()
     }
 }
 
@@ -207,7 +526,7 @@ fn collect_batch(buf: &[u8], limits: &Limits) -> Result<(Vec<Header>, usize), He
             }
             Ok(_) => break,
             Err(ProtoError::Oversize { .. }) if headers.is_empty() => {
-                return Err(Header::parse(rest).unwrap_or_else(empty_header));
+                return Err(Header::parse(rest).unwrap_or(EMPTY_HEADER));
             }
             Err(_) => break,
         }
@@ -215,206 +534,14 @@ fn collect_batch(buf: &[u8], limits: &Limits) -> Result<(Vec<Header>, usize), He
     Ok((headers, off))
 }
 
-fn empty_header() -> Header {
-    Header {
-        version: 0,
-        data_type: d4_proto::DataType(0),
-        uuid: [0; 16],
-        timestamp: 0,
-        hmac: [0; 32],
-        size: 0,
-    }
-}
-
-/// An oversize header: checks a-d still come first (spec §2.5 order), then the size.
-async fn oversize(ctx: &Ctx, st: &mut State, h: &Header) -> Result<Reject, fred::error::Error> {
-    let checks = store::fetch_checks(&ctx.stores, &st.ip, h, &st.session, false).await?;
-    let r = match checks.first_failure(ctx.mode, &st.ip, h) {
-        Some(
-            r @ (Reject::BlacklistedIp { .. }
-            | Reject::BlacklistedIpByUuid { .. }
-            | Reject::BlacklistedUuid { .. }
-            | Reject::NotRegistered { .. }
-            | Reject::TempBlacklisted),
-        ) => r,
-        _ => Reject::Oversize { size: h.size },
-    };
-    reject(ctx, st, h, r).await
-}
-
-async fn reject(
-    ctx: &Ctx,
-    st: &State,
-    h: &Header,
-    r: Reject,
-) -> Result<Reject, fred::error::Error> {
-    let uuid = match &r {
-        Reject::TypeChange { .. } => st.uuid.clone().unwrap_or_else(|| h.uuid_hex()),
-        _ => h.uuid_hex(),
-    };
-    store::apply_reject(&ctx.stores, &r, &uuid, &st.ip, h.data_type.0, &st.session).await?;
-    Ok(r)
-}
-
-fn packet<'a>(chunk: &'a Bytes, off: usize, h: &Header) -> Packet<'a> {
-    let raw = chunk.get(off..off + h.packet_len()).unwrap_or_default();
-    Packet {
-        header: h.clone(),
-        raw,
-    }
-}
-
-fn hmac_ok(st: &State, chunk: &Bytes, off: usize, h: &Header) -> bool {
-    let key = st.hmac_key.as_deref().unwrap_or_default();
-    packet(chunk, off, h).verify_hmac(key).is_ok()
-}
-
-/// Checks, then accepts, a batch of packets that share uuid and type.
-async fn handle_batch(
-    ctx: &Ctx,
-    st: &mut State,
-    headers: &[Header],
-    chunk: &Bytes,
-) -> Result<Option<Reject>, fred::error::Error> {
-    let Some(h0) = headers.first() else {
-        return Ok(None);
-    };
-    let want_key = st.hmac_key.is_none();
-    let checks = store::fetch_checks(&ctx.stores, &st.ip, h0, &st.session, want_key).await?;
-    if want_key {
-        st.hmac_key = checks.hmac_key.clone();
-        st.max_entries = checks.max_entries.unwrap_or(store::DEFAULT_STREAM_MAX_SIZE);
-    }
-    if let Some(r) = checks.first_failure(ctx.mode, &st.ip, h0) {
-        return reject(ctx, st, h0, r).await.map(Some);
-    }
-    if let Some(r) = session_identity(ctx, st, h0, chunk).await? {
-        return reject(ctx, st, h0, r).await.map(Some);
-    }
-    let (accepted, verdict) = verify(st, &checks, headers, chunk);
-    if !accepted.is_empty() {
-        let uuid = st.uuid.clone().unwrap_or_default();
-        store::write_accepted(
-            &ctx.stores,
-            &Accepted {
-                uuid: &uuid,
-                ip: &st.ip,
-                ty: h0.data_type.0,
-                session: &st.session,
-                packets: &accepted,
-                first: !st.data_saved,
-                type_first_seen: st.type_first_seen,
-            },
-        )
-        .await?;
-        st.data_saved = true;
-        st.type_first_seen = false;
-    }
-    match verdict {
-        Some(r) => reject(ctx, st, h0, r).await.map(Some),
-        None => Ok(None),
-    }
-}
-
-/// HMAC and stream limit of each packet in order: the accepted prefix and the
-/// rejection that ended it, if any.
-fn verify(
-    st: &State,
-    checks: &Checks,
-    headers: &[Header],
-    chunk: &Bytes,
-) -> (Vec<(Header, Bytes)>, Option<Reject>) {
-    let mut accepted = Vec::with_capacity(headers.len());
-    let mut off = 0;
-    for h in headers {
-        let end = off + h.packet_len();
-        if !hmac_ok(st, chunk, off, h) {
-            return (accepted, Some(Reject::BadHmac));
-        }
-        if checks.xlen + accepted.len() as u64 >= st.max_entries {
-            return (accepted, Some(Reject::StreamFull));
-        }
-        accepted.push((h.clone(), chunk.slice(off + HEADER_SIZE..end)));
-        off = end;
-    }
-    (accepted, None)
-}
-
-/// First header of the session (identity, after its HMAC), or the type/uuid-change
-/// rules of later headers (spec §2.5 i-n).
-async fn session_identity(
-    ctx: &Ctx,
-    st: &mut State,
-    h: &Header,
-    chunk: &Bytes,
-) -> Result<Option<Reject>, fred::error::Error> {
-    let uuid = h.uuid_hex();
-    let ty = h.data_type.0;
-    let (Some(cur_uuid), Some(cur_ty)) = (st.uuid.clone(), st.ty) else {
-        // Authenticate before touching the live-connection sets (upstream did not).
-        if !hmac_ok(st, chunk, 0, h) {
-            return Ok(Some(Reject::BadHmac));
-        }
-        if let Some(r) = store::claim_identity(&ctx.stores, &uuid, ty, &st.session).await? {
-            st.duplicate = true;
-            return Ok(Some(r));
-        }
-        tracing::Span::current().record("uuid", uuid.as_str());
-        st.uuid = Some(uuid);
-        st.ty = Some(ty);
-        st.type_first_seen = true;
-        return Ok(None);
-    };
-    if cur_ty != ty {
-        if cur_ty == 2 && ty == 254 && st.data_saved {
-            store::switch_to_254(&ctx.stores, &cur_uuid, &st.session).await?;
-            st.ty = Some(254);
-            st.type_first_seen = true;
-        } else {
-            return Ok(Some(Reject::TypeChange {
-                old: cur_ty,
-                new: ty,
-            }));
-        }
-    }
-    if cur_uuid != uuid {
-        return Ok(Some(Reject::UuidChange { new: uuid }));
-    }
-    Ok(None)
-}
+const EMPTY_HEADER: Header = Header {
+    version: 0,
+    data_type: DataType(0),
+    uuid: [0; 16],
+    timestamp: 0,
+    hmac: [0; 32],
+    size: 0,
+};
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mapped_ipv4_is_keyed_as_ipv4() {
-        let p: SocketAddr = "[::ffff:1.2.3.4]:5".parse().unwrap();
-        assert_eq!(peer_ip(&p), "1.2.3.4");
-        let p: SocketAddr = "[2001:db8::1]:5".parse().unwrap();
-        assert_eq!(peer_ip(&p), "2001:db8::1");
-        let p: SocketAddr = "127.0.0.1:5".parse().unwrap();
-        assert_eq!(peer_ip(&p), "127.0.0.1");
-        let p: SocketAddr = "[::1]:5".parse().unwrap();
-        assert_eq!(peer_ip(&p), "::1");
-    }
-
-    #[test]
-    fn batches_stop_at_uuid_or_type_change_and_partial_packets() {
-        use d4_proto::{encode_packet, DataType};
-        let u1 = [0x11; 16];
-        let u2 = [0x22; 16];
-        let mut b = Vec::new();
-        b.extend(encode_packet(1, DataType(8), u1, 0, b"k", b"a"));
-        b.extend(encode_packet(1, DataType(8), u1, 0, b"k", b"bb"));
-        let first_two = b.len();
-        b.extend(encode_packet(1, DataType(8), u2, 0, b"k", b"c"));
-        let (h, n) = collect_batch(&b, &Limits::default()).unwrap();
-        assert_eq!((h.len(), n), (2, first_two));
-        let (h, n) = collect_batch(&b[first_two..b.len() - 1], &Limits::default()).unwrap();
-        assert_eq!((h.len(), n), (0, 0));
-        let mut big = encode_packet(1, DataType(8), u1, 0, b"k", b"");
-        big[58..62].copy_from_slice(&2_000_000u32.to_le_bytes());
-        assert!(collect_batch(&big, &Limits::default()).is_err());
-    }
-}
+mod tests;

@@ -1,6 +1,7 @@
 //! Property test: any byte sequence — random, or valid packets truncated, corrupted and
 //! cut into arbitrary read chunks — fed to the connection handler never panics and
-//! always ends the session (with a real redis-server behind it).
+//! always ends the session (with a real redis-server behind it). End to end: the pure
+//! session's own property test (`d4-server`'s unit tests) needs no store.
 
 use std::io;
 use std::pin::Pin;
@@ -9,14 +10,15 @@ use std::time::Duration;
 
 use d4_core::config::ServerMode;
 use d4_core::proto::{encode_packet, DataType, Limits};
+use d4_core::store::{cmd, Cmd};
+use d4_server::connection::{self, Ctx};
+use d4_server::effects::Stores;
 use d4_server::kick::Registry;
-use d4_server::session::{self, Ctx};
-use d4_server::store::Stores;
 use proptest::prelude::*;
 use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio_util::sync::CancellationToken;
 
-use crate::common::endpoint;
+use crate::common::connect;
 
 /// Yields the input in the given chunk sizes, then EOF.
 struct Chunked {
@@ -91,25 +93,21 @@ fn input() -> impl Strategy<Value = Vec<u8>> {
 }
 
 async fn ctx_for(store: &d4_testkit::Store, idle: Duration) -> Ctx {
-    use fred::prelude::{KeysInterface, SetsInterface};
-    let meta = endpoint(store, 1).connect().await.unwrap();
-    let _: () = meta
-        .sadd("server:accepted_type", vec!["2", "8", "254"])
+    let meta = connect(store, 1).await;
+    let () = meta
+        .query(&Cmd::sadd("server:accepted_type", &["2", "8", "254"]))
         .await
         .unwrap();
-    let _: () = meta
-        .set(
+    let () = meta
+        .query(&Cmd::set(
             "server:hmac_default_key",
             "private key to change",
-            None,
-            None,
-            false,
-        )
+        ))
         .await
         .unwrap();
     Ctx {
         stores: Stores {
-            stream: endpoint(store, 0).connect().await.unwrap(),
+            stream: connect(store, 0).await,
             meta,
         },
         mode: ServerMode::SharedSecret,
@@ -136,7 +134,7 @@ fn any_byte_stream_ends_the_session_without_panic() {
         let end = rt.block_on(async {
             tokio::time::timeout(
                 Duration::from_secs(10),
-                session::run(reader, &ctx, peer, CancellationToken::new()),
+                connection::run(reader, &ctx, peer, CancellationToken::new()),
             )
             .await
         });
@@ -149,15 +147,14 @@ fn any_byte_stream_ends_the_session_without_panic() {
 /// header was accepted stays open and keeps its partial packet across the idle time.
 #[tokio::test]
 async fn idle_timeouts() {
-    use fred::prelude::{ClientLike, StreamsInterface};
     let Some(store) = d4_testkit::Store::start() else {
         return;
     };
     let ctx = ctx_for(&store, Duration::from_millis(300)).await;
     let peer: std::net::SocketAddr = "127.0.0.1:40001".parse().unwrap();
     let (_keep_open, silent) = tokio::io::duplex(64);
-    let end = session::run(silent, &ctx, peer, CancellationToken::new()).await;
-    assert!(matches!(end, session::End::Timeout), "{end:?}");
+    let end = connection::run(silent, &ctx, peer, CancellationToken::new()).await;
+    assert!(matches!(end, connection::End::Timeout), "{end:?}");
 
     let (mut w, r) = tokio::io::duplex(1 << 16);
     let mut uuid = [0x22u8; 16];
@@ -168,7 +165,7 @@ async fn idle_timeouts() {
     let second = encode_packet(1, DataType(8), uuid, 0, key, b"later\n");
     let task = {
         let ctx = ctx.clone();
-        tokio::spawn(async move { session::run(r, &ctx, peer, CancellationToken::new()).await })
+        tokio::spawn(async move { connection::run(r, &ctx, peer, CancellationToken::new()).await })
     };
     w.write_all(&first).await.unwrap();
     w.write_all(&second[..40]).await.unwrap();
@@ -180,22 +177,20 @@ async fn idle_timeouts() {
     w.write_all(&second[40..]).await.unwrap();
     drop(w);
     let end = task.await.unwrap();
-    assert!(matches!(end, session::End::Eof), "{end:?}");
+    assert!(matches!(end, connection::End::Eof), "{end:?}");
     let keys: Vec<String> = ctx
         .stores
         .stream
-        .custom(
-            fred::types::CustomCommand::new_static(
-                "KEYS",
-                fred::types::ClusterHash::FirstKey,
-                false,
-            ),
-            vec!["stream:8:*"],
-        )
+        .query(&Cmd::keys("stream:8:*"))
         .await
         .unwrap();
     assert_eq!(keys.len(), 1);
-    let len: u64 = ctx.stores.stream.xlen(keys[0].as_str()).await.unwrap();
+    let len: u64 = ctx
+        .stores
+        .stream
+        .query(cmd("XLEN").arg(keys[0].as_str()))
+        .await
+        .unwrap();
     assert_eq!(
         len, 2,
         "the packet completed after the idle period is accepted"

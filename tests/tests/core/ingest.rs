@@ -15,7 +15,7 @@ const GOOD: &str = "0b4c1f2e3d4a4b5c9d6e7f8091a2b3c4";
 const WAIT: Duration = Duration::from_secs(5);
 
 /// Entries in all `stream:<ty>:*` streams whose `uuid` field is `uuid`.
-pub fn entries_of(stack: &Stack, ty: u8, uuid: &str) -> usize {
+pub(crate) fn entries_of(stack: &Stack, ty: u8, uuid: &str) -> usize {
     let keys = stack
         .stream
         .cmd(&["KEYS", &format!("stream:{ty}:*")])

@@ -9,21 +9,21 @@ use d4_testkit::Store;
 
 /// A store with clients for META (db 0), ANALYZER (db 2) and STREAM (db 0 of a second store
 /// is not needed: tests put every role on one store, as the dbs keep them apart).
-pub struct Env {
-    pub store: Store,
-    pub meta: Client,
-    pub analyzer: Client,
+pub(crate) struct Env {
+    pub(crate) store: Store,
+    pub(crate) meta: Client,
+    pub(crate) analyzer: Client,
 }
 
 /// A facade connection to `store` at `db`.
-pub async fn connect(store: &Store, db: u8) -> Client {
+pub(crate) async fn connect(store: &Store, db: u8) -> Client {
     Client::connect(&endpoint(store, db), Policy::DAEMON)
         .await
         .unwrap_or_else(|e| panic!("connect db {db}: {e}"))
 }
 
 /// The endpoint of `store` at `db`.
-pub fn endpoint(store: &Store, db: u8) -> RedisEndpoint {
+pub(crate) fn endpoint(store: &Store, db: u8) -> RedisEndpoint {
     RedisEndpoint {
         host: "127.0.0.1".into(),
         port: store.port,
@@ -33,7 +33,7 @@ pub fn endpoint(store: &Store, db: u8) -> RedisEndpoint {
 
 impl Env {
     /// Starts a store; `None` when redis-server is missing outside CI.
-    pub async fn start() -> Option<Env> {
+    pub(crate) async fn start() -> Option<Env> {
         let store = Store::start()?;
         let meta = connect(&store, 0).await;
         let analyzer = connect(&store, 2).await;
@@ -45,12 +45,12 @@ impl Env {
     }
 
     /// Queue manager with the given default size.
-    pub fn queues(&self, default_max: u64) -> Queues {
+    pub(crate) fn queues(&self, default_max: u64) -> Queues {
         Queues::new(self.meta.clone(), self.analyzer.clone(), default_max)
     }
 
     /// Seeds the accepted types like the server does at start.
-    pub async fn seed_accepted(&self) {
+    pub(crate) async fn seed_accepted(&self) {
         let _: () = self
             .meta
             .query(&Cmd::sadd(
@@ -79,34 +79,34 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
 /// Certificates made once per test binary by the project's gen_cert scripts.
-pub fn certs() -> &'static Certs {
+pub(crate) fn certs() -> &'static Certs {
     static CERTS: OnceLock<Certs> = OnceLock::new();
     CERTS.get_or_init(Certs::generate)
 }
 
 /// Redis stores, a config file and the real `d4-server` (+ optionally `d4-workers`).
-pub struct Stack {
+pub(crate) struct Stack {
     /// STREAM store (db 0).
-    pub stream: Store,
+    pub(crate) stream: Store,
     /// METADATA/ANALYZER store (db 0 / db 2).
-    pub meta: Store,
+    pub(crate) meta: Store,
     /// The D4 TLS port.
-    pub port: u16,
+    pub(crate) port: u16,
     /// Temp dir holding server.conf and data/.
-    pub dir: tempfile::TempDir,
+    pub(crate) dir: tempfile::TempDir,
     /// The server process.
-    pub server: Option<Proc>,
+    pub(crate) server: Option<Proc>,
     /// The workers process.
-    pub workers: Option<Proc>,
+    pub(crate) workers: Option<Proc>,
     /// Client META connection.
-    pub meta_client: Client,
+    pub(crate) meta_client: Client,
     /// Client ANALYZER connection.
-    pub analyzer_client: Client,
+    pub(crate) analyzer_client: Client,
 }
 
 /// Server mode of a test stack.
 #[derive(Clone, Copy)]
-pub enum Mode {
+pub(crate) enum Mode {
     /// Registration.
     Registration,
     /// Shared secret.
@@ -115,12 +115,12 @@ pub enum Mode {
 
 impl Stack {
     /// Starts stores and d4-server; `None` when redis-server is missing outside CI.
-    pub async fn start(mode: Mode, with_workers: bool) -> Option<Stack> {
+    pub(crate) async fn start(mode: Mode, with_workers: bool) -> Option<Stack> {
         Stack::start_on(mode, with_workers, "127.0.0.1").await
     }
 
     /// Like [`Stack::start`] with the server bound to `host`.
-    pub async fn start_on(mode: Mode, with_workers: bool, host: &str) -> Option<Stack> {
+    pub(crate) async fn start_on(mode: Mode, with_workers: bool, host: &str) -> Option<Stack> {
         let stream = Store::start()?;
         let meta = Store::start()?;
         let certs = certs();
@@ -167,17 +167,17 @@ impl Stack {
     }
 
     /// Path of the config file.
-    pub fn conf(&self) -> PathBuf {
+    pub(crate) fn conf(&self) -> PathBuf {
         self.dir.path().join("server.conf")
     }
 
     /// The data directory.
-    pub fn data(&self) -> PathBuf {
+    pub(crate) fn data(&self) -> PathBuf {
         self.dir.path().join("data")
     }
 
     /// (Re)starts d4-server and waits for its listening line.
-    pub fn start_server(&mut self) {
+    pub(crate) fn start_server(&mut self) {
         let mut cmd = Command::new(d4_testkit::bin_path("d4-server"));
         cmd.arg("-c").arg(self.conf()).current_dir(self.dir.path());
         let mut p = Proc::spawn("d4-server", cmd);
@@ -190,7 +190,7 @@ impl Stack {
     }
 
     /// (Re)starts d4-workers.
-    pub fn start_workers(&mut self) {
+    pub(crate) fn start_workers(&mut self) {
         let mut cmd = Command::new(d4_testkit::bin_path("d4-workers"));
         cmd.arg("-c").arg(self.conf()).current_dir(self.dir.path());
         let mut p = Proc::spawn("d4-workers", cmd);
@@ -203,7 +203,7 @@ impl Stack {
     }
 
     /// Queue manager over the stack's stores.
-    pub fn queues(&self) -> Queues {
+    pub(crate) fn queues(&self) -> Queues {
         Queues::new(
             self.meta_client.clone(),
             self.analyzer_client.clone(),
@@ -212,7 +212,7 @@ impl Stack {
     }
 
     /// Waits until `cond` holds (polling), panicking with `what` after `timeout`.
-    pub fn wait_until(&self, what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    pub(crate) fn wait_until(&self, what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if cond() {
@@ -230,18 +230,18 @@ impl Stack {
 
 /// A test sensor speaking the D4 protocol over TLS (as d4-goclient does).
 #[derive(Clone)]
-pub struct Sensor {
+pub(crate) struct Sensor {
     /// Raw uuid.
-    pub uuid: [u8; 16],
+    pub(crate) uuid: [u8; 16],
     /// HMAC key.
-    pub key: Vec<u8>,
+    pub(crate) key: Vec<u8>,
     /// D4 type.
-    pub ty: u8,
+    pub(crate) ty: u8,
 }
 
 impl Sensor {
     /// A type-8 sensor with the default key.
-    pub fn new(uuid_hex: &str) -> Sensor {
+    pub(crate) fn new(uuid_hex: &str) -> Sensor {
         let mut uuid = [0u8; 16];
         hex::decode_to_slice(uuid_hex, &mut uuid).expect("uuid hex");
         Sensor {
@@ -252,12 +252,12 @@ impl Sensor {
     }
 
     /// The uuid as the server keys it.
-    pub fn hex(&self) -> String {
+    pub(crate) fn hex(&self) -> String {
         hex::encode(self.uuid)
     }
 
     /// One signed packet.
-    pub fn packet(&self, payload: &[u8]) -> Vec<u8> {
+    pub(crate) fn packet(&self, payload: &[u8]) -> Vec<u8> {
         encode_packet(
             1,
             DataType(self.ty),
@@ -269,18 +269,18 @@ impl Sensor {
     }
 
     /// Connects over TLS, verifying the server with the test root CA.
-    pub async fn connect(&self, port: u16) -> TlsStream<TcpStream> {
+    pub(crate) async fn connect(&self, port: u16) -> TlsStream<TcpStream> {
         connect_tls(port).await
     }
 }
 
 /// A TLS connection to the local d4-server.
-pub async fn connect_tls(port: u16) -> TlsStream<TcpStream> {
+pub(crate) async fn connect_tls(port: u16) -> TlsStream<TcpStream> {
     connect_tls_to("127.0.0.1", port).await
 }
 
 /// A TLS connection to the d4-server on `ip` (`127.0.0.1` or `::1`).
-pub async fn connect_tls_to(ip: &str, port: u16) -> TlsStream<TcpStream> {
+pub(crate) async fn connect_tls_to(ip: &str, port: u16) -> TlsStream<TcpStream> {
     let mut roots = rustls::RootCertStore::empty();
     let pem = std::fs::read(certs().root_ca()).expect("root ca");
     for c in rustls_pemfile::certs(&mut pem.as_slice()) {
@@ -299,13 +299,13 @@ pub async fn connect_tls_to(ip: &str, port: u16) -> TlsStream<TcpStream> {
 }
 
 /// Writes bytes and flushes.
-pub async fn send(s: &mut TlsStream<TcpStream>, bytes: &[u8]) {
+pub(crate) async fn send(s: &mut TlsStream<TcpStream>, bytes: &[u8]) {
     s.write_all(bytes).await.expect("write");
     s.flush().await.expect("flush");
 }
 
 /// True if the server closed the connection within `timeout` (it never sends data).
-pub async fn closed_by_server(s: &mut TlsStream<TcpStream>, timeout: Duration) -> bool {
+pub(crate) async fn closed_by_server(s: &mut TlsStream<TcpStream>, timeout: Duration) -> bool {
     let mut b = [0u8; 16];
     match tokio::time::timeout(timeout, s.read(&mut b)).await {
         Ok(Ok(0)) | Ok(Err(_)) => true,
@@ -315,6 +315,6 @@ pub async fn closed_by_server(s: &mut TlsStream<TcpStream>, timeout: Duration) -
 }
 
 /// Today's local `YYYYmmdd`.
-pub fn today() -> String {
+pub(crate) fn today() -> String {
     chrono::Local::now().format("%Y%m%d").to_string()
 }

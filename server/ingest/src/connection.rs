@@ -1,0 +1,190 @@
+//! One sensor connection: the socket loop that drives the pure `session` and runs its
+//! actions with [`effects`].
+//!
+//! Each read appends to the session's buffer; then every action the session asks for is
+//! run against the stores, one round trip each (the checks of a batch, its write), until
+//! the session needs more bytes or is rejected. The loop ends on EOF, a rejection, a read
+//! error, a store error (the sensor reconnects and resends), a kick or shutdown, or the
+//! idle timeout of a connection that has not been identified yet; an identified idle
+//! connection keeps its partial packet. The disconnect clean-up runs whatever the end.
+//!
+//! [`run`] is generic over the reader so tests can feed it any byte sequence.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use d4_core::config::ServerMode;
+use d4_core::store::StoreError;
+use d4_proto::Limits;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::effects::{self, Stores};
+use crate::kick::Registry;
+use crate::reject::Reject;
+use crate::session::{Action, Reply, Session};
+
+/// Inactivity before an unauthenticated connection is closed (upstream `timeout_time`).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Settings shared by all sessions.
+#[derive(Clone)]
+pub struct Ctx {
+    /// Store connections.
+    pub stores: Stores,
+    /// Registration or shared-secret.
+    pub mode: ServerMode,
+    /// Payload size limit.
+    pub limits: Limits,
+    /// Inactivity timeout.
+    pub idle_timeout: Duration,
+    /// Live sessions, for kicks.
+    pub registry: Registry,
+}
+
+/// How a session ended.
+#[derive(Debug)]
+pub enum End {
+    /// The peer closed the connection.
+    Eof,
+    /// A check failed.
+    Rejected(Reject),
+    /// Kicked or server shutdown.
+    Cancelled,
+    /// No accepted header within the idle timeout.
+    Timeout,
+    /// Read or TLS error.
+    Io(std::io::Error),
+    /// The store failed; the connection is dropped so the sensor retries.
+    Store(StoreError),
+}
+
+/// Who is on the other end, as the stores key it.
+struct Peer {
+    session: String,
+    ip: String,
+}
+
+/// The address as the server keys it: IPv4-mapped IPv6 becomes plain IPv4; IPv6 has
+/// no zone (upstream `extract_ip`).
+pub fn peer_ip(peer: &SocketAddr) -> String {
+    match peer.ip() {
+        IpAddr::V6(v6) => v6.to_canonical().to_string(),
+        ip => ip.to_string(),
+    }
+}
+
+/// Serves one connection until it ends, then runs the disconnect cleanup.
+pub async fn run<S: AsyncRead + Unpin>(
+    mut io: S,
+    ctx: &Ctx,
+    peer: SocketAddr,
+    cancel: CancellationToken,
+) -> End {
+    let who = Peer {
+        session: uuid::Uuid::new_v4().to_string(),
+        ip: peer_ip(&peer),
+    };
+    let mut session = Session::new(who.session.clone(), who.ip.clone(), ctx.mode, ctx.limits);
+    ctx.registry.insert(&who.session, cancel.clone());
+    let end = serve(&mut io, ctx, &who, &mut session, &cancel).await;
+    ctx.registry.remove(&who.session);
+    if let Err(error) = effects::release(&ctx.stores, &session.ending()).await {
+        warn!(session = %who.session, %error, "Disconnect cleanup failed.");
+    }
+    log_end(&who, session.uuid(), &end);
+    end
+}
+
+fn log_end(who: &Peer, uuid: Option<&str>, end: &End) {
+    let (session, ip, uuid) = (&who.session, &who.ip, uuid.unwrap_or("-"));
+    match end {
+        End::Rejected(r) => {
+            info!(%session, %ip, uuid, reason = r.kind(), "{r}.")
+        }
+        End::Store(error) => {
+            warn!(%session, uuid, %error, "Store error, connection dropped.")
+        }
+        End::Timeout => info!(%ip, "Timeout, no D4 header sent, connection closed."),
+        other => debug!(%session, uuid, end = ?other, "Connection closed."),
+    }
+}
+
+async fn serve<S: AsyncRead + Unpin>(
+    io: &mut S,
+    ctx: &Ctx,
+    who: &Peer,
+    session: &mut Session,
+    cancel: &CancellationToken,
+) -> End {
+    loop {
+        let read = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return End::Cancelled,
+            r = tokio::time::timeout(ctx.idle_timeout, io.read_buf(session.read_buffer())) => r,
+        };
+        match read {
+            Err(_) if session.uuid().is_none() => return End::Timeout,
+            Err(_) => continue,
+            Ok(Ok(0)) => return End::Eof,
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return End::Io(e),
+        }
+        match drive(ctx, who, session).await {
+            Ok(None) => {}
+            Ok(Some(r)) => return End::Rejected(r),
+            Err(e) => return End::Store(e),
+        }
+    }
+}
+
+/// Runs the session's actions until it needs more bytes (`None`) or is rejected.
+async fn drive(ctx: &Ctx, who: &Peer, session: &mut Session) -> Result<Option<Reject>, StoreError> {
+    let (st, ip, id) = (&ctx.stores, who.ip.as_str(), who.session.as_str());
+    loop {
+        match session.poll() {
+            Action::Read => return Ok(None),
+            Action::FetchChecks { header, want_key } => {
+                let checks = effects::fetch_checks(st, ip, header, id, want_key).await?;
+                session.reply(Reply::Checks(checks));
+            }
+            Action::Claim { uuid, ty } => {
+                let won = effects::claim_identity(st, uuid, ty, id).await?;
+                if won {
+                    tracing::Span::current().record("uuid", uuid);
+                }
+                session.reply(Reply::Claimed(won));
+            }
+            Action::Switch254 { uuid } => {
+                effects::switch_to_254(st, uuid, id).await?;
+                session.reply(Reply::Switched);
+            }
+            Action::Accept(accepted) => {
+                effects::write_accepted(st, ip, id, accepted).await?;
+                session.reply(Reply::Written);
+            }
+            Action::Reject(r) => {
+                effects::apply_reject(st, r, ip, id).await?;
+                return Ok(Some(r.reject.clone()));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mapped_ipv4_is_keyed_as_ipv4() {
+        let p: SocketAddr = "[::ffff:1.2.3.4]:5".parse().unwrap();
+        assert_eq!(peer_ip(&p), "1.2.3.4");
+        let p: SocketAddr = "[2001:db8::1]:5".parse().unwrap();
+        assert_eq!(peer_ip(&p), "2001:db8::1");
+        let p: SocketAddr = "127.0.0.1:5".parse().unwrap();
+        assert_eq!(peer_ip(&p), "127.0.0.1");
+        let p: SocketAddr = "[::1]:5".parse().unwrap();
+        assert_eq!(peer_ip(&p), "::1");
+    }
+}
