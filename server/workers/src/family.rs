@@ -1,57 +1,75 @@
-//! The per-type manager loop: one tokio task per worker family (types 1, 2/254, 3, 4,
-//! 8) that adopts the sessions listed in `session_uuid:<type>`, reads all their
-//! streams with one blocking `XREAD` (no sleep-polling), hands entries to each
-//! session's worker, delivers the lines, and only then `XDEL`s the entries.
+//! The per-type manager loop: one tokio task per worker family ([`Kind`]: types 1,
+//! 2/254, 3, 4, 8) that adopts the sessions listed in `session_uuid:<type>`, reads all
+//! their streams with one blocking `XREAD` (on the family's own STREAM connection, no
+//! sleep-polling), hands entries to each session's worker, delivers the lines, and only
+//! then `XDEL`s the entries.
 //!
 //! Per loop: one `XREAD` round trip, per session with data one delivery round trip
-//! (ANALYZER and META pipelines at once), one `XDEL` pipeline for all sessions.
+//! ([`Router`]: ANALYZER and META pipelines at once), one `XDEL` pipeline for all sessions.
 //! Every [`REFRESH`] the session list is re-read; a session that is in `ended_session`
 //! with all its streams empty is finished (last line pushed, file gzipped, keys cleaned).
 //!
-//! Shutdown loses nothing: entries are deleted only once their lines are queued; an
-//! unfinished last line is saved in `worker_tail:<type>:<session>` and restored by the
-//! next run; open files are closed and gzipped.
+//! Store failures are retried with the one [`Backoff`], which ends at once on shutdown.
+//! Shutdown loses nothing that was read: entries are deleted only once their lines are
+//! queued. A batch whose lines cannot be queued before the stop (analyzer store down)
+//! keeps its entries, and the session's worker saves its state from before that batch, so
+//! the next run reads the batch again (the session's files may then hold those bytes
+//! twice; the queues get each line once). A delivery still unanswered [`STOP_GRACE`]
+//! after the stop is abandoned the same way (if the store did apply it, those lines are
+//! queued twice). An unfinished last line is saved in
+//! `worker_tail:<type>:<session>` and restored by the next run; open files are closed and
+//! gzipped. Known gap: the last line of a session that ends while the analyzer store is
+//! down and the worker is stopped is logged as lost.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use fred::prelude::*;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
+use super::dispatch::Kind;
 use super::session::{Flow, Worker};
 use super::Ctx;
 use d4_core::keys::stream;
 use d4_core::queues::{QueueKind, Router};
+use d4_core::store::{cmd, pipe, value, Backoff, Cmd, Policy, Store, StoreError, Value};
+use d4_proto::DataType;
 
 /// How often the session list is re-read.
-pub const REFRESH: Duration = Duration::from_millis(250);
+pub(crate) const REFRESH: Duration = Duration::from_millis(250);
 /// Most entries read per stream per `XREAD`.
 const XREAD_COUNT: u64 = 512;
 /// Most entries per `XREAD` over all streams (entries can be up to 1 MB each).
 const XREAD_BUDGET: u64 = 1024;
-/// `XREAD BLOCK` time in milliseconds.
-const XREAD_BLOCK_MS: u64 = 250;
-/// Longest pause between retries after a store error.
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// `XREAD BLOCK` time.
+const XREAD_BLOCK: Duration = Duration::from_millis(250);
+/// How long a delivery already sent may still take once shutdown is requested: long
+/// enough for a live store, short enough to leave the rest of the shutdown deadline.
+const STOP_GRACE: Duration = Duration::from_secs(2);
+/// Least time between two "queues full" warnings.
+const TRIM_REPORT_EVERY: Duration = Duration::from_secs(60);
 
 /// One stream entry as the workers see it.
 #[derive(Debug, Clone)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// Stream id.
-    pub id: String,
+    pub(crate) id: String,
     /// Sensor uuid field.
-    pub uuid: String,
+    pub(crate) uuid: String,
     /// Payload.
-    pub message: Bytes,
+    pub(crate) message: Bytes,
 }
 
 struct Sess {
     worker: Option<Worker>,
     last_ids: HashMap<u8, String>,
+    /// A tail saved by a previous run, restored into the worker when it is made.
     tail: Option<Bytes>,
+    /// Set when a batch's lines could not be queued before shutdown: the worker state
+    /// from before that batch, saved instead of the current one (its entries stay).
+    rollback: Option<Option<Bytes>>,
 }
 
 /// Lines a session produced, to deliver before its entries are deleted.
@@ -61,91 +79,89 @@ struct Batch {
     kind: Option<QueueKind>,
     lines: Vec<Bytes>,
     dels: Vec<(String, Vec<String>)>,
+    /// The worker's state before this batch.
+    checkpoint: Option<Bytes>,
 }
 
-/// A worker family: the manager type (`session_uuid:<ty>`) and how to make workers.
-pub struct Family {
-    /// Manager type.
-    pub ty: u8,
+/// A worker family: the manager type (`session_uuid:<ty>`) and its sessions.
+pub(crate) struct Family {
+    kind: Kind,
+    ty: u8,
     ctx: Arc<Ctx>,
     router: Router,
     sessions: BTreeMap<String, Sess>,
+    /// Entries whose lines are queued but whose `XDEL` failed; deleted first next loop.
+    pending_dels: Vec<(String, Vec<String>)>,
     /// Items dropped by full queues since the last report, and when that was.
     trimmed: (u64, Option<Instant>),
 }
 
-/// Least time between two "queues full" warnings.
-const TRIM_REPORT_EVERY: Duration = Duration::from_secs(60);
-
 impl Family {
-    /// A family for manager type `ty`.
-    pub fn new(ctx: Arc<Ctx>, ty: u8) -> Self {
+    /// A family of `kind`.
+    pub(crate) fn new(ctx: Arc<Ctx>, kind: Kind) -> Self {
         let router = Router::new(ctx.queues.clone(), ctx.target_ttl);
         Family {
-            ty,
+            kind,
+            ty: kind.ty(),
             ctx,
             router,
             sessions: BTreeMap::new(),
+            pending_dels: Vec::new(),
             trimmed: (0, None),
         }
     }
 
-    /// Runs until `stop`; then suspends every session.
-    pub async fn run(mut self, stop: CancellationToken) {
-        let Some(reader) = self.connect_reader(&stop).await else {
-            return;
+    /// Runs until `stop`; then suspends every session. Fails only if the stream reader
+    /// cannot connect for a reason other than the store being down.
+    pub(crate) async fn run(mut self, stop: CancellationToken) -> Result<(), StoreError> {
+        let policy = Policy::blocking(XREAD_BLOCK);
+        let ep = self.ctx.stream_endpoint.clone();
+        let Some(reader) = Store::connect_until(&ep, policy, "Redis_STREAM reader", &stop).await?
+        else {
+            return Ok(());
         };
-        let _: Result<(), _> = self
-            .ctx
-            .stream
-            .del(stream::working_session_uuid(self.ty))
-            .await;
+        let working = Cmd::del(stream::working_session_uuid(self.ty));
+        if let Err(e) = self.ctx.stream.query::<()>(&working).await {
+            warn!(ty = self.ty, error = %e, "Cannot reset the working sessions.");
+        }
         info!(ty = self.ty, "Worker family started.");
         let mut last_refresh: Option<Instant> = None;
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = Backoff::default();
         while !stop.is_cancelled() {
-            let result = async {
-                if last_refresh.is_none_or(|t| t.elapsed() >= REFRESH) {
-                    self.refresh().await?;
-                    last_refresh = Some(Instant::now());
-                }
-                self.read_once(&reader, &stop).await
-            }
-            .await;
-            match result {
-                Ok(()) => backoff = Duration::from_millis(100),
+            match self.step(&reader, &mut last_refresh, &stop).await {
+                Ok(()) => backoff.reset(),
                 Err(e) => {
-                    warn!(ty = self.ty, error = %e, "Worker store error, retrying.");
-                    sleep_or_stop(backoff, &stop).await;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    warn!(ty = self.ty, error = %e, retry_in = ?backoff.delay(), "Worker store error, retrying.");
+                    backoff.wait(&stop).await;
                 }
             }
         }
         self.suspend_all().await;
-        let _ = reader.quit().await;
         info!(ty = self.ty, "Worker family stopped.");
+        Ok(())
     }
 
-    async fn connect_reader(&self, stop: &CancellationToken) -> Option<Client> {
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            match self.ctx.stream_endpoint.connect().await {
-                Ok(c) => return Some(c),
-                Err(e) => warn!(ty = self.ty, error = %e, "Cannot connect the stream reader."),
-            }
-            if sleep_or_stop(backoff, stop).await {
-                return None;
-            }
-            backoff = (backoff * 2).min(MAX_BACKOFF);
+    /// One loop: pending deletes, the session list when due, one read and its delivery.
+    async fn step(
+        &mut self,
+        reader: &Store,
+        last_refresh: &mut Option<Instant>,
+        stop: &CancellationToken,
+    ) -> Result<(), StoreError> {
+        self.flush_dels().await?;
+        if last_refresh.is_none_or(|t| t.elapsed() >= REFRESH) {
+            self.refresh(stop).await?;
+            *last_refresh = Some(Instant::now());
         }
+        self.read_once(reader, stop).await
     }
 
     /// Adopts new sessions and finishes ended, drained ones.
-    async fn refresh(&mut self) -> Result<(), fred::error::Error> {
+    async fn refresh(&mut self, stop: &CancellationToken) -> Result<(), StoreError> {
         let listed: Vec<String> = self
             .ctx
             .stream
-            .smembers(stream::session_uuid(self.ty))
+            .query(&Cmd::smembers(stream::session_uuid(self.ty)))
             .await?;
         for s in listed {
             if !self.sessions.contains_key(&s) {
@@ -156,49 +172,48 @@ impl Family {
         if names.is_empty() {
             return Ok(());
         }
-        let p = self.ctx.stream.pipeline();
+        let types = self.kind.streams();
+        let mut p = pipe();
         for s in &names {
-            let _: () = p.sismember(stream::ENDED_SESSION, s.as_str()).await?;
-            for ty in Worker::all_types(self.ty) {
-                let _: () = p.xlen(stream::stream(ty, s)).await?;
+            p.sismember(stream::ENDED_SESSION, s.as_str());
+            for ty in &types {
+                p.cmd("XLEN").arg(stream::stream(ty, s));
             }
         }
-        let replies: Vec<Value> = p.all().await?;
-        let per = 1 + Worker::all_types(self.ty).len();
-        for (s, r) in names.iter().zip(replies.chunks(per)) {
-            let ended = r.first().and_then(Value::as_bool).unwrap_or(false);
+        let replies: Vec<Value> = self.ctx.stream.run(&p).await?;
+        for (s, r) in names.iter().zip(replies.chunks(1 + types.len())) {
+            let ended = r.first().is_some_and(value::flag);
             let sess = self.sessions.get(s);
-            let drained = Worker::all_types(self.ty)
-                .into_iter()
-                .zip(r.iter().skip(1))
-                .all(|(ty, v)| v.as_u64().unwrap_or(0) <= sess.map_or(0, |x| x.kept(ty)));
+            let drained = types.iter().zip(r.iter().skip(1)).all(|(ty, v)| {
+                value::int(v).unwrap_or(0) <= sess.map_or(0, |x| x.kept(*ty)) as i64
+            });
             if ended && drained {
-                self.finish(s).await?;
+                self.finish(s, stop).await?;
             }
         }
         Ok(())
     }
 
-    async fn adopt(&mut self, s: String) -> Result<(), fred::error::Error> {
-        let _: () = self
-            .ctx
-            .stream
-            .sadd(stream::working_session_uuid(self.ty), s.as_str())
-            .await?;
+    async fn adopt(&mut self, s: String) -> Result<(), StoreError> {
+        let working = Cmd::sadd(stream::working_session_uuid(self.ty), s.as_str());
+        self.ctx.stream.query::<()>(&working).await?;
         let tail_key = stream::worker_tail(self.ty, &s);
-        let tail: Option<Bytes> = self.ctx.stream.get(&tail_key).await?;
-        let mut last_ids = HashMap::new();
-        for ty in Worker::all_types(self.ty) {
-            last_ids.insert(ty, "0".to_string());
-        }
+        let tail: Option<Vec<u8>> = self.ctx.stream.query(&Cmd::get(&tail_key)).await?;
+        let last_ids = self
+            .kind
+            .streams()
+            .into_iter()
+            .map(|ty| (ty, "0".to_string()))
+            .collect();
         let mut sess = Sess {
             worker: None,
             last_ids,
             tail: None,
+            rollback: None,
         };
         if let Some(t) = tail {
-            sess.pending_tail(t);
-            let _: () = self.ctx.stream.del(&tail_key).await?;
+            sess.tail = Some(Bytes::from(t));
+            self.ctx.stream.query::<()>(&Cmd::del(&tail_key)).await?;
         }
         self.sessions.insert(s, sess);
         Ok(())
@@ -207,14 +222,14 @@ impl Family {
     /// One blocking `XREAD` over every session stream, then processing and delivery.
     async fn read_once(
         &mut self,
-        reader: &Client,
+        reader: &Store,
         stop: &CancellationToken,
-    ) -> Result<(), fred::error::Error> {
+    ) -> Result<(), StoreError> {
         let mut keys = Vec::new();
         let mut ids = Vec::new();
         let mut owner: HashMap<String, (String, u8)> = HashMap::new();
         for (s, sess) in &self.sessions {
-            for ty in sess.reading(self.ty) {
+            for ty in sess.reading(self.kind) {
                 let key = stream::stream(ty, s);
                 ids.push(
                     sess.last_ids
@@ -227,13 +242,23 @@ impl Family {
             }
         }
         if keys.is_empty() {
-            sleep_or_stop(REFRESH, stop).await;
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = tokio::time::sleep(REFRESH) => {}
+            }
             return Ok(());
         }
         let count = (XREAD_BUDGET / keys.len() as u64).clamp(1, XREAD_COUNT);
-        let resp: Value = reader
-            .xread(Some(count), Some(XREAD_BLOCK_MS), keys, ids)
-            .await?;
+        let mut xread = cmd("XREAD");
+        xread
+            .arg("COUNT")
+            .arg(count)
+            .arg("BLOCK")
+            .arg(XREAD_BLOCK.as_millis() as u64)
+            .arg("STREAMS")
+            .arg(&keys)
+            .arg(&ids);
+        let resp: Value = reader.query(&xread).await?;
         let mut batches = Vec::new();
         for (key, entries) in parse_xread(resp) {
             let Some((s, ty)) = owner.get(&key).cloned() else {
@@ -248,21 +273,22 @@ impl Family {
 
     /// Runs a session's worker over new entries of its `ty` stream.
     async fn process(&mut self, s: &str, ty: u8, key: &str, entries: Vec<Entry>) -> Option<Batch> {
-        let family = self.ty;
+        let kind = self.kind;
         let ctx = self.ctx.clone();
         let sess = self.sessions.get_mut(s)?;
         let last = entries.last()?.id.clone();
         sess.last_ids.insert(ty, last);
         let sensor = entries.first().map(|e| e.uuid.clone()).unwrap_or_default();
-        let worker = sess.worker_for(family, &ctx, s, &sensor);
+        let worker = sess.worker_for(kind, &ctx, s, &sensor);
+        let checkpoint = worker.checkpoint();
         let mut lines = Vec::new();
         let flow = worker.entries(&ctx, ty, &entries, &mut lines).await;
-        let kind = worker.queue_kind();
+        let queue = worker.queue_kind();
         if let Flow::Abort = flow {
             self.sessions.remove(s);
         }
         // The meta header entries stay until the session ends (see `meta`).
-        let dels = if family == 2 && ty == 2 {
+        let dels = if kind == Kind::Meta && ty == DataType::META_HEADER.0 {
             Vec::new()
         } else {
             vec![(key.to_string(), entries.into_iter().map(|e| e.id).collect())]
@@ -270,35 +296,51 @@ impl Family {
         Some(Batch {
             session: s.to_string(),
             sensor,
-            kind,
+            kind: queue,
             lines,
             dels,
+            checkpoint,
         })
     }
 
-    /// Delivers every batch (retrying store errors until stop), then deletes the entries.
+    /// Delivers every batch (retrying store errors until stop), then deletes the entries
+    /// of the delivered ones. A batch not delivered at stop keeps its entries and rolls
+    /// its session back (see the module docs).
     async fn deliver(
         &mut self,
         batches: Vec<Batch>,
         stop: &CancellationToken,
-    ) -> Result<(), fred::error::Error> {
-        if batches.is_empty() {
-            return Ok(());
-        }
-        for b in &batches {
-            self.push_lines(&b.session, &b.sensor, b.kind.as_ref(), &b.lines, stop)
-                .await;
-        }
-        let p = self.ctx.stream.pipeline();
-        for b in &batches {
-            for (key, ids) in &b.dels {
-                let _: () = p.xdel(key.as_str(), ids.clone()).await?;
+    ) -> Result<(), StoreError> {
+        for b in batches {
+            if self
+                .push_lines(&b.session, &b.sensor, b.kind.as_ref(), &b.lines, stop)
+                .await
+            {
+                self.pending_dels.extend(b.dels);
+            } else if let Some(sess) = self.sessions.get_mut(&b.session) {
+                warn!(session = %b.session, lines = b.lines.len(), "Lines not queued at shutdown: their entries are kept for the next run.");
+                sess.rollback.get_or_insert(b.checkpoint);
             }
         }
-        let _: Vec<Value> = p.all().await?;
+        self.flush_dels().await
+    }
+
+    /// Deletes the entries whose lines are queued, in one pipeline.
+    async fn flush_dels(&mut self) -> Result<(), StoreError> {
+        if self.pending_dels.is_empty() {
+            return Ok(());
+        }
+        let mut p = pipe();
+        for (key, ids) in &self.pending_dels {
+            p.cmd("XDEL").arg(key).arg(ids).ignore();
+        }
+        self.ctx.stream.run::<()>(&p).await?;
+        self.pending_dels.clear();
         Ok(())
     }
 
+    /// Queues `lines`, retrying with back-off until they are queued (true) or `stop`
+    /// fires first (false; once stopped, one attempt is made).
     async fn push_lines(
         &mut self,
         session: &str,
@@ -306,26 +348,34 @@ impl Family {
         kind: Option<&QueueKind>,
         lines: &[Bytes],
         stop: &CancellationToken,
-    ) {
-        let Some(kind) = kind else { return };
+    ) -> bool {
+        let Some(kind) = kind else { return true };
         if lines.is_empty() {
-            return;
+            return true;
         }
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = Backoff::default();
         loop {
-            match self.router.deliver(sensor, kind, lines).await {
+            let attempt = tokio::select! {
+                r = self.router.deliver(sensor, kind, lines) => r,
+                _ = grace_after(stop) => {
+                    warn!(%session, "Queue delivery still waiting for the store at shutdown; abandoned.");
+                    return false;
+                }
+            };
+            match attempt {
                 Ok(d) => {
                     self.note_trimmed(d.trimmed);
-                    return;
+                    return true;
                 }
                 Err(e) if stop.is_cancelled() => {
-                    error!(%session, error = %e, lost = lines.len(), "Lines not queued at shutdown.");
-                    return;
+                    warn!(%session, error = %e, "Queue delivery failed at shutdown.");
+                    return false;
                 }
                 Err(e) => {
-                    warn!(%session, error = %e, "Queue delivery failed, retrying.");
-                    sleep_or_stop(backoff, stop).await;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    warn!(%session, error = %e, retry_in = ?backoff.delay(), "Queue delivery failed, retrying.");
+                    if !backoff.wait(stop).await {
+                        return false;
+                    }
                 }
             }
         }
@@ -348,8 +398,9 @@ impl Family {
         }
     }
 
-    /// End of a session: final lines, files, and key cleanup.
-    async fn finish(&mut self, s: &str) -> Result<(), fred::error::Error> {
+    /// End of a session: final lines, files, and key cleanup. If `stop` fires before the
+    /// final lines are queued, the keys stay (the next run cleans them up).
+    async fn finish(&mut self, s: &str, stop: &CancellationToken) -> Result<(), StoreError> {
         let Some(mut sess) = self.sessions.remove(s) else {
             return Ok(());
         };
@@ -358,42 +409,72 @@ impl Family {
             w.finish(&self.ctx, &mut lines).await;
             let kind = w.queue_kind();
             let sensor = w.sensor().to_string();
-            let never = CancellationToken::new();
-            self.push_lines(s, &sensor, kind.as_ref(), &lines, &never)
-                .await;
+            if !self
+                .push_lines(s, &sensor, kind.as_ref(), &lines, stop)
+                .await
+            {
+                error!(session = %s, lost = lines.len(), "Last lines of the session not queued at shutdown.");
+                return Ok(());
+            }
+        } else if sess.tail.is_some() {
+            // Only the entries carry the sensor uuid the queues are chosen by.
+            error!(session = %s, "Unfinished last line dropped: no entry left to name its sensor.");
         }
-        let p = self.ctx.stream.pipeline();
-        let _: () = p.srem(stream::ENDED_SESSION, s).await?;
-        let _: () = p.srem(stream::working_session_uuid(self.ty), s).await?;
-        let _: () = p.del(stream::worker_tail(self.ty, s)).await?;
-        for ty in Worker::all_types(self.ty) {
-            let _: () = p.srem(stream::session_uuid(ty), s).await?;
-            let _: () = p.hdel(stream::map_type_session_uuid(ty), s).await?;
-            let _: () = p.del(stream::stream(ty, s)).await?;
+        let mut p = pipe();
+        p.srem(stream::ENDED_SESSION, s)
+            .ignore()
+            .srem(stream::working_session_uuid(self.ty), s)
+            .ignore()
+            .del(stream::worker_tail(self.ty, s))
+            .ignore();
+        for ty in self.kind.streams() {
+            p.srem(stream::session_uuid(ty), s)
+                .ignore()
+                .hdel(stream::map_type_session_uuid(ty), s)
+                .ignore()
+                .del(stream::stream(ty, s))
+                .ignore();
         }
-        let _: Vec<Value> = p.all().await?;
+        self.ctx.stream.run::<()>(&p).await?;
         info!(ty = self.ty, session = %s, "Session finished.");
         Ok(())
     }
 
-    /// Worker stop: save unfinished lines, close files.
+    /// Worker stop: close files, save each session's unfinished data (or, for a session
+    /// rolled back, its state before the batch that was not queued).
     async fn suspend_all(&mut self) {
+        // Best effort: deletes left over from a failed XDEL.
+        if let Err(e) = self.flush_dels().await {
+            warn!(ty = self.ty, error = %e, "Delivered entries not deleted: the next run reads them again.");
+        }
+        // Shutdown: one attempt per delivery, then log what could not be queued.
+        let stopped = CancellationToken::new();
+        stopped.cancel();
         let sessions = std::mem::take(&mut self.sessions);
         for (s, mut sess) in sessions {
-            let Some(w) = sess.worker.as_mut() else {
-                continue;
+            let tail = match sess.worker.as_mut() {
+                Some(w) => {
+                    let mut items = Vec::new();
+                    let tail = w.suspend(&mut items).await;
+                    let (kind, sensor) = (w.queue_kind(), w.sensor().to_string());
+                    if !self
+                        .push_lines(&s, &sensor, kind.as_ref(), &items, &stopped)
+                        .await
+                    {
+                        error!(session = %s, lost = items.len(), "Items not queued at shutdown.");
+                    }
+                    sess.rollback.take().unwrap_or(tail)
+                }
+                // Adopted but nothing read yet: the saved tail goes back.
+                None => sess.tail.take(),
             };
-            let mut items = Vec::new();
-            let tail = w.suspend(&mut items).await;
-            let (kind, sensor) = (w.queue_kind(), w.sensor().to_string());
-            // Shutdown: one attempt, then log what could not be queued.
-            let stopped = CancellationToken::new();
-            stopped.cancel();
-            self.push_lines(&s, &sensor, kind.as_ref(), &items, &stopped)
-                .await;
             if let Some(tail) = tail {
                 let key = stream::worker_tail(self.ty, &s);
-                let r: Result<(), _> = self.ctx.stream.set(&key, tail, None, None, false).await;
+                let r = self
+                    .ctx
+                    .stream
+                    .query::<()>(&Cmd::set(&key, tail.as_ref()))
+                    .await;
                 if let Err(e) = r {
                     error!(session = %s, error = %e, "Unfinished line lost at shutdown.");
                 }
@@ -402,55 +483,57 @@ impl Family {
     }
 }
 
+/// Fires [`STOP_GRACE`] after `stop`.
+async fn grace_after(stop: &CancellationToken) {
+    stop.cancelled().await;
+    tokio::time::sleep(STOP_GRACE).await;
+}
+
 impl Sess {
     fn kept(&self, ty: u8) -> u64 {
         self.worker.as_ref().map_or(0, |w| w.kept(ty))
     }
 
-    fn reading(&self, family: u8) -> Vec<u8> {
+    fn reading(&self, kind: Kind) -> Vec<u8> {
         match &self.worker {
             Some(w) => w.reading(),
-            None => vec![Worker::first_type(family)],
+            None => vec![kind.ty()],
         }
     }
 
-    fn worker_for(&mut self, family: u8, ctx: &Ctx, session: &str, sensor: &str) -> &mut Worker {
+    fn worker_for(&mut self, kind: Kind, ctx: &Ctx, session: &str, sensor: &str) -> &mut Worker {
         let w = self
             .worker
-            .get_or_insert_with(|| Worker::new(family, ctx, session, sensor));
+            .get_or_insert_with(|| Worker::new(kind, ctx, session, sensor));
         if let Some(t) = self.tail.take() {
             w.restore(&t);
         }
         w
     }
-
-    fn pending_tail(&mut self, t: Bytes) {
-        self.tail = Some(t);
-    }
 }
 
 /// Parses an `XREAD` reply (RESP2 arrays or RESP3 maps) into (stream key, entries).
 /// Malformed parts are skipped, never a panic.
-pub fn parse_xread(v: Value) -> Vec<(String, Vec<Entry>)> {
-    let streams: Vec<(Value, Value)> = match v {
-        Value::Array(items) => items.into_iter().filter_map(pair).collect(),
-        Value::Map(m) => m
-            .inner()
-            .into_iter()
-            .map(|(k, v)| (Value::Bytes(k.into_bytes()), v))
-            .collect(),
-        _ => Vec::new(),
-    };
-    streams
+pub(crate) fn parse_xread(v: Value) -> Vec<(String, Vec<Entry>)> {
+    pairs_of(v)
         .into_iter()
         .filter_map(|(key, entries)| {
-            let key = key.as_string()?;
+            let key = value::text(key)?;
             let Value::Array(entries) = entries else {
                 return Some((key, Vec::new()));
             };
             Some((key, entries.into_iter().filter_map(parse_entry).collect()))
         })
         .collect()
+}
+
+/// `[[k, v], ...]` (RESP2 `XREAD`) or a RESP3 map as (k, v) pairs.
+fn pairs_of(v: Value) -> Vec<(Value, Value)> {
+    match v {
+        Value::Array(items) => items.into_iter().filter_map(pair).collect(),
+        Value::Map(m) => m,
+        _ => Vec::new(),
+    }
 }
 
 fn pair(v: Value) -> Option<(Value, Value)> {
@@ -464,10 +547,11 @@ fn pair(v: Value) -> Option<(Value, Value)> {
     }
 }
 
+/// `[id, [field, value, ...]]` (the fields as a map in RESP3) as an [`Entry`].
 fn parse_entry(v: Value) -> Option<Entry> {
     let (id, fields) = pair(v)?;
     let mut e = Entry {
-        id: id.as_string()?,
+        id: value::text(id)?,
         uuid: String::new(),
         message: Bytes::new(),
     };
@@ -476,31 +560,89 @@ fn parse_entry(v: Value) -> Option<Entry> {
             let mut it = a.into_iter();
             std::iter::from_fn(|| Some((it.next()?, it.next()?))).collect()
         }
-        Value::Map(m) => m
-            .inner()
-            .into_iter()
-            .map(|(k, v)| (Value::Bytes(k.into_bytes()), v))
-            .collect(),
+        Value::Map(m) => m,
         _ => Vec::new(),
     };
     for (k, v) in flat {
-        match k.as_bytes() {
-            Some(b) if b == stream::FIELD_MESSAGE.as_bytes() => {
-                e.message = v.into_bytes().unwrap_or_default();
-            }
-            Some(b) if b == stream::FIELD_UUID.as_bytes() => {
-                e.uuid = v.as_string().unwrap_or_default();
-            }
-            _ => {}
+        let Some(k) = value::bytes(k) else { continue };
+        if k == stream::FIELD_MESSAGE.as_bytes() {
+            e.message = value::bytes(v).map(Bytes::from).unwrap_or_default();
+        } else if k == stream::FIELD_UUID.as_bytes() {
+            e.uuid = value::text(v).unwrap_or_default();
         }
     }
     Some(e)
 }
 
-/// Sleeps `d` unless `stop` fires first; true if stopped.
-pub async fn sleep_or_stop(d: Duration, stop: &CancellationToken) -> bool {
-    tokio::select! {
-        _ = stop.cancelled() => true,
-        _ = tokio::time::sleep(d) => false,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(s: &[u8]) -> Value {
+        Value::BulkString(s.to_vec())
+    }
+
+    fn entry_fields(msg: &[u8]) -> Vec<Value> {
+        vec![
+            bulk(b"message"),
+            bulk(msg),
+            bulk(b"uuid"),
+            bulk(b"ff7ba400e76c4053982dfeec42bdef38"),
+            bulk(b"timestamp"),
+            bulk(b"1700000000"),
+        ]
+    }
+
+    fn check(parsed: Vec<(String, Vec<Entry>)>) {
+        assert_eq!(parsed.len(), 1);
+        let (key, entries) = &parsed[0];
+        assert_eq!(key, "stream:8:s1");
+        let got: Vec<(&str, &str, &[u8])> = entries
+            .iter()
+            .map(|e| (e.id.as_str(), e.uuid.as_str(), e.message.as_ref()))
+            .collect();
+        let u = "ff7ba400e76c4053982dfeec42bdef38";
+        assert_eq!(
+            got,
+            vec![("1-0", u, &b"a\nb"[..]), ("2-0", u, &b"\xff\x00c\n"[..])]
+        );
+    }
+
+    #[test]
+    fn xread_replies_parse_in_both_protocols() {
+        let e =
+            |id: &[u8], msg: &[u8]| Value::Array(vec![bulk(id), Value::Array(entry_fields(msg))]);
+        let resp2 = Value::Array(vec![Value::Array(vec![
+            bulk(b"stream:8:s1"),
+            Value::Array(vec![e(b"1-0", b"a\nb"), e(b"2-0", b"\xff\x00c\n")]),
+        ])]);
+        check(parse_xread(resp2));
+        let m = |id: &[u8], msg: &[u8]| {
+            let f = entry_fields(msg);
+            let mut it = f.into_iter();
+            let map = std::iter::from_fn(|| Some((it.next()?, it.next()?))).collect();
+            Value::Array(vec![bulk(id), Value::Map(map)])
+        };
+        let resp3 = Value::Map(vec![(
+            bulk(b"stream:8:s1"),
+            Value::Array(vec![m(b"1-0", b"a\nb"), m(b"2-0", b"\xff\x00c\n")]),
+        )]);
+        check(parse_xread(resp3));
+    }
+
+    #[test]
+    fn timeouts_and_malformed_replies_give_nothing() {
+        assert!(parse_xread(Value::Nil).is_empty());
+        assert!(parse_xread(Value::Array(vec![Value::Int(3)])).is_empty());
+        let odd = Value::Array(vec![Value::Array(vec![
+            bulk(b"k"),
+            Value::Array(vec![
+                Value::Array(vec![Value::Nil, Value::Array(vec![bulk(b"x")])]),
+                Value::Int(7),
+            ]),
+        ])]);
+        assert_eq!(parse_xread(odd)[0].1.len(), 0);
+        let no_key = Value::Array(vec![Value::Array(vec![Value::Nil, Value::Nil])]);
+        assert!(parse_xread(no_key).is_empty());
     }
 }

@@ -20,24 +20,24 @@ use chrono::{DateTime, Local};
 use tokio::task::JoinHandle;
 
 /// Age after which a file is rotated (upstream `rotation_save_cycle`).
-pub const ROTATION_CYCLE: Duration = Duration::from_secs(300);
+pub(crate) const ROTATION_CYCLE: Duration = Duration::from_secs(300);
 
 /// Where a session's files go and how they are named.
 #[derive(Debug, Clone)]
-pub struct Naming {
+pub(crate) struct Naming {
     /// `<data>/<uuid>/<type>`.
-    pub base: PathBuf,
+    pub(crate) base: PathBuf,
     /// Optional directory under the date (the extended type for 254).
-    pub sub: Option<String>,
+    pub(crate) sub: Option<String>,
     /// Sensor uuid (file name prefix).
-    pub uuid: String,
+    pub(crate) uuid: String,
     /// File suffix without the leading dot, e.g. `passivedns.txt`.
-    pub suffix: String,
+    pub(crate) suffix: String,
 }
 
 impl Naming {
     /// Naming for `<data>/<uuid>/<ty>/…/<uuid>-….<suffix>`.
-    pub fn new(data: &Path, uuid: &str, ty: impl std::fmt::Display, suffix: &str) -> Self {
+    pub(crate) fn new(data: &Path, uuid: &str, ty: impl std::fmt::Display, suffix: &str) -> Self {
         Naming {
             base: data.join(uuid).join(ty.to_string()),
             sub: None,
@@ -47,7 +47,7 @@ impl Naming {
     }
 
     /// The directory of files opened at `t`.
-    pub fn dir(&self, t: DateTime<Local>) -> PathBuf {
+    pub(crate) fn dir(&self, t: DateTime<Local>) -> PathBuf {
         let d = self.base.join(t.format("%Y/%m/%d").to_string());
         match &self.sub {
             Some(s) => d.join(s),
@@ -56,7 +56,7 @@ impl Naming {
     }
 
     /// The path of a file opened at `t`.
-    pub fn path(&self, t: DateTime<Local>) -> PathBuf {
+    pub(crate) fn path(&self, t: DateTime<Local>) -> PathBuf {
         self.dir(t).join(format!(
             "{}-{}.{}",
             self.uuid,
@@ -74,7 +74,7 @@ struct Open {
 }
 
 /// A session's current output file.
-pub struct RotatingFile {
+pub(crate) struct RotatingFile {
     naming: Naming,
     current: Option<Open>,
     cycle: Duration,
@@ -86,7 +86,7 @@ pub struct RotatingFile {
 
 impl RotatingFile {
     /// A file set that rotates every `cycle` (and on date change).
-    pub fn new(naming: Naming, cycle: Duration) -> Self {
+    pub(crate) fn new(naming: Naming, cycle: Duration) -> Self {
         RotatingFile {
             naming,
             current: None,
@@ -123,13 +123,13 @@ impl RotatingFile {
     }
 
     /// Keeps closed files as they are (type 4 is not compressed upstream).
-    pub fn without_gzip(mut self) -> Self {
+    pub(crate) fn without_gzip(mut self) -> Self {
         self.gzip = false;
         self
     }
 
     /// Bytes written at the start of every new file (e.g. a pcap global header).
-    pub fn set_prologue(&mut self, prologue: Vec<u8>) {
+    pub(crate) fn set_prologue(&mut self, prologue: Vec<u8>) {
         self.prologue = prologue;
     }
 
@@ -141,7 +141,7 @@ impl RotatingFile {
 
     /// Appends `data`. When rotation is due, `split(data)` gives the offset where the
     /// new file starts; without one the whole message stays in the current file.
-    pub fn write(
+    pub(crate) fn write(
         &mut self,
         data: &[u8],
         split: impl Fn(&[u8]) -> Option<usize>,
@@ -168,7 +168,7 @@ impl RotatingFile {
     }
 
     /// Flushes buffered bytes to the file (end of each batch).
-    pub fn flush(&mut self) -> std::io::Result<()> {
+    pub(crate) fn flush(&mut self) -> std::io::Result<()> {
         match self.current.as_mut() {
             Some(o) => o.out.flush(),
             None => Ok(()),
@@ -177,7 +177,7 @@ impl RotatingFile {
 
     /// Closes the current file (if any) and gzips it in the background (unless
     /// [`Self::without_gzip`]).
-    pub fn close(&mut self) -> std::io::Result<()> {
+    pub(crate) fn close(&mut self) -> std::io::Result<()> {
         if let Some(mut o) = self.current.take() {
             o.out.flush()?;
             drop(o.out);
@@ -191,7 +191,7 @@ impl RotatingFile {
     }
 
     /// Closes the current file and waits for every pending gzip; returns the `.gz` paths.
-    pub async fn finish(&mut self) -> std::io::Result<Vec<PathBuf>> {
+    pub(crate) async fn finish(&mut self) -> std::io::Result<Vec<PathBuf>> {
         self.close()?;
         let mut done = Vec::new();
         for h in self.gzips.drain(..) {
@@ -204,7 +204,7 @@ impl RotatingFile {
     }
 
     /// Takes the gzips that already completed (their `.gz` paths).
-    pub async fn completed(&mut self) -> Vec<std::io::Result<PathBuf>> {
+    pub(crate) async fn completed(&mut self) -> Vec<std::io::Result<PathBuf>> {
         let mut out = Vec::new();
         let mut keep = Vec::new();
         for h in self.gzips.drain(..) {
@@ -220,17 +220,17 @@ impl RotatingFile {
 }
 
 /// Offset after the last `\n` (line types).
-pub fn split_after_last_newline(data: &[u8]) -> Option<usize> {
+pub(crate) fn split_after_last_newline(data: &[u8]) -> Option<usize> {
     data.iter().rposition(|b| *b == b'\n').map(|i| i + 1)
 }
 
 /// Offset of the `[` of the first `\n[` (dnscap).
-pub fn split_before_bracket(data: &[u8]) -> Option<usize> {
+pub(crate) fn split_before_bracket(data: &[u8]) -> Option<usize> {
     data.windows(2).position(|w| w == b"\n[").map(|i| i + 1)
 }
 
 /// Gzips `path` to `<path>.gz` (or `<path>.N.gz` if taken) and removes the original.
-pub fn gzip(path: &Path) -> std::io::Result<PathBuf> {
+pub(crate) fn gzip(path: &Path) -> std::io::Result<PathBuf> {
     let target = gz_name(path);
     let mut input = File::open(path)?;
     let out = File::create(&target)?;

@@ -14,7 +14,7 @@ use sha1::{Digest, Sha1};
 
 /// Why a line could not be handled.
 #[derive(Debug, thiserror::Error)]
-pub enum Ja3Error {
+pub(crate) enum Ja3Error {
     /// Not a JSON object.
     #[error("not JSON: {0}")]
     Json(#[from] serde_json::Error),
@@ -27,7 +27,7 @@ pub enum Ja3Error {
 }
 
 /// Saves one ja3-jl line and its certificates; returns the JSON file path.
-pub fn save(data: &Path, line: &[u8]) -> Result<PathBuf, Ja3Error> {
+pub(crate) fn save(data: &Path, line: &[u8]) -> Result<PathBuf, Ja3Error> {
     let v: serde_json::Value = serde_json::from_slice(line)?;
     let ts = match v.get("Timestamp") {
         Some(serde_json::Value::String(s)) => s.clone(),

@@ -1,33 +1,48 @@
 //! The workers (`d4-workers`): turn session streams into analyzer-queue items and files.
 //!
-//! One process runs one [`family::Family`] task per manager type (spec §4): 8
-//! (passivedns), 3 (log lines), 4 (dnscap), 2 (meta header and its 254 data), 1 (pcap). Each
-//! adopts sessions from `session_uuid:<type>`, reads their streams with blocking
-//! `XREAD`s, and hands entries to the session's worker ([`session::Worker`]).
+//! One process runs one `family` task per manager type (spec §4): 8 (passivedns), 3 (log
+//! lines), 4 (dnscap), 2 (meta header and its 254 data), 1 (pcap). Which worker handles a
+//! type comes from the one type registry (`d4_proto::REGISTRY`, its `Handler`), through
+//! [`Kind::of`]; a type without a handler is refused, never processed as another type.
+//! Each family adopts sessions from `session_uuid:<type>`, reads their streams with
+//! blocking `XREAD`s, and hands entries to the session's worker.
 //!
-//! - [`family`]: the manager loop, delivery, `XDEL`, end-of-session and shutdown.
-//! - [`session`]: the per-session worker by type.
-//! - [`text`]: types 3, 4, 8. [`meta`]: types 2/254 ([`ja3`]: the ja3-jl module). [`pcap`]: type 1.
-//! - [`lines`]: line reassembly across packets. [`files`]: rotating files and gzip.
+//! - `dispatch`: type → worker family, from the registry.
+//! - `family`: the manager loop, delivery, `XDEL`, end-of-session and shutdown.
+//! - `session`: the per-session worker, one variant per family.
+//! - `text`: line types (3, 4, 8 and any other type registered as `Lines`).
+//! - `meta`: types 2/254; `ja3`: its ja3-jl module.
+//! - `pcap`: type 1.
+//! - `lines`: line reassembly across packets.
+//! - `files`: rotating files and gzip.
+//!
+//! A new D4 type handler: a row (and, if new, a `Handler` variant) in `d4_proto::types`,
+//! then one worker file here with its arm in `dispatch` and its variant in `session`.
+//! A new line-based type needs only the registry row (or a [`TextKind`] variant in
+//! `text` for its own file naming).
 
-pub mod family;
-pub mod files;
-pub mod ja3;
-pub mod lines;
-pub mod meta;
-pub mod pcap;
-pub mod session;
-pub mod text;
+mod dispatch;
+mod family;
+mod files;
+mod ja3;
+mod lines;
+mod meta;
+mod pcap;
+mod session;
+mod text;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fred::prelude::*;
 use tokio_util::sync::CancellationToken;
 
 use d4_core::config::RedisEndpoint;
 use d4_core::queues::Queues;
+use d4_core::store::{Store, StoreError};
+
+pub use dispatch::{available, Kind, NoWorker};
+pub use text::TextKind;
 
 /// Manager types run by default.
 pub const DEFAULT_FAMILIES: &[u8] = &[8, 3, 2, 4, 1];
@@ -35,11 +50,11 @@ pub const DEFAULT_FAMILIES: &[u8] = &[8, 3, 2, 4, 1];
 /// What every worker family shares.
 pub struct Ctx {
     /// `Redis_STREAM` (pipelined commands; each family opens its own blocking reader).
-    pub stream: Client,
+    pub stream: Store,
     /// Where the blocking readers connect.
     pub stream_endpoint: RedisEndpoint,
     /// `Redis_METADATA`.
-    pub meta: Client,
+    pub meta: Store,
     /// Queue delivery.
     pub queues: Queues,
     /// `[Save_Directories]`.
@@ -48,12 +63,28 @@ pub struct Ctx {
     pub target_ttl: Duration,
 }
 
-/// Runs the given families until `stop`, then waits for each to suspend its sessions.
-pub async fn run(ctx: Arc<Ctx>, families: &[u8], stop: CancellationToken) {
+/// Runs one family per kind until `stop`, then waits for each to suspend its sessions.
+/// The first family that could not start (its stream reader refused) is the error.
+pub async fn run(ctx: Arc<Ctx>, kinds: &[Kind], stop: CancellationToken) -> Result<(), StoreError> {
     let mut tasks = tokio::task::JoinSet::new();
-    for ty in families {
-        let fam = family::Family::new(ctx.clone(), *ty);
+    for kind in kinds {
+        let fam = family::Family::new(ctx.clone(), *kind);
         tasks.spawn(fam.run(stop.clone()));
     }
-    while tasks.join_next().await.is_some() {}
+    let mut first_err = None;
+    while let Some(r) = tasks.join_next().await {
+        match r {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                // One family cannot run: stop the others rather than run half a worker.
+                stop.cancel();
+                first_err.get_or_insert(e);
+            }
+            Err(join) => {
+                tracing::error!(error = %join, "A worker family panicked.");
+                stop.cancel();
+            }
+        }
+    }
+    first_err.map_or(Ok(()), Err)
 }

@@ -11,20 +11,20 @@
 use bytes::{Bytes, BytesMut};
 
 /// Longest line kept waiting for its end (upstream's default handler uses 100000).
-pub const MAX_LINE: usize = 100_000;
+pub(crate) const MAX_LINE: usize = 100_000;
 
 /// The unfinished tail of a session's byte stream.
 #[derive(Debug, Default)]
-pub struct LineBuffer {
+pub(crate) struct LineBuffer {
     pending: BytesMut,
     max: usize,
     /// Lines cut because they exceeded the maximum.
-    pub forced: u64,
+    pub(crate) forced: u64,
 }
 
 impl LineBuffer {
     /// A buffer that cuts lines longer than `max` bytes.
-    pub fn new(max: usize) -> Self {
+    pub(crate) fn new(max: usize) -> Self {
         LineBuffer {
             pending: BytesMut::new(),
             max: max.max(1),
@@ -33,7 +33,7 @@ impl LineBuffer {
     }
 
     /// Feeds one message; appends every completed non-empty line to `out`.
-    pub fn push(&mut self, msg: &Bytes, out: &mut Vec<Bytes>) {
+    pub(crate) fn push(&mut self, msg: &Bytes, out: &mut Vec<Bytes>) {
         let mut rest = msg.clone();
         while let Some(i) = memchr(b'\n', &rest) {
             let head = rest.slice(..i);
@@ -57,17 +57,17 @@ impl LineBuffer {
     }
 
     /// The unfinished tail, taken out (end of session).
-    pub fn take_tail(&mut self) -> Option<Bytes> {
+    pub(crate) fn take_tail(&mut self) -> Option<Bytes> {
         (!self.pending.is_empty()).then(|| self.pending.split().freeze())
     }
 
     /// The unfinished tail, left in place (saved across a restart).
-    pub fn tail(&self) -> &[u8] {
+    pub(crate) fn tail(&self) -> &[u8] {
         &self.pending
     }
 
     /// Restores a tail saved by a previous run.
-    pub fn restore(&mut self, tail: &[u8]) {
+    pub(crate) fn restore(&mut self, tail: &[u8]) {
         self.pending.extend_from_slice(tail);
     }
 }

@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use d4_core::config::DEFAULT_SERVER_CONF;
+use d4_core::config::{RedisEndpoint, DEFAULT_SERVER_CONF};
 use d4_core::queues::{deliver::DEFAULT_TARGET_TTL, Queues};
-use d4_workers::DEFAULT_FAMILIES;
+use d4_core::store::{Policy, Store};
+use d4_workers::{Kind, DEFAULT_FAMILIES};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
@@ -25,41 +26,33 @@ struct Cli {
     /// Worker types to run (comma separated manager types).
     #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_FAMILIES.to_vec())]
     types: Vec<u8>,
-    /// Log filter (tracing `EnvFilter` syntax); `RUST_LOG` overrides it.
+    /// Log filter (tracing `EnvFilter` syntax); `D4_LOG` overrides it.
     #[arg(long, default_value = "info")]
     log: String,
 }
 
 fn main() {
     let cli = Cli::parse();
-    d4_core::runtime::init(&cli.log);
-    d4_core::runtime::run_daemon("d4-workers", run(cli));
+    let log = cli.log.clone();
+    d4_core::runtime::run_daemon("d4-workers", &log, |stop| run(cli, stop));
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(cli: Cli, stop: CancellationToken) -> anyhow::Result<()> {
+    let kinds = Kind::all_of(&cli.types)?;
     let cfg = d4_core::runtime::load_server_config(&cli.config)?;
-    if let Some(t) = cli.types.iter().find(|t| !DEFAULT_FAMILIES.contains(t)) {
-        anyhow::bail!("no worker for type {t} (available: {DEFAULT_FAMILIES:?})");
-    }
     if cli.validate {
         println!("{}: OK", cli.config.display());
         return Ok(());
     }
-    let stream = cfg
-        .redis_stream
-        .connect()
-        .await
-        .context("connecting Redis_STREAM")?;
-    let meta = cfg
-        .redis_metadata
-        .connect()
-        .await
-        .context("connecting Redis_METADATA")?;
-    let analyzer = cfg
-        .redis_analyzer
-        .connect()
-        .await
-        .context("connecting Redis_ANALYZER")?;
+    let Some(stream) = connect(&cfg.redis_stream, "Redis_STREAM", &stop).await? else {
+        return Ok(());
+    };
+    let Some(meta) = connect(&cfg.redis_metadata, "Redis_METADATA", &stop).await? else {
+        return Ok(());
+    };
+    let Some(analyzer) = connect(&cfg.redis_analyzer, "Redis_ANALYZER", &stop).await? else {
+        return Ok(());
+    };
     let ctx = Arc::new(d4_workers::Ctx {
         stream,
         stream_endpoint: cfg.redis_stream.clone(),
@@ -74,10 +67,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         stream = %cfg.redis_stream.url(),
         "D4 workers running (stream store {}).", cfg.redis_stream.url()
     );
-    let stop = CancellationToken::new();
-    let signals = tokio::spawn(d4_core::runtime::wait_for_signal(stop.clone()));
-    d4_workers::run(ctx, &cli.types, stop).await;
-    signals.abort();
+    d4_workers::run(ctx, &kinds, stop)
+        .await
+        .context("worker family")?;
     info!("D4 workers stopped.");
     Ok(())
+}
+
+/// Connects one store role, waiting out a store that is down until `stop` (`None`).
+async fn connect(
+    ep: &RedisEndpoint,
+    role: &str,
+    stop: &CancellationToken,
+) -> anyhow::Result<Option<Store>> {
+    Store::connect_until(ep, Policy::DAEMON, role, stop)
+        .await
+        .with_context(|| format!("connecting {role} ({})", ep.url()))
 }

@@ -18,22 +18,22 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use fred::prelude::*;
 use tracing::{info, warn};
 
 use super::family::Entry;
 use super::files::{self, Naming, RotatingFile, ROTATION_CYCLE};
 use super::lines::{LineBuffer, MAX_LINE};
-use super::session::Flow;
+use super::session::{record_rejection, Flow};
 use super::Ctx;
 use d4_core::keys::{meta, stream};
 use d4_core::queues::QueueKind;
+use d4_core::store::{pipe, Cmd, StoreError};
 
 /// Largest meta header accepted.
-pub const MAX_META_HEADER: usize = 100_000;
+pub(crate) const MAX_META_HEADER: usize = 100_000;
 
 /// One type-2/254 session.
-pub struct MetaWorker {
+pub(crate) struct MetaWorker {
     data: PathBuf,
     session: String,
     sensor: String,
@@ -47,7 +47,7 @@ pub struct MetaWorker {
 
 impl MetaWorker {
     /// A worker for `session` of `sensor`, saving under `data`.
-    pub fn new(data: &Path, session: &str, sensor: &str) -> Self {
+    pub(crate) fn new(data: &Path, session: &str, sensor: &str) -> Self {
         MetaWorker {
             data: data.to_path_buf(),
             session: session.to_string(),
@@ -62,7 +62,7 @@ impl MetaWorker {
     }
 
     /// Stream type to read now.
-    pub fn reading(&self) -> u8 {
+    pub(crate) fn reading(&self) -> u8 {
         if self.ext.is_some() {
             254
         } else {
@@ -71,7 +71,7 @@ impl MetaWorker {
     }
 
     /// Entries of stream `ty` deliberately left in the store (the header entries).
-    pub fn kept(&self, ty: u8) -> u64 {
+    pub(crate) fn kept(&self, ty: u8) -> u64 {
         if ty == 2 {
             self.header_entries
         } else {
@@ -80,17 +80,17 @@ impl MetaWorker {
     }
 
     /// Sensor uuid.
-    pub fn sensor(&self) -> &str {
+    pub(crate) fn sensor(&self) -> &str {
         &self.sensor
     }
 
     /// Queues of the extended type, once known.
-    pub fn queue_kind(&self) -> Option<QueueKind> {
+    pub(crate) fn queue_kind(&self) -> Option<QueueKind> {
         self.ext.clone().map(QueueKind::Extended)
     }
 
     /// Processes entries of `stream:<ty>:<s>`.
-    pub async fn entries(
+    pub(crate) async fn entries(
         &mut self,
         ctx: &Ctx,
         ty: u8,
@@ -132,12 +132,11 @@ impl MetaWorker {
         else {
             return self.fail(ctx, "Incorrect JSON object").await;
         };
-        let accepted: bool = ctx
+        let accepted = ctx
             .meta
-            .sismember(meta::ACCEPTED_EXTENDED_TYPE, ext.as_str())
-            .await
-            .unwrap_or(false);
-        if !accepted {
+            .query::<bool>(&Cmd::sismember(meta::ACCEPTED_EXTENDED_TYPE, ext.as_str()))
+            .await;
+        if !accepted.unwrap_or(false) {
             return self
                 .fail(ctx, &format!("Unsupported extended_type: {ext}"))
                 .await;
@@ -165,31 +164,29 @@ impl MetaWorker {
         Flow::Continue
     }
 
-    async fn register(&self, ctx: &Ctx, ext: &str) -> Result<(), fred::error::Error> {
-        let s = ctx.stream.pipeline();
-        let _: () = s
-            .sadd(stream::active_connection_extended_type(&self.sensor), ext)
-            .await?;
-        let _: () = s
+    /// Records the session's extended type: STREAM and META pipelines at once.
+    async fn register(&self, ctx: &Ctx, ext: &str) -> Result<(), StoreError> {
+        let mut s = pipe();
+        s.sadd(stream::active_connection_extended_type(&self.sensor), ext)
+            .ignore()
             .hset(
                 stream::MAP_SESSION_ACTIVE_EXTENDED_TYPE,
-                (self.session.as_str(), ext),
+                self.session.as_str(),
+                ext,
             )
-            .await?;
-        let m = ctx.meta.pipeline();
+            .ignore();
         let now = chrono::Local::now().timestamp().to_string();
         let key = meta::metadata_extended_type_by_uuid(&self.sensor, ext);
-        let _: () = m
-            .sadd(meta::all_extended_types_by_uuid(&self.sensor), ext)
-            .await?;
-        let _: () = m
-            .hsetnx(&key, meta::field::FIRST_SEEN, now.as_str())
-            .await?;
-        let _: () = m.hset(&key, (meta::field::LAST_SEEN, now.as_str())).await?;
-        let (a, b) = tokio::join!(s.all::<Vec<Value>>(), m.all::<Vec<Value>>());
+        let mut m = pipe();
+        m.sadd(meta::all_extended_types_by_uuid(&self.sensor), ext)
+            .ignore()
+            .hset_nx(&key, meta::field::FIRST_SEEN, now.as_str())
+            .ignore()
+            .hset(&key, meta::field::LAST_SEEN, now.as_str())
+            .ignore();
+        let (a, b) = tokio::join!(ctx.stream.run::<()>(&s), ctx.meta.run::<()>(&m));
         a?;
-        b?;
-        Ok(())
+        b
     }
 
     async fn data_entries(&mut self, ctx: &Ctx, entries: &[Entry], out: &mut Vec<Bytes>) {
@@ -213,12 +210,10 @@ impl MetaWorker {
             }
         }
         let now = chrono::Local::now().timestamp().to_string();
-        let r: Result<(), _> = ctx
+        let key = meta::metadata_extended_type_by_uuid(&self.sensor, &ext);
+        let r = ctx
             .meta
-            .hset(
-                meta::metadata_extended_type_by_uuid(&self.sensor, &ext),
-                (meta::field::LAST_SEEN, now),
-            )
+            .query::<()>(&Cmd::hset(key, meta::field::LAST_SEEN, now))
             .await;
         if let Err(e) = r {
             warn!(session = %self.session, error = %e, "Cannot update last_seen.");
@@ -240,28 +235,21 @@ impl MetaWorker {
     async fn fail(&mut self, ctx: &Ctx, msg: &str) -> Flow {
         warn!(session = %self.session, uuid = %self.sensor, "Meta header rejected: {msg}.");
         let s = &self.session;
-        let r = async {
-            let _: () = ctx
-                .stream
-                .sadd(stream::ERROR_INCORRECT_TYPE, s.as_str())
-                .await?;
-            let _: () = ctx
-                .meta
-                .hset(
-                    meta::metadata_uuid(&self.sensor),
-                    (meta::field::ERROR, format!("Error: Type=2, {msg}")),
-                )
-                .await?;
-            let p = ctx.stream.pipeline();
-            for ty in [2u8, 254] {
-                let _: () = p.srem(stream::session_uuid(ty), s.as_str()).await?;
-                let _: () = p.del(stream::stream(ty, s)).await?;
-            }
-            let _: () = p.srem(stream::ENDED_SESSION, s.as_str()).await?;
-            let _: () = p.srem(stream::working_session_uuid(2), s.as_str()).await?;
-            p.all::<Vec<Value>>().await.map(|_| ())
+        let error = format!("Error: Type=2, {msg}");
+        let mut cleanup = pipe();
+        for ty in [2u8, 254] {
+            cleanup
+                .srem(stream::session_uuid(ty), s.as_str())
+                .ignore()
+                .del(stream::stream(ty, s))
+                .ignore();
         }
-        .await;
+        cleanup
+            .srem(stream::ENDED_SESSION, s.as_str())
+            .ignore()
+            .srem(stream::working_session_uuid(2), s.as_str())
+            .ignore();
+        let r = record_rejection(ctx, s, &self.sensor, &error, &cleanup).await;
         if let Err(e) = r {
             warn!(session = %s, error = %e, "Cannot record the meta header error.");
         }
@@ -269,7 +257,7 @@ impl MetaWorker {
     }
 
     /// End of session: last line to `out`, last file gzipped (upstream left it plain).
-    pub async fn finish(&mut self, _ctx: &Ctx, out: &mut Vec<Bytes>) -> std::io::Result<()> {
+    pub(crate) async fn finish(&mut self, _ctx: &Ctx, out: &mut Vec<Bytes>) -> std::io::Result<()> {
         if self.ext.is_some() {
             let tail: Vec<Bytes> = self.lines.take_tail().into_iter().collect();
             if self.ja3 {
@@ -285,7 +273,7 @@ impl MetaWorker {
     }
 
     /// Worker stop: files closed; the unfinished data line to save.
-    pub async fn suspend(&mut self) -> std::io::Result<Option<Bytes>> {
+    pub(crate) async fn suspend(&mut self) -> std::io::Result<Option<Bytes>> {
         if let Some(f) = self.file.as_mut() {
             f.finish().await?;
         }
@@ -293,8 +281,14 @@ impl MetaWorker {
     }
 
     /// Restores an unfinished data line saved by a previous run.
-    pub fn restore(&mut self, tail: &[u8]) {
+    pub(crate) fn restore(&mut self, tail: &[u8]) {
         self.lines.restore(tail);
+    }
+
+    /// What [`Self::suspend`] would save now (taken before a batch).
+    pub(crate) fn checkpoint(&self) -> Option<Bytes> {
+        let t = self.lines.tail();
+        (!t.is_empty()).then(|| Bytes::copy_from_slice(t))
     }
 }
 
@@ -316,7 +310,7 @@ fn save_json(
 }
 
 /// `json.dumps(v)` formatting: `{"a": 1, "b": [1, 2]}` (object keys sorted).
-pub fn python_json(v: &serde_json::Value) -> String {
+pub(crate) fn python_json(v: &serde_json::Value) -> String {
     use serde_json::Value as J;
     match v {
         J::Array(a) => format!(

@@ -18,13 +18,13 @@ use bytes::{Bytes, BytesMut};
 use super::files::{Naming, RotatingFile, ROTATION_CYCLE};
 
 /// Largest record accepted (a sanity bound, well above any snaplen).
-pub const MAX_RECORD: usize = 16 * 1024 * 1024;
+pub(crate) const MAX_RECORD: usize = 16 * 1024 * 1024;
 const GLOBAL_HEADER: usize = 24;
 const RECORD_HEADER: usize = 16;
 
 /// The stream is not a pcap stream.
 #[derive(Debug, thiserror::Error)]
-pub enum PcapError {
+pub(crate) enum PcapError {
     /// Unknown magic number.
     #[error("not a pcap stream (magic {0:02x?})")]
     Magic([u8; 4]),
@@ -37,7 +37,7 @@ pub enum PcapError {
 }
 
 /// One type-1 session.
-pub struct PcapWorker {
+pub(crate) struct PcapWorker {
     file: RotatingFile,
     pending: BytesMut,
     global: Option<Bytes>,
@@ -45,10 +45,10 @@ pub struct PcapWorker {
 }
 
 impl PcapWorker {
-    /// A worker saving under `data` for sensor `uuid`.
-    pub fn new(data: &Path, uuid: &str) -> Self {
+    /// A worker saving type-`ty` captures under `data` for sensor `uuid`.
+    pub(crate) fn new(data: &Path, uuid: &str, ty: u8) -> Self {
         PcapWorker {
-            file: RotatingFile::new(Naming::new(data, uuid, 1, "cap"), ROTATION_CYCLE),
+            file: RotatingFile::new(Naming::new(data, uuid, ty, "cap"), ROTATION_CYCLE),
             pending: BytesMut::new(),
             global: None,
             little_endian: true,
@@ -56,7 +56,7 @@ impl PcapWorker {
     }
 
     /// Consumes one message: complete records are written.
-    pub fn message(&mut self, msg: &[u8]) -> Result<(), PcapError> {
+    pub(crate) fn message(&mut self, msg: &[u8]) -> Result<(), PcapError> {
         self.pending.extend_from_slice(msg);
         if self.global.is_none() {
             if self.pending.len() < GLOBAL_HEADER {
@@ -109,12 +109,12 @@ impl PcapWorker {
     }
 
     /// Flushes buffered bytes (end of a batch).
-    pub fn flush(&mut self) -> std::io::Result<()> {
+    pub(crate) fn flush(&mut self) -> std::io::Result<()> {
         self.file.flush()
     }
 
     /// Paths of capture files gzipped since the last call.
-    pub async fn compressed(&mut self) -> Vec<Bytes> {
+    pub(crate) async fn compressed(&mut self) -> Vec<Bytes> {
         self.file
             .completed()
             .await
@@ -126,7 +126,7 @@ impl PcapWorker {
 
     /// Worker stop: files gzipped (paths to `out`); returns the global header and the
     /// incomplete record, to be fed back by the next run.
-    pub async fn suspend(&mut self, out: &mut Vec<Bytes>) -> std::io::Result<Option<Bytes>> {
+    pub(crate) async fn suspend(&mut self, out: &mut Vec<Bytes>) -> std::io::Result<Option<Bytes>> {
         out.extend(self.finish().await?);
         let Some(g) = &self.global else {
             return Ok((!self.pending.is_empty()).then(|| self.pending.split().freeze()));
@@ -136,8 +136,19 @@ impl PcapWorker {
         Ok(Some(tail.freeze()))
     }
 
+    /// What [`Self::suspend`] would save now (taken before a batch): the global header
+    /// and the incomplete record.
+    pub(crate) fn checkpoint(&self) -> Option<Bytes> {
+        let mut tail = BytesMut::new();
+        if let Some(g) = &self.global {
+            tail.extend_from_slice(g);
+        }
+        tail.extend_from_slice(&self.pending);
+        (!tail.is_empty()).then(|| tail.freeze())
+    }
+
     /// End of session: the last file gzipped; every `.gz` path not yet pushed.
-    pub async fn finish(&mut self) -> std::io::Result<Vec<Bytes>> {
+    pub(crate) async fn finish(&mut self) -> std::io::Result<Vec<Bytes>> {
         Ok(self
             .file
             .finish()
@@ -163,7 +174,7 @@ mod tests {
     #[tokio::test]
     async fn records_split_across_messages_are_saved_whole() {
         let dir = tempfile::tempdir().unwrap();
-        let mut w = PcapWorker::new(dir.path(), "u");
+        let mut w = PcapWorker::new(dir.path(), "u", 1);
         let mut stream = vec![0xd4, 0xc3, 0xb2, 0xa1];
         stream.extend_from_slice(&[0u8; 20]);
         stream.extend(record(b"abc"));
@@ -188,7 +199,7 @@ mod tests {
     #[test]
     fn non_pcap_is_rejected() {
         let dir = tempfile::tempdir().unwrap();
-        let mut w = PcapWorker::new(dir.path(), "u");
+        let mut w = PcapWorker::new(dir.path(), "u", 1);
         assert!(matches!(w.message(&[b'x'; 30]), Err(PcapError::Magic(_))));
     }
 }

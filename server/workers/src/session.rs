@@ -1,18 +1,24 @@
-//! The worker of one session, by family: text types (3, 4, 8) and meta/extended (2/254).
+//! The worker of one session, by family ([`Kind`], from the type registry): text types
+//! (3, 4, 8), meta/extended (2/254) and pcap (1). Each variant wraps one worker file's
+//! type; a new handler adds one variant here and one arm per method (the compiler lists
+//! them: every match is exhaustive).
 
 use bytes::Bytes;
 use tracing::{error, warn};
 
+use super::dispatch::Kind;
 use super::family::Entry;
 use super::meta::MetaWorker;
-use super::pcap::PcapWorker;
-use super::text::{TextKind, TextWorker};
+use super::pcap::{PcapError, PcapWorker};
+use super::text::TextWorker;
 use super::Ctx;
+use d4_core::keys::{meta, stream};
 use d4_core::queues::QueueKind;
+use d4_core::store::{pipe, Cmd, Pipeline, StoreError};
 
 /// Whether a session goes on after a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flow {
+pub(crate) enum Flow {
     /// Keep reading.
     Continue,
     /// The worker rejected the session and cleaned it up; forget it.
@@ -20,7 +26,7 @@ pub enum Flow {
 }
 
 /// A session's worker.
-pub enum Worker {
+pub(crate) enum Worker {
     /// Types 3, 4, 8.
     Text {
         /// The worker.
@@ -34,6 +40,8 @@ pub enum Worker {
     Meta(Box<MetaWorker>),
     /// Type 1.
     Pcap {
+        /// The D4 type.
+        ty: u8,
         /// The worker.
         worker: Box<PcapWorker>,
         /// Sensor uuid.
@@ -44,50 +52,35 @@ pub enum Worker {
 }
 
 impl Worker {
-    /// Stream types a family's sessions use (`2` reads `stream:2:` and `stream:254:`).
-    pub fn all_types(family: u8) -> Vec<u8> {
-        match family {
-            2 => vec![2, 254],
-            t => vec![t],
-        }
-    }
-
-    /// The stream read first.
-    pub fn first_type(family: u8) -> u8 {
-        family
-    }
-
-    /// A worker for a session whose first entry names `sensor`.
-    pub fn new(family: u8, ctx: &Ctx, session: &str, sensor: &str) -> Worker {
-        let text = |k| Worker::Text {
-            worker: Box::new(TextWorker::new(k, &ctx.data_dir, sensor)),
-            sensor: sensor.to_string(),
-            session: session.to_string(),
-        };
-        match family {
-            3 => text(TextKind::LogLine),
-            4 => text(TextKind::Dnscap),
-            2 => Worker::Meta(Box::new(MetaWorker::new(&ctx.data_dir, session, sensor))),
-            1 => Worker::Pcap {
-                worker: Box::new(PcapWorker::new(&ctx.data_dir, sensor)),
+    /// A worker of family `kind` for a session whose first entry names `sensor`.
+    pub(crate) fn new(kind: Kind, ctx: &Ctx, session: &str, sensor: &str) -> Worker {
+        match kind {
+            Kind::Text(k) => Worker::Text {
+                worker: Box::new(TextWorker::new(k, &ctx.data_dir, sensor)),
                 sensor: sensor.to_string(),
                 session: session.to_string(),
             },
-            _ => text(TextKind::PassiveDns),
+            Kind::Meta => Worker::Meta(Box::new(MetaWorker::new(&ctx.data_dir, session, sensor))),
+            Kind::Pcap(ty) => Worker::Pcap {
+                ty,
+                worker: Box::new(PcapWorker::new(&ctx.data_dir, sensor, ty)),
+                sensor: sensor.to_string(),
+                session: session.to_string(),
+            },
         }
     }
 
     /// Stream types to read now.
-    pub fn reading(&self) -> Vec<u8> {
+    pub(crate) fn reading(&self) -> Vec<u8> {
         match self {
             Worker::Text { worker, .. } => vec![worker.kind().ty()],
             Worker::Meta(m) => vec![m.reading()],
-            Worker::Pcap { .. } => vec![1],
+            Worker::Pcap { ty, .. } => vec![*ty],
         }
     }
 
     /// Entries of stream `ty` the worker keeps in the store until the session ends.
-    pub fn kept(&self, ty: u8) -> u64 {
+    pub(crate) fn kept(&self, ty: u8) -> u64 {
         match self {
             Worker::Text { .. } | Worker::Pcap { .. } => 0,
             Worker::Meta(m) => m.kept(ty),
@@ -95,7 +88,7 @@ impl Worker {
     }
 
     /// Sensor uuid.
-    pub fn sensor(&self) -> &str {
+    pub(crate) fn sensor(&self) -> &str {
         match self {
             Worker::Text { sensor, .. } | Worker::Pcap { sensor, .. } => sensor,
             Worker::Meta(m) => m.sensor(),
@@ -103,16 +96,16 @@ impl Worker {
     }
 
     /// Queues this session's lines go to now.
-    pub fn queue_kind(&self) -> Option<QueueKind> {
+    pub(crate) fn queue_kind(&self) -> Option<QueueKind> {
         match self {
             Worker::Text { worker, .. } => worker.kind().queue_kind(),
             Worker::Meta(m) => m.queue_kind(),
-            Worker::Pcap { .. } => Some(QueueKind::Plain(1)),
+            Worker::Pcap { ty, .. } => Some(QueueKind::Plain(*ty)),
         }
     }
 
     /// Processes entries of stream type `ty`; complete lines go to `out`.
-    pub async fn entries(
+    pub(crate) async fn entries(
         &mut self,
         ctx: &Ctx,
         ty: u8,
@@ -135,26 +128,22 @@ impl Worker {
             }
             Worker::Meta(m) => m.entries(ctx, ty, entries, out).await,
             Worker::Pcap {
+                ty,
                 worker,
                 sensor,
                 session,
             } => {
                 for e in entries {
-                    if let Err(err) = worker.message(&e.message) {
-                        if let super::pcap::PcapError::Io(io) = &err {
+                    match worker.message(&e.message) {
+                        Ok(()) => {}
+                        Err(PcapError::Io(io)) => {
                             error!(%session, error = %io, "Cannot save data to disk.");
-                            continue;
                         }
-                        warn!(%session, error = %err, "Incorrect file format.");
-                        reject_session(
-                            ctx,
-                            1,
-                            session,
-                            sensor,
-                            "Error: Type=1, Incorrect file format",
-                        )
-                        .await;
-                        return Flow::Abort;
+                        Err(err) => {
+                            warn!(%session, error = %err, "Incorrect file format.");
+                            reject_pcap(ctx, *ty, session, sensor).await;
+                            return Flow::Abort;
+                        }
                     }
                 }
                 if let Err(err) = worker.flush() {
@@ -167,9 +156,16 @@ impl Worker {
     }
 
     /// End of session: final lines to `out`, files closed.
-    pub async fn finish(&mut self, ctx: &Ctx, out: &mut Vec<Bytes>) {
+    pub(crate) async fn finish(&mut self, ctx: &Ctx, out: &mut Vec<Bytes>) {
         let r = match self {
-            Worker::Text { worker, .. } => worker.finish(out).await,
+            Worker::Text {
+                worker, session, ..
+            } => {
+                if worker.forced_lines() > 0 {
+                    warn!(%session, cut = worker.forced_lines(), "Lines longer than the maximum were cut.");
+                }
+                worker.finish(out).await
+            }
             Worker::Meta(m) => m.finish(ctx, out).await,
             Worker::Pcap { worker, .. } => worker.finish().await.map(|p| out.extend(p)),
         };
@@ -180,7 +176,7 @@ impl Worker {
 
     /// Worker stop: files closed (items they produce, e.g. `.gz` paths, go to `out`);
     /// returns the unfinished data to save for the next run.
-    pub async fn suspend(&mut self, out: &mut Vec<Bytes>) -> Option<Bytes> {
+    pub(crate) async fn suspend(&mut self, out: &mut Vec<Bytes>) -> Option<Bytes> {
         let r = match self {
             Worker::Text { worker, .. } => worker.suspend().await,
             Worker::Meta(m) => m.suspend().await,
@@ -192,8 +188,19 @@ impl Worker {
         })
     }
 
+    /// What [`Self::suspend`] would save if called now; taken before each batch so that
+    /// a batch whose lines could not be queued before shutdown is read again by the next
+    /// run from the state before it.
+    pub(crate) fn checkpoint(&self) -> Option<Bytes> {
+        match self {
+            Worker::Text { worker, .. } => worker.checkpoint(),
+            Worker::Meta(m) => m.checkpoint(),
+            Worker::Pcap { worker, .. } => worker.checkpoint(),
+        }
+    }
+
     /// Restores an unfinished line saved by a previous run.
-    pub fn restore(&mut self, tail: &[u8]) {
+    pub(crate) fn restore(&mut self, tail: &[u8]) {
         match self {
             Worker::Text { worker, .. } => worker.restore(tail),
             Worker::Meta(m) => m.restore(tail),
@@ -208,33 +215,46 @@ impl Worker {
     }
 }
 
-/// A worker's rejection of a session's data (upstream `data_incorrect_format` /
-/// `on_error`): flag it for the server, write the Error field, drop its stream and sets.
-pub async fn reject_session(ctx: &Ctx, ty: u8, session: &str, sensor: &str, error_text: &str) {
-    use d4_core::keys::{meta, stream};
-    use fred::prelude::*;
-    let r = async {
-        let _: () = ctx
-            .stream
-            .sadd(stream::ERROR_INCORRECT_TYPE, session)
-            .await?;
-        let _: () = ctx
-            .meta
-            .hset(
-                meta::metadata_uuid(sensor),
-                (meta::field::ERROR, error_text),
-            )
-            .await?;
-        let p = ctx.stream.pipeline();
-        let _: () = p.srem(stream::ENDED_SESSION, session).await?;
-        let _: () = p.srem(stream::session_uuid(ty), session).await?;
-        let _: () = p.srem(stream::working_session_uuid(ty), session).await?;
-        let _: () = p.hdel(stream::map_type_session_uuid(ty), session).await?;
-        let _: () = p.del(stream::stream(ty, session)).await?;
-        p.all::<Vec<Value>>().await.map(|_| ())
-    }
-    .await;
-    if let Err(e) = r {
+/// Type 1 data that is not pcap (upstream `data_incorrect_format`): the session is
+/// rejected and its stream and sets dropped.
+async fn reject_pcap(ctx: &Ctx, ty: u8, session: &str, sensor: &str) {
+    let mut cleanup = pipe();
+    cleanup
+        .srem(stream::ENDED_SESSION, session)
+        .ignore()
+        .srem(stream::session_uuid(ty), session)
+        .ignore()
+        .srem(stream::working_session_uuid(ty), session)
+        .ignore()
+        .hdel(stream::map_type_session_uuid(ty), session)
+        .ignore()
+        .del(stream::stream(ty, session))
+        .ignore();
+    let error = format!("Error: Type={ty}, Incorrect file format");
+    if let Err(e) = record_rejection(ctx, session, sensor, &error, &cleanup).await {
         warn!(%session, error = %e, "Cannot record the session error.");
     }
+}
+
+/// A worker's rejection of a session's data (upstream `on_error`): flag it for the
+/// server (`Error:IncorrectType`), write the sensor's `Error` field, then run `cleanup`
+/// (the session's stream and sets, on the STREAM store).
+pub(crate) async fn record_rejection(
+    ctx: &Ctx,
+    session: &str,
+    sensor: &str,
+    error_text: &str,
+    cleanup: &Pipeline,
+) -> Result<(), StoreError> {
+    ctx.stream
+        .query::<()>(&Cmd::sadd(stream::ERROR_INCORRECT_TYPE, session))
+        .await?;
+    ctx.meta
+        .query::<()>(&Cmd::hset(
+            meta::metadata_uuid(sensor),
+            meta::field::ERROR,
+            error_text,
+        ))
+        .await?;
+    ctx.stream.run::<()>(cleanup).await
 }

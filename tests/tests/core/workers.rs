@@ -1,12 +1,15 @@
 //! d4-workers beyond type 8's happy path: a restart in the middle of a session loses
-//! and duplicates nothing; type 1 (pcap) capture files are saved, gzipped and queued;
-//! a non-pcap type-1 stream is rejected as upstream.
+//! and duplicates nothing; SIGTERM while the analyzer store is down stops the workers at
+//! once and a later run queues every line once; type 1 (pcap) capture files are saved,
+//! gzipped and queued; a non-pcap type-1 stream is rejected as upstream; a type without
+//! a worker in the type registry is refused at start.
 
 use std::io::Read;
-use std::time::Duration;
+use std::process::Command;
+use std::time::{Duration, Instant};
 
 use d4_core::queues::NewQueue;
-use d4_testkit::Reply;
+use d4_testkit::{Proc, Reply, StoreKind};
 
 use crate::common::{closed_by_server, send, Mode, Sensor, Stack};
 
@@ -79,6 +82,159 @@ async fn workers_restart_mid_line_loses_and_duplicates_nothing() {
             .all(|k| k == "ended_session")
             && stack.stream.cmd(&["SCARD", "ended_session"]) == Reply::Int(0)
     });
+}
+
+/// Makes `store` persist every write (append-only file), so that a SIGKILL loses nothing
+/// and [`restart_store`] brings the data back.
+fn persist_writes(store: &d4_testkit::Store) {
+    assert_eq!(
+        store.cmd(&["CONFIG", "SET", "appendonly", "yes"]),
+        Reply::Status("OK".into())
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let info = store
+            .cmd(&["INFO", "persistence"])
+            .as_str()
+            .unwrap_or_default();
+        if info.contains("aof_enabled:1")
+            && info.contains("aof_rewrite_in_progress:0")
+            && info.contains("aof_rewrite_scheduled:0")
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "AOF not enabled:\n{info}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Starts `store` again (same kind, port and directory) from its append-only file.
+fn restart_store(store: &mut d4_testkit::Store) {
+    let mut cmd = match store.kind {
+        StoreKind::Redis => Command::new("redis-server"),
+        StoreKind::D4Kv => Command::new(d4_testkit::bin_path("d4-kv")),
+    };
+    cmd.args([
+        "--port",
+        &store.port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+    ])
+    .arg(store.dir())
+    .args(["--save", "", "--appendonly", "yes"]);
+    store.proc = Proc::spawn(&format!("store-{}", store.port), cmd);
+    assert!(
+        d4_testkit::wait_for_port(store.port, Duration::from_secs(10)),
+        "store did not restart: {}",
+        store.proc.output()
+    );
+}
+
+/// Adds one entry to a session stream as d4-server does.
+fn xadd(stack: &Stack, session: &str, payload: &str) {
+    let key = format!("stream:8:{session}");
+    let r = stack.stream.cmd(&[
+        "XADD",
+        &key,
+        "*",
+        "message",
+        payload,
+        "uuid",
+        S,
+        "timestamp",
+        "1700000000",
+        "version",
+        "1",
+    ]);
+    assert!(r.as_str().is_some(), "XADD: {r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_the_analyzer_store_down_stops_at_once_and_loses_nothing() {
+    let Some(mut stack) = Stack::start(Mode::SharedSecret, true).await else {
+        return;
+    };
+    queue(&stack, "8").await;
+    persist_writes(&stack.meta);
+    let s = Sensor::new(S);
+    let mut c = s.connect(stack.port).await;
+    send(&mut c, &s.packet(b"line-1\nline-2\nli")).await;
+    let list = format!("analyzer:8:{Q}");
+    stack.wait_until("first lines", Duration::from_secs(10), || {
+        stack.meta.cmd_db(2, &["LLEN", &list]) == Reply::Int(2)
+    });
+    let sessions = stack
+        .stream
+        .cmd(&["SMEMBERS", "session_uuid:8"])
+        .as_strings();
+    assert_eq!(sessions.len(), 1);
+    let session = &sessions[0];
+
+    // The analyzer (and metadata) store dies; more data reaches the session stream.
+    stack.meta.proc.kill();
+    xadd(&stack, session, "ne-3\nline-4\npa");
+    let w = stack.workers.as_mut().unwrap();
+    assert!(
+        w.wait_for_output("Queue delivery failed", Duration::from_secs(10)),
+        "{}",
+        w.output()
+    );
+    let t0 = Instant::now();
+    let mut w = stack.workers.take().unwrap();
+    assert_eq!(
+        w.terminate(Duration::from_secs(10)),
+        Some(0),
+        "{}",
+        w.output()
+    );
+    let took = t0.elapsed();
+    assert!(took < Duration::from_secs(3), "stopped after {took:?}");
+    // The batch that was not queued stays, with the tail from before it.
+    let stream_key = format!("stream:8:{session}");
+    assert_eq!(stack.stream.cmd(&["XLEN", &stream_key]), Reply::Int(1));
+    assert_eq!(
+        stack
+            .stream
+            .cmd(&["GET", &format!("worker_tail:8:{session}")])
+            .as_str()
+            .as_deref(),
+        Some("li")
+    );
+
+    restart_store(&mut stack.meta);
+    stack.start_workers();
+    xadd(&stack, session, "rt-5\n");
+    stack.wait_until("every line", Duration::from_secs(15), || {
+        stack.meta.cmd_db(2, &["LLEN", &list]) == Reply::Int(5)
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        pop_all(&stack, &list),
+        vec!["line-1", "line-2", "line-3", "line-4", "part-5"]
+    );
+    drop(c);
+}
+
+#[test]
+fn a_type_without_a_worker_is_refused_at_start() {
+    for (types, says) in [
+        ("8,6", "no worker for type 6 (ndjson)"),
+        ("99", "no worker for type 99: not a registered D4 type"),
+        ("254", "type 254 (extended) is read by the worker of type 2"),
+    ] {
+        let out = Command::new(d4_testkit::bin_path("d4-workers"))
+            .args(["--types", types, "-c", "/nonexistent/server.conf"])
+            .output()
+            .expect("run d4-workers");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains(says), "{err}");
+        assert!(
+            err.contains("available types: 1 (pcap), 2 (meta-header), 3 (log-line), 4 (dnscap), 8 (passivedns)"),
+            "{err}"
+        );
+    }
 }
 
 fn pcap_stream() -> Vec<u8> {
