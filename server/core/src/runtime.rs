@@ -23,6 +23,21 @@ pub const LOG_ENV: &str = "D4_LOG";
 /// How long a daemon may take to finish its work after SIGINT/SIGTERM.
 pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
 
+/// The command-line options every `server.conf` daemon shares (flatten into its `Cli`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct DaemonArgs {
+    /// Path of server.conf.
+    #[arg(short = 'c', long = "config", default_value = crate::config::DEFAULT_SERVER_CONF)]
+    pub config: std::path::PathBuf,
+    /// Check the configuration, then exit.
+    #[arg(long)]
+    pub validate: bool,
+    /// Log filter (tracing `EnvFilter` syntax, e.g. `debug`); the `D4_LOG` environment
+    /// variable overrides it.
+    #[arg(long, default_value = "info")]
+    pub log: String,
+}
+
 /// Installs the `tracing` subscriber on stderr: `D4_LOG` if set, else `default_filter`.
 pub fn init_tracing(default_filter: &str) {
     init_tracing_to(

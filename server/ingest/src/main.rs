@@ -1,12 +1,11 @@
 //! `d4-server`: the D4 TLS ingest server. Reads `server.conf`, prepares the stores,
 //! listens for sensors until SIGINT/SIGTERM (the `d4_core::runtime` daemon plumbing).
 
-use std::path::PathBuf;
-
 use anyhow::Context;
 use clap::Parser;
-use d4_core::config::{RedisEndpoint, DEFAULT_SERVER_CONF};
+use d4_core::config::RedisEndpoint;
 use d4_core::proto::Limits;
+use d4_core::runtime::DaemonArgs;
 use d4_core::store::{Policy, Store};
 use d4_server::connection::{self, Ctx};
 use d4_server::effects::Stores;
@@ -18,24 +17,16 @@ use tracing::info;
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Cli {
-    /// Path of server.conf.
-    #[arg(short = 'c', long = "config", default_value = DEFAULT_SERVER_CONF)]
-    config: PathBuf,
-    /// Check the configuration and TLS files, then exit.
-    #[arg(long)]
-    validate: bool,
+    #[command(flatten)]
+    daemon: DaemonArgs,
     /// Keep live-connection state found at start (several d4-servers sharing one store).
     #[arg(long)]
     keep_connection_state: bool,
-    /// Log filter (tracing `EnvFilter` syntax); the `D4_LOG` environment variable
-    /// overrides it.
-    #[arg(long, default_value = "info")]
-    log: String,
 }
 
 fn main() {
     let cli = Cli::parse();
-    let log = cli.log.clone();
+    let log = cli.daemon.log.clone();
     d4_core::runtime::run_daemon("d4-server", &log, |stop| run(cli, stop));
 }
 
@@ -51,11 +42,11 @@ async fn connect(
 }
 
 async fn run(cli: Cli, stop: CancellationToken) -> anyhow::Result<()> {
-    let cfg = d4_core::runtime::load_server_config(&cli.config)?;
+    let cfg = d4_core::runtime::load_server_config(&cli.daemon.config)?;
     let tls = server::tls_config(&cfg.tls_cert_file, &cfg.tls_key_file)
         .context("loading the TLS certificate and key")?;
-    if cli.validate {
-        println!("{}: OK", cli.config.display());
+    if cli.daemon.validate {
+        println!("{}: OK", cli.daemon.config.display());
         return Ok(());
     }
     let Some(stream) = connect(&cfg.redis_stream, "Redis_STREAM", &stop).await? else {

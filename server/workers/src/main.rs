@@ -1,13 +1,13 @@
 //! `d4-workers`: runs the worker families (types 8, 3, 2/254, 4, 1) in one process until
 //! SIGINT/SIGTERM.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use d4_core::config::{RedisEndpoint, DEFAULT_SERVER_CONF};
+use d4_core::config::RedisEndpoint;
 use d4_core::queues::{deliver::DEFAULT_TARGET_TTL, Queues};
+use d4_core::runtime::DaemonArgs;
 use d4_core::store::{Policy, Store};
 use d4_workers::{Kind, DEFAULT_FAMILIES};
 use tokio_util::sync::CancellationToken;
@@ -17,31 +17,24 @@ use tracing::info;
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Cli {
-    /// Path of server.conf.
-    #[arg(short = 'c', long = "config", default_value = DEFAULT_SERVER_CONF)]
-    config: PathBuf,
-    /// Check the configuration, then exit.
-    #[arg(long)]
-    validate: bool,
+    #[command(flatten)]
+    daemon: DaemonArgs,
     /// Worker types to run (comma separated manager types).
     #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_FAMILIES.to_vec())]
     types: Vec<u8>,
-    /// Log filter (tracing `EnvFilter` syntax); `D4_LOG` overrides it.
-    #[arg(long, default_value = "info")]
-    log: String,
 }
 
 fn main() {
     let cli = Cli::parse();
-    let log = cli.log.clone();
+    let log = cli.daemon.log.clone();
     d4_core::runtime::run_daemon("d4-workers", &log, |stop| run(cli, stop));
 }
 
 async fn run(cli: Cli, stop: CancellationToken) -> anyhow::Result<()> {
     let kinds = Kind::all_of(&cli.types)?;
-    let cfg = d4_core::runtime::load_server_config(&cli.config)?;
-    if cli.validate {
-        println!("{}: OK", cli.config.display());
+    let cfg = d4_core::runtime::load_server_config(&cli.daemon.config)?;
+    if cli.daemon.validate {
+        println!("{}: OK", cli.daemon.config.display());
         return Ok(());
     }
     let Some(stream) = connect(&cfg.redis_stream, "Redis_STREAM", &stop).await? else {
