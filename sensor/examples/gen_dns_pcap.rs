@@ -5,7 +5,7 @@
 use std::io::Write;
 
 use etherparse::PacketBuilder;
-use hickory_proto::op::{Message, MessageType, Query};
+use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::rdata::{A, AAAA, CNAME};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
@@ -40,12 +40,10 @@ fn main() -> anyhow::Result<()> {
         };
         let id = (i & 0xffff) as u16;
         let sport = 1024 + (i % 60000) as u16;
-        let mut q = Message::new();
-        q.set_id(id)
-            .set_message_type(MessageType::Query)
-            .add_query(Query::query(name.clone(), qtype));
+        let mut q = Message::new(id, MessageType::Query, OpCode::Query);
+        q.add_query(Query::query(name.clone(), qtype));
         let mut r = q.clone();
-        r.set_message_type(MessageType::Response);
+        r.metadata.message_type = MessageType::Response;
         let mut owner = name.clone();
         if i % 10 == 5 {
             let target = Name::from_ascii(format!("cdn{}.example.net.", i % 100))?;

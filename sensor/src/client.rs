@@ -164,24 +164,18 @@ pub fn folder_path(base: &std::path::Path, daily: bool) -> PathBuf {
     if !daily {
         return base.to_path_buf();
     }
-    let day = chrono_like_day(crate::packetizer::now_secs());
+    let day = utc_day(crate::packetizer::now_secs());
     base.join(day)
 }
 
-/// `YYYYMMDD` of a Unix time (UTC), without a date library.
-fn chrono_like_day(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}{m:02}{d:02}")
+/// `YYYYMMDD` of a Unix time (UTC).
+fn utc_day(secs: u64) -> String {
+    i64::try_from(secs)
+        .ok()
+        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+        .unwrap_or_default()
+        .format("%Y%m%d")
+        .to_string()
 }
 
 /// Waits for the sender to deliver everything. A SIGINT/SIGTERM during that wait (the
@@ -206,8 +200,8 @@ pub async fn wait_sender(
 mod tests {
     #[test]
     fn day_folder_names() {
-        assert_eq!(super::chrono_like_day(0), "19700101");
-        assert_eq!(super::chrono_like_day(1_703_350_733), "20231223");
-        assert_eq!(super::chrono_like_day(951_782_400), "20000229");
+        assert_eq!(super::utc_day(0), "19700101");
+        assert_eq!(super::utc_day(1_703_350_733), "20231223");
+        assert_eq!(super::utc_day(951_782_400), "20000229");
     }
 }

@@ -21,6 +21,7 @@
 
 use std::path::{Path, PathBuf};
 
+use d4_core::config::RedisEndpoint;
 use d4_proto::{self as proto, DataType};
 
 /// Default payload size per packet when `snaplen` is missing, empty or 0.
@@ -78,10 +79,8 @@ pub enum Source {
     Folder(PathBuf),
     /// An analyzer queue of another D4 server: `redis_d4` (`host:port/db`) and `redis_queue`.
     D4Server {
-        /// `host:port`.
-        addr: String,
-        /// Database number.
-        db: u8,
+        /// Host, port and database of that server's Redis.
+        redis: RedisEndpoint,
         /// List key popped with LPOP.
         queue: String,
     },
@@ -378,12 +377,8 @@ fn load_d4server(dir: &Path) -> Result<Source, ConfigError> {
             what: "analyzer queue key, e.g. analyzer:8:<uuid>",
         });
     }
-    let addr = if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    };
-    Ok(Source::D4Server { addr, db, queue })
+    let redis = RedisEndpoint { host, port, db };
+    Ok(Source::D4Server { redis, queue })
 }
 
 /// Reads `metaheader.json`: must be a JSON object with a string `type`. Raw bytes are kept.
@@ -729,8 +724,11 @@ mod tests {
         assert_eq!(
             c.unwrap().source,
             Source::D4Server {
-                addr: "localhost:6385".into(),
-                db: 2,
+                redis: RedisEndpoint {
+                    host: "localhost".into(),
+                    port: 6385,
+                    db: 2
+                },
                 queue: "analyzer:3:abc".into()
             }
         );

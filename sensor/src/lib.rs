@@ -26,18 +26,6 @@ pub mod tls;
 
 use std::sync::Arc;
 
-/// Logs to stderr (stdout may carry the D4 stream); `RUST_LOG` overrides the level.
-pub fn init_logging(verbose: bool) {
-    let default = if verbose { "debug" } else { "info" };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
-}
-
 /// Logs the counters every time SIGUSR1 arrives.
 pub fn spawn_stats_signal(stats: Arc<stats::Stats>) {
     use tokio::signal::unix::{signal, SignalKind};
@@ -51,19 +39,9 @@ pub fn spawn_stats_signal(stats: Arc<stats::Stats>) {
     });
 }
 
-/// Resolves on SIGINT or SIGTERM.
+/// Resolves on SIGINT or SIGTERM (the one D4 handler, `d4_core::runtime::wait_for_signal`).
 pub async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = int.recv() => {}
-        _ = term.recv() => {}
-    }
+    d4_core::runtime::wait_for_signal(tokio_util::sync::CancellationToken::new()).await;
 }
 
 /// For synchronous capture loops: a thread that sets `stop` on SIGINT/SIGTERM and logs

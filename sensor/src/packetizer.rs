@@ -2,19 +2,14 @@
 //! the shared codec ([`d4_proto::encode_packet`]).
 //!
 //! Binary types (pcap, ...) keep goclient's rule: one source read → one payload.
-//! Line-based types (3 log lines, 6 JSON lines, 8 passivedns, 254 extended) never cut a
-//! record: complete lines are packed together up to `snaplen`, a trailing partial line
+//! Line-based types (`DataType::is_line_based` in the d4-proto registry: log lines, JSON
+//! lines, passivedns, extended) never cut a record: complete lines are packed together up to `snaplen`, a trailing partial line
 //! waits for the next read, and only a single line longer than `snaplen` is split (the
 //! pieces are consecutive packets on one connection, so the server joins them again).
 //! At the end of the input the remaining partial line is sent as is.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use d4_proto::{encode_packet, DataType};
-
-/// Whether payloads of this type are newline-separated records.
-pub fn is_line_based(t: DataType) -> bool {
-    matches!(t.0, 3 | 6 | 8 | 254)
-}
 
 /// Splits a byte stream into payloads.
 #[derive(Debug)]

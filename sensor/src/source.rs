@@ -7,10 +7,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use d4_core::config::RedisEndpoint;
+use d4_core::store::{cmd, Backoff, Policy, Store, StoreError};
 use d4_proto::DataType;
 use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio_util::sync::CancellationToken;
 
-use crate::packetizer::{is_line_based, now_secs, Chunker, Signer};
+use crate::packetizer::{now_secs, Chunker, Signer};
 use crate::stats::Stats;
 
 /// Why a source stopped early.
@@ -24,13 +27,13 @@ pub enum SourceError {
         /// The error.
         source: std::io::Error,
     },
-    /// Redis (d4server source) failed.
-    #[error("redis {addr}: {reason}")]
+    /// The D4 server's Redis (d4server source) refused the connection.
+    #[error("redis {endpoint}: {source}")]
     Redis {
-        /// Server address.
-        addr: String,
+        /// `redis://host:port/db`.
+        endpoint: String,
         /// What went wrong.
-        reason: String,
+        source: StoreError,
     },
     /// The sender is gone (it failed); nothing more can be delivered.
     #[error("the sender stopped")]
@@ -72,7 +75,7 @@ pub async fn copy_stream<R: AsyncRead + Unpin>(
     snaplen: usize,
     em: &Emitter,
 ) -> Result<(), SourceError> {
-    let mut chunker = Chunker::new(snaplen, is_line_based(em.data_type));
+    let mut chunker = Chunker::new(snaplen, em.data_type.is_line_based());
     let mut buf = vec![0u8; snaplen.max(64 * 1024)];
     let mut out = Vec::new();
     loop {
@@ -186,47 +189,57 @@ fn list_files(dir: &Path) -> Vec<(PathBuf, u64)> {
     out
 }
 
-/// goclient's d4server source: `SELECT db`, then `LPOP queue` in a loop; every element
-/// plus `\n` is one payload (split at snaplen instead of goclient's silent truncation).
-/// Waits `poll` when the queue is empty. Runs until cancelled.
+/// goclient's d4server source: `LPOP queue` in a loop on the configured database; every
+/// element plus `\n` is one payload (split at snaplen instead of goclient's silent
+/// truncation). Waits `poll` when the queue is empty; a failing Redis is retried with the
+/// store facade's back-off. Runs until `stop` is cancelled (then `Ok`).
 pub async fn pop_queue(
-    addr: &str,
-    db: u8,
+    redis: &RedisEndpoint,
     queue: &str,
     poll: Duration,
     snaplen: usize,
     em: &Emitter,
+    stop: &CancellationToken,
 ) -> Result<(), SourceError> {
-    use fred::prelude::{ClientLike as _, ListInterface as _};
-    let redis_err = |e: fred::error::Error| SourceError::Redis {
-        addr: addr.to_string(),
-        reason: e.to_string(),
+    let refused = |source| SourceError::Redis {
+        endpoint: redis.url(),
+        source,
     };
-    let config =
-        fred::prelude::Config::from_url(&format!("redis://{addr}/{db}")).map_err(redis_err)?;
-    let client = fred::prelude::Builder::from_config(config)
-        .with_connection_config(|c| c.connection_timeout = Duration::from_secs(10))
-        .set_policy(fred::prelude::ReconnectPolicy::new_exponential(
-            0, 100, 30_000, 2,
-        ))
-        .build()
-        .map_err(redis_err)?;
-    client.init().await.map_err(redis_err)?;
-    tracing::info!(addr, db, queue, "Forwarding a D4 server queue.");
+    let Some(store) = Store::connect_until(redis, Policy::DAEMON, "d4server source", stop)
+        .await
+        .map_err(refused)?
+    else {
+        return Ok(());
+    };
+    tracing::info!(endpoint = %redis.url(), queue, "Forwarding a D4 server queue.");
+    let lpop = cmd("LPOP").arg(queue).to_owned();
+    let mut backoff = Backoff::default();
     let mut out = Vec::new();
     loop {
-        match client.lpop::<Option<bytes::Bytes>, _>(queue, None).await {
-            Ok(Some(item)) => {
-                Stats::add(&em.stats.source_bytes, item.len() as u64);
-                let mut line = item.to_vec();
+        let popped = tokio::select! {
+            _ = stop.cancelled() => return Ok(()),
+            r = store.query::<Option<Vec<u8>>>(&lpop) => r,
+        };
+        match popped {
+            Ok(Some(mut line)) => {
+                backoff.reset();
+                Stats::add(&em.stats.source_bytes, line.len() as u64);
                 line.push(b'\n');
                 out.extend(line.chunks(snaplen.max(1)).map(<[u8]>::to_vec));
                 em.emit(&mut out).await?;
             }
-            Ok(None) => tokio::time::sleep(poll.max(Duration::from_millis(10))).await,
+            Ok(None) => {
+                backoff.reset();
+                tokio::select! {
+                    _ = stop.cancelled() => return Ok(()),
+                    _ = tokio::time::sleep(poll.max(Duration::from_millis(10))) => {}
+                }
+            }
             Err(e) => {
-                tracing::warn!(error = %e, "LPOP failed; retrying.");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tracing::warn!(endpoint = %redis.url(), queue, error = %e, retry_in = ?backoff.delay(), "LPOP failed; retrying.");
+                if !backoff.wait(stop).await {
+                    return Ok(());
+                }
             }
         }
     }

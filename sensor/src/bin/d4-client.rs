@@ -12,6 +12,7 @@ use d4_sensor::config::{ClientConfig, Source};
 use d4_sensor::goflags::normalize_args;
 use d4_sensor::source;
 use d4_sensor::stats::Stats;
+use tokio_util::sync::CancellationToken;
 
 /// goclient-compatible D4 client (flags may be written Go-style: `-ce=false`, `-rt 30s`).
 #[derive(Debug, Parser)]
@@ -29,7 +30,8 @@ struct Cli {
 
 fn main() {
     let cli = Cli::parse_from(normalize_args(std::env::args()));
-    d4_sensor::init_logging(cli.flags.verbose);
+    // Logs go to stderr: stdout may carry the D4 stream.
+    d4_core::runtime::init_tracing(if cli.flags.verbose { "debug" } else { "info" });
     if let Err(e) = run(cli) {
         eprintln!("d4-client: {e:#}");
         std::process::exit(1);
@@ -57,6 +59,8 @@ async fn async_main(cfg: ClientConfig, flags: ClientFlags) -> anyhow::Result<()>
     let stats = Arc::new(Stats::default());
     d4_sensor::spawn_stats_signal(stats.clone());
     let pipe = client::start(&cfg, &flags, stats.clone())?;
+    let stop = CancellationToken::new();
+    tokio::spawn(d4_core::runtime::wait_for_signal(stop.clone()));
     let em = pipe.emitter;
     let snaplen = cfg.snaplen;
     let feed = async {
@@ -70,14 +74,14 @@ async fn async_main(cfg: ClientConfig, flags: ClientFlags) -> anyhow::Result<()>
                 let dir = client::folder_path(dir, flags.daily);
                 source::watch_folder(dir, flags.json, flags.reload, snaplen, em.clone()).await
             }
-            Source::D4Server { addr, db, queue } => {
-                source::pop_queue(addr, *db, queue, flags.reload, snaplen, &em).await
+            Source::D4Server { redis, queue } => {
+                source::pop_queue(redis, queue, flags.reload, snaplen, &em, &stop).await
             }
         }
     };
     let fed = tokio::select! {
         r = feed => r,
-        _ = d4_sensor::shutdown_signal() => {
+        _ = stop.cancelled() => {
             tracing::info!("Exiting.");
             Ok(())
         }

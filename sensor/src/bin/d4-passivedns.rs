@@ -70,7 +70,7 @@ fn open(path: &str) -> anyhow::Result<Box<dyn Write + Send>> {
 
 fn main() {
     let cli = Cli::parse();
-    d4_sensor::init_logging(false);
+    d4_core::runtime::init_tracing("info");
     if let Err(e) = run(cli) {
         eprintln!("d4-passivedns: {e:#}");
         std::process::exit(1);

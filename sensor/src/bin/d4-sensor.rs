@@ -39,7 +39,8 @@ struct Cli {
 
 fn main() {
     let cli = Cli::parse_from(normalize_args(std::env::args()));
-    d4_sensor::init_logging(cli.flags.verbose);
+    // Logs go to stderr: stdout may carry the D4 stream.
+    d4_core::runtime::init_tracing(if cli.flags.verbose { "debug" } else { "info" });
     if let Err(e) = run(cli) {
         eprintln!("d4-sensor: {e:#}");
         std::process::exit(1);

@@ -189,29 +189,29 @@ impl DnsState {
     ) -> Result<bool, Drop> {
         self.sweep(m.ts.sec);
         let msg = Message::from_vec(wire).map_err(|_| Drop::Parse)?;
-        if msg.truncated() {
+        if msg.metadata.truncation {
             return Err(Drop::Truncated);
         }
-        if msg.queries().is_empty() {
+        if msg.queries.is_empty() {
             return Err(Drop::NoQuestion);
         }
-        if msg.message_type() == MessageType::Query {
+        if msg.metadata.message_type == MessageType::Query {
             let f = self
                 .flows
                 .entry((m.src.0, m.src.1, m.dst.0, m.dst.1, m.proto))
                 .or_default();
             f.last_seen = m.ts.sec;
-            if !f.ids.contains(&msg.id()) {
+            if !f.ids.contains(&msg.metadata.id) {
                 if f.ids.len() >= MAX_IDS {
                     f.ids.remove(0);
                 }
-                f.ids.push(msg.id());
+                f.ids.push(msg.metadata.id);
             }
             return Ok(false);
         }
         let key = (m.dst.0, m.dst.1, m.src.0, m.src.1, m.proto);
         match self.flows.get(&key) {
-            Some(f) if f.ids.contains(&msg.id()) => {}
+            Some(f) if f.ids.contains(&msg.metadata.id) => {}
             _ => return Err(Drop::Unmatched),
         }
         let rcode = wire.get(3).map_or(0, |b| b & 0x0f);
@@ -223,7 +223,7 @@ impl DnsState {
             server_mac: m.macs.0,
             proto: m.proto,
         };
-        for q in msg.queries() {
+        for q in &msg.queries {
             self.question(q, &msg, rcode, &s, out);
         }
         Ok(true)
@@ -238,7 +238,7 @@ impl DnsState {
         out: &mut Vec<(PdnsLine, bool)>,
     ) {
         let mut qname = name_to_string(q.name());
-        if msg.answers().is_empty() {
+        if msg.answers.is_empty() {
             if self.filter.logs_rcode(rcode) {
                 let qtype = u16::from(q.query_type());
                 let tname =
@@ -250,17 +250,17 @@ impl DnsState {
             }
             return;
         }
-        for rr in msg.answers() {
+        for rr in &msg.answers {
             let code = u16::from(rr.record_type());
             if self.filter.logs_type(code) {
                 if let (Some(answer), Some(tname)) = (format_answer(rr), known_type_name(code)) {
-                    let class = class_name(u16::from(rr.dns_class()));
-                    if let Some(l) = self.cache.answer(&qname, tname, answer, class, rr.ttl(), s) {
+                    let class = class_name(u16::from(rr.dns_class));
+                    if let Some(l) = self.cache.answer(&qname, tname, answer, class, rr.ttl, s) {
                         out.push((l, false));
                     }
                 }
             }
-            if let Some(RData::CNAME(target)) = rr.data() {
+            if let RData::CNAME(target) = &rr.data {
                 qname = name_to_string(&target.0);
             }
         }

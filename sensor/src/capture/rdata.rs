@@ -2,7 +2,7 @@
 //! prints through ldns (spec `pdns.md` §5.2.4). hickory-proto's `Display` differs
 //! (escaping, quoting), so it is never used for output.
 //!
-//! Types hickory-proto 0.24 parses (A, AAAA, CNAME, NS, PTR, MX, SRV, SOA, TXT, NAPTR,
+//! Types hickory-proto 0.26 parses (A, AAAA, CNAME, NS, PTR, MX, SRV, SOA, TXT, NAPTR,
 //! HINFO, SSHFP) are formatted from its structures; the others passivedns logs (DNAME,
 //! RP, LOC, GPOS, SPF and the DNSSEC types) arrive as raw rdata and are parsed here.
 //! Malformed raw rdata yields `None` (the record is skipped, never a panic).
@@ -130,7 +130,7 @@ pub fn char_string(b: &[u8], out: &mut String) {
 pub fn format_answer(rr: &Record) -> Option<String> {
     let code = u16::from(rr.record_type());
     known_type_name(code)?;
-    let data = rr.data()?;
+    let data = &rr.data;
     let mut s = String::new();
     match data {
         RData::A(a) => {
@@ -142,33 +142,33 @@ pub fn format_answer(rr: &Record) -> Option<String> {
         RData::CNAME(n) => s = name_to_string(&n.0),
         RData::NS(n) => s = name_to_string(&n.0),
         RData::PTR(n) => s = name_to_string(&n.0),
-        RData::MX(mx) => s = name_to_string(mx.exchange()),
-        RData::SRV(srv) => s = name_to_string(srv.target()),
-        RData::SOA(soa) => s = name_to_string(soa.mname()),
-        RData::TXT(txt) => char_string(txt.txt_data().first()?, &mut s),
+        RData::MX(mx) => s = name_to_string(&mx.exchange),
+        RData::SRV(srv) => s = name_to_string(&srv.target),
+        RData::SOA(soa) => s = name_to_string(&soa.mname),
+        RData::TXT(txt) => char_string(txt.txt_data.first()?, &mut s),
         RData::NAPTR(n) => {
-            let _ = write!(s, "{} {} ", n.order(), n.preference());
-            for part in [n.flags(), n.services(), n.regexp()] {
+            let _ = write!(s, "{} {} ", n.order, n.preference);
+            for part in [&n.flags, &n.services, &n.regexp] {
                 char_string(part, &mut s);
                 s.push(' ');
             }
-            labels_to_string(n.replacement().iter(), &mut s);
+            labels_to_string(n.replacement.iter(), &mut s);
         }
         RData::HINFO(h) => {
-            char_string(h.cpu(), &mut s);
+            char_string(&h.cpu, &mut s);
             s.push(' ');
-            char_string(h.os(), &mut s);
+            char_string(&h.os, &mut s);
         }
         RData::SSHFP(f) => {
             let _ = write!(
                 s,
                 "{} {} {}",
-                u8::from(f.algorithm()),
-                u8::from(f.fingerprint_type()),
-                hex::encode(f.fingerprint())
+                u8::from(f.algorithm),
+                u8::from(f.fingerprint_type),
+                hex::encode(&f.fingerprint)
             );
         }
-        RData::Unknown { rdata, .. } => return format_raw(code, rdata.anything()),
+        RData::Unknown { rdata, .. } => return format_raw(code, &rdata.anything),
         _ => return None,
     }
     Some(s)

@@ -152,7 +152,7 @@ fn from_sliced<'a>(s: &SlicedPacket<'a>, depth: u8) -> Result<Segment<'a>, Skip>
                 ip.payload(),
             )
         }
-        None => return Err(Skip::NotUdpTcp),
+        Some(NetSlice::Arp(_)) | None => return Err(Skip::NotUdpTcp),
     };
     if payload.fragmented {
         return Err(Skip::Fragment);

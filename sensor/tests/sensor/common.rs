@@ -15,12 +15,12 @@ use d4_proto::{decode, Decoded, Header, Limits};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::TlsAcceptor;
 
-pub const KEY: &[u8] = b"private key to change";
-pub const UUID: &str = "ff7ba400-e76c-4053-982d-feec42bdef38";
+pub(crate) const KEY: &[u8] = b"private key to change";
+pub(crate) const UUID: &str = "ff7ba400-e76c-4053-982d-feec42bdef38";
 
 /// One packet the sink accepted.
 #[derive(Debug, Clone)]
-pub struct Got {
+pub(crate) struct Got {
     pub conn: usize,
     pub header: Header,
     pub payload: Vec<u8>,
@@ -34,7 +34,7 @@ struct State {
 
 /// How connections end when the sink stops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stop {
+pub(crate) enum Stop {
     Running,
     /// close_notify + FIN, then close.
     Graceful,
@@ -43,7 +43,7 @@ pub enum Stop {
 }
 
 /// A D4 receiver on 127.0.0.1.
-pub struct Sink {
+pub(crate) struct Sink {
     pub port: u16,
     rt: tokio::runtime::Runtime,
     state: Arc<Mutex<State>>,
@@ -75,12 +75,12 @@ fn load_acceptor(certs: &d4_testkit::Certs) -> TlsAcceptor {
 
 impl Sink {
     /// A TLS sink with the project's generated certificate; not started yet.
-    pub fn tls(certs: &d4_testkit::Certs) -> Sink {
+    pub(crate) fn tls(certs: &d4_testkit::Certs) -> Sink {
         Sink::new(Some(load_acceptor(certs)))
     }
 
     /// A plain-TCP sink.
-    pub fn plain() -> Sink {
+    pub(crate) fn plain() -> Sink {
         Sink::new(None)
     }
 
@@ -102,7 +102,7 @@ impl Sink {
     }
 
     /// Binds the port (retrying briefly) and accepts connections.
-    pub fn start(&mut self) {
+    pub(crate) fn start(&mut self) {
         let (tx, rx) = tokio::sync::watch::channel(Stop::Running);
         self.stop = Some(tx);
         let port = self.port;
@@ -153,7 +153,7 @@ impl Sink {
     }
 
     /// Stops accepting and ends every connection the given way; waits until they are gone.
-    pub fn stop(&mut self, how: Stop) {
+    pub(crate) fn stop(&mut self, how: Stop) {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(how);
         }
@@ -164,23 +164,23 @@ impl Sink {
     }
 
     /// Every packet accepted so far.
-    pub fn packets(&self) -> Vec<Got> {
+    pub(crate) fn packets(&self) -> Vec<Got> {
         self.state.lock().unwrap().packets.clone()
     }
 
     /// Packets whose HMAC did not verify under [`KEY`].
-    pub fn bad_hmac(&self) -> usize {
+    pub(crate) fn bad_hmac(&self) -> usize {
         self.state.lock().unwrap().bad_hmac
     }
 
     /// Connections accepted so far.
-    pub fn connections(&self) -> usize {
+    pub(crate) fn connections(&self) -> usize {
         self.conns.load(Ordering::SeqCst)
     }
 
     /// All received payload bytes split into lines (per connection, so a record cut by a
     /// connection drop would show up as a broken line).
-    pub fn lines(&self) -> Vec<String> {
+    pub(crate) fn lines(&self) -> Vec<String> {
         let mut per_conn: std::collections::BTreeMap<usize, Vec<u8>> = Default::default();
         for g in self.packets() {
             if g.header.data_type.0 != 2 {
@@ -202,7 +202,7 @@ impl Sink {
     }
 
     /// Waits until `pred` holds on the packets, or the timeout.
-    pub fn wait_until(&self, timeout: Duration, pred: impl Fn(&[Got]) -> bool) -> bool {
+    pub(crate) fn wait_until(&self, timeout: Duration, pred: impl Fn(&[Got]) -> bool) -> bool {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if pred(&self.packets()) {
@@ -262,12 +262,12 @@ async fn serve<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
 }
 
 /// A sensor configuration directory with the sample values.
-pub struct ConfDir {
+pub(crate) struct ConfDir {
     pub dir: tempfile::TempDir,
 }
 
 impl ConfDir {
-    pub fn new(destination: &str, data_type: u8, snaplen: usize) -> ConfDir {
+    pub(crate) fn new(destination: &str, data_type: u8, snaplen: usize) -> ConfDir {
         let dir = tempfile::tempdir().unwrap();
         let files: &[(&str, String)] = &[
             ("key", String::from_utf8_lossy(KEY).into_owned() + "\n"),
@@ -284,17 +284,17 @@ impl ConfDir {
         ConfDir { dir }
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
-    pub fn write(&self, name: &str, content: &[u8]) {
+    pub(crate) fn write(&self, name: &str, content: &[u8]) {
         std::fs::write(self.dir.path().join(name), content).unwrap();
     }
 }
 
 /// A sensor binary with piped stdin, stdout captured to a file, stderr to a log.
-pub struct Client {
+pub(crate) struct Client {
     pub child: Option<Child>,
     pub stdin: Option<ChildStdin>,
     out: PathBuf,
@@ -303,7 +303,7 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn spawn(bin: &str, args: &[&str]) -> Client {
+    pub(crate) fn spawn(bin: &str, args: &[&str]) -> Client {
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("stdout");
         let log = tmp.path().join("stderr");
@@ -325,7 +325,7 @@ impl Client {
     }
 
     /// Closes stdin and waits for the exit code (panics after `timeout`).
-    pub fn finish(&mut self, timeout: Duration) -> i32 {
+    pub(crate) fn finish(&mut self, timeout: Duration) -> i32 {
         drop(self.stdin.take());
         let child = self.child.as_mut().unwrap();
         let deadline = Instant::now() + timeout;
@@ -343,11 +343,11 @@ impl Client {
         }
     }
 
-    pub fn stdout(&self) -> Vec<u8> {
+    pub(crate) fn stdout(&self) -> Vec<u8> {
         std::fs::read(&self.out).unwrap_or_default()
     }
 
-    pub fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         let mut s = String::new();
         if let Ok(mut f) = std::fs::File::open(&self.log) {
             let _ = f.read_to_string(&mut s);

@@ -5,17 +5,17 @@
 use std::net::IpAddr;
 
 use etherparse::{PacketBuilder, VlanId};
-use hickory_proto::op::{Edns, Message, MessageType, Query, ResponseCode};
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 /// A pcap file being built (Ethernet link type unless changed).
-pub struct Pcap {
+pub(crate) struct Pcap {
     pub linktype: u32,
     buf: Vec<u8>,
 }
 
 impl Pcap {
-    pub fn new(linktype: u32) -> Pcap {
+    pub(crate) fn new(linktype: u32) -> Pcap {
         let mut buf = Vec::new();
         buf.extend_from_slice(&0xa1b2c3d4u32.to_le_bytes());
         buf.extend_from_slice(&2u16.to_le_bytes());
@@ -28,7 +28,7 @@ impl Pcap {
     }
 
     /// Adds a frame; `caplen` shorter than the frame simulates snaplen truncation.
-    pub fn frame_cut(&mut self, sec: u32, usec: u32, frame: &[u8], caplen: usize) {
+    pub(crate) fn frame_cut(&mut self, sec: u32, usec: u32, frame: &[u8], caplen: usize) {
         let caplen = caplen.min(frame.len());
         for v in [sec, usec, caplen as u32, frame.len() as u32] {
             self.buf.extend_from_slice(&v.to_le_bytes());
@@ -36,21 +36,21 @@ impl Pcap {
         self.buf.extend_from_slice(&frame[..caplen]);
     }
 
-    pub fn frame(&mut self, sec: u32, usec: u32, frame: &[u8]) {
+    pub(crate) fn frame(&mut self, sec: u32, usec: u32, frame: &[u8]) {
         self.frame_cut(sec, usec, frame, frame.len());
     }
 
-    pub fn write(&self, path: &std::path::Path) {
+    pub(crate) fn write(&self, path: &std::path::Path) {
         std::fs::write(path, &self.buf).unwrap();
     }
 }
 
-pub const CLIENT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
-pub const SERVER_MAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
+pub(crate) const CLIENT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
+pub(crate) const SERVER_MAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
 
 /// How a frame is encapsulated.
 #[derive(Clone, Copy)]
-pub enum Link {
+pub(crate) enum Link {
     Ether,
     Vlan(u16),
     QinQ(u16, u16),
@@ -96,7 +96,7 @@ fn ip_step(
 }
 
 /// A UDP frame; direction decides the MACs (client→server or back).
-pub fn udp(link: Link, src: (IpAddr, u16), dst: (IpAddr, u16), payload: &[u8]) -> Vec<u8> {
+pub(crate) fn udp(link: Link, src: (IpAddr, u16), dst: (IpAddr, u16), payload: &[u8]) -> Vec<u8> {
     let (smac, dmac) = if src.1 == 53 {
         (SERVER_MAC, CLIENT_MAC)
     } else {
@@ -109,7 +109,13 @@ pub fn udp(link: Link, src: (IpAddr, u16), dst: (IpAddr, u16), payload: &[u8]) -
 }
 
 /// A TCP frame (PSH/ACK, or SYN when `syn`).
-pub fn tcp(src: (IpAddr, u16), dst: (IpAddr, u16), seq: u32, syn: bool, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn tcp(
+    src: (IpAddr, u16),
+    dst: (IpAddr, u16),
+    seq: u32,
+    syn: bool,
+    payload: &[u8],
+) -> Vec<u8> {
     let (smac, dmac) = if src.1 == 53 {
         (SERVER_MAC, CLIENT_MAC)
     } else {
@@ -122,22 +128,20 @@ pub fn tcp(src: (IpAddr, u16), dst: (IpAddr, u16), seq: u32, syn: bool, payload:
     out
 }
 
-pub fn name(s: &str) -> Name {
+pub(crate) fn name(s: &str) -> Name {
     Name::from_ascii(s).unwrap()
 }
 
 /// A query message.
-pub fn query(id: u16, qname: &str, qtype: RecordType) -> Vec<u8> {
-    let mut m = Message::new();
-    m.set_id(id)
-        .set_message_type(MessageType::Query)
-        .set_recursion_desired(true);
+pub(crate) fn query(id: u16, qname: &str, qtype: RecordType) -> Vec<u8> {
+    let mut m = Message::new(id, MessageType::Query, OpCode::Query);
+    m.metadata.recursion_desired = true;
     m.add_query(Query::query(name(qname), qtype));
     m.to_vec().unwrap()
 }
 
 /// A response message with the given answers.
-pub fn response(
+pub(crate) fn response(
     id: u16,
     qname: &str,
     qtype: RecordType,
@@ -145,12 +149,10 @@ pub fn response(
     answers: Vec<Record>,
     edns: bool,
 ) -> Vec<u8> {
-    let mut m = Message::new();
-    m.set_id(id)
-        .set_message_type(MessageType::Response)
-        .set_recursion_desired(true)
-        .set_recursion_available(true);
-    m.set_response_code(rcode);
+    let mut m = Message::new(id, MessageType::Response, OpCode::Query);
+    m.metadata.recursion_desired = true;
+    m.metadata.recursion_available = true;
+    m.metadata.response_code = rcode;
     m.add_query(Query::query(name(qname), qtype));
     for a in answers {
         m.add_answer(a);
@@ -163,6 +165,6 @@ pub fn response(
     m.to_vec().unwrap()
 }
 
-pub fn rr(owner: &str, ttl: u32, data: RData) -> Record {
+pub(crate) fn rr(owner: &str, ttl: u32, data: RData) -> Record {
     Record::from_rdata(name(owner), ttl, data)
 }

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::frame::split_args;
+use crate::protocol::frame::split_args;
 
 /// A configuration problem.
 #[derive(Debug, thiserror::Error)]
@@ -245,7 +245,7 @@ impl Default for KvConfig {
 }
 
 /// Parses `1gb`, `100mb`, `64k`, `1024` (Redis memory units).
-pub fn parse_memory(s: &str) -> Option<u64> {
+pub(crate) fn parse_memory(s: &str) -> Option<u64> {
     let l = s.to_ascii_lowercase();
     let units: [(&str, u64); 8] = [
         ("kb", 1024),
@@ -276,7 +276,7 @@ fn yes_no(v: &str) -> Option<bool> {
 }
 
 /// Options that print a warning when set (they parse, but d4-kv does not act on them).
-pub fn is_ignored(name: &str) -> bool {
+pub(crate) fn is_ignored(name: &str) -> bool {
     IGNORED.iter().any(|(k, _)| *k == name)
 }
 

@@ -1,6 +1,7 @@
 //! `d4-kv`: the embedded Redis-compatible store. Called like `redis-server`:
 //! `d4-kv [CONFIG_FILE] [--port 6380 --dir data/kv --appendonly yes ...]`.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -35,17 +36,11 @@ fn main() {
     }
 }
 
-fn real_main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    let mut file = cli.config;
-    let mut rest = cli.rest.as_slice();
-    if file.is_none() {
-        if let Some(first) = rest.first().filter(|a| !a.starts_with("--")) {
-            file = Some(PathBuf::from(first));
-            rest = &rest[1..];
-        }
-    }
-    let (cfg, notes) = KvConfig::load(file.as_deref(), rest).context("configuration")?;
+/// Logging, like every D4 daemon: `D4_LOG` (a tracing filter) overrides the level from
+/// `loglevel`; colours only when writing to a terminal, so files under `logs/` (stderr
+/// redirected) and `logfile` stay free of ANSI escapes. d4-kv depends on no other D4
+/// crate, so this is its own copy of `d4_core::runtime::init_tracing`'s rules.
+fn init_logging(cfg: &KvConfig) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("D4_LOG").unwrap_or_else(|_| {
         let lvl = match cfg.loglevel.as_str() {
             "debug" | "verbose" => "debug",
@@ -56,7 +51,10 @@ fn real_main() -> anyhow::Result<()> {
     });
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     if cfg.logfile.is_empty() {
-        builder.with_writer(std::io::stderr).init();
+        builder
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .init();
     } else {
         let f = std::fs::OpenOptions::new()
             .create(true)
@@ -68,6 +66,21 @@ fn real_main() -> anyhow::Result<()> {
             .with_ansi(false)
             .init();
     }
+    Ok(())
+}
+
+fn real_main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut file = cli.config;
+    let mut rest = cli.rest.as_slice();
+    if file.is_none() {
+        if let Some(first) = rest.first().filter(|a| !a.starts_with("--")) {
+            file = Some(PathBuf::from(first));
+            rest = &rest[1..];
+        }
+    }
+    let (cfg, notes) = KvConfig::load(file.as_deref(), rest).context("configuration")?;
+    init_logging(&cfg)?;
     for n in notes {
         tracing::warn!("{n}");
     }

@@ -1,6 +1,6 @@
 //! Integration tests of `d4-kv` (one binary, one module per topic). Every test starts the
 //! real `d4-kv` binary on a free loopback port; interop and differential tests also use
-//! real `redis-server`, `redis-cli`, redis-py and the `fred` client.
+//! real `redis-server`, `redis-cli`, redis-py and the `redis-rs` client.
 
 #[path = "kv_common/mod.rs"]
 mod common;
@@ -19,3 +19,6 @@ mod interop;
 
 #[path = "kv_common/differential.rs"]
 mod differential;
+
+#[path = "kv_common/modules.rs"]
+mod modules;

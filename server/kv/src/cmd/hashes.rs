@@ -2,15 +2,17 @@
 
 use bytes::Bytes;
 
-use super::keyspace::scan_opts;
-use super::{get_hash, hash_or_new, Ctx, Spec, DENYOOM, FAST, READONLY, WRITE};
-use crate::args::{arity, float, int, parse_f64, parse_i64};
-use crate::glob;
-use crate::reply::{Reply, OK};
-use crate::{spec, tri};
+use super::ctx::tri;
+use super::ctx::{get_hash, hash_or_new, Ctx};
+use super::keys::scan_opts;
+use super::spec::spec;
+use super::spec::{Spec, DENYOOM, FAST, READONLY, WRITE};
+use crate::protocol::args::{arity, float, int, parse_f64, parse_i64};
+use crate::protocol::reply::{Reply, OK};
+use crate::util::glob;
 
 /// Commands of this family.
-pub static SPECS: &[Spec] = &[
+pub(crate) static SPECS: &[Spec] = &[
     spec!("hset", -4, WRITE | DENYOOM | FAST, (1, 1, 1), hset),
     spec!("hmset", -4, WRITE | DENYOOM | FAST, (1, 1, 1), hmset),
     spec!("hsetnx", 4, WRITE | DENYOOM | FAST, (1, 1, 1), hsetnx),
@@ -166,7 +168,7 @@ fn hincrbyfloat(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
         Some(_) => return Reply::err("hash value is not a float"),
         None => Bytes::from_static(b"0"),
     };
-    let Some(text) = crate::decimal::add(&cur, &a[3]) else {
+    let Some(text) = crate::util::decimal::add(&cur, &a[3]) else {
         return Reply::err("increment would produce NaN or Infinity");
     };
     let text = Bytes::from(text);

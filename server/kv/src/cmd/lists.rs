@@ -5,15 +5,17 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{get_list, list_or_new, Blocked, Ctx, Spec, BLOCKING, DENYOOM, FAST, READONLY, WRITE};
-use crate::args::{int, is, parse_f64, syntax};
-use crate::blocking::{BlockKind, Waiter};
-use crate::reply::{Reply, OK};
-use crate::store::{Entry, Store, Value};
-use crate::{spec, tri};
+use super::ctx::tri;
+use super::ctx::{get_list, list_or_new, Blocked, Ctx};
+use super::spec::spec;
+use super::spec::{Spec, BLOCKING, DENYOOM, FAST, READONLY, WRITE};
+use crate::keyspace::blocking::{BlockKind, Waiter};
+use crate::keyspace::{Entry, Store, Value};
+use crate::protocol::args::{int, is, parse_f64, syntax};
+use crate::protocol::reply::{Reply, OK};
 
 /// Commands of this family.
-pub static SPECS: &[Spec] = &[
+pub(crate) static SPECS: &[Spec] = &[
     spec!("lpush", -3, WRITE | DENYOOM | FAST, (1, 1, 1), lpush),
     spec!("rpush", -3, WRITE | DENYOOM | FAST, (1, 1, 1), rpush),
     spec!("lpushx", -3, WRITE | DENYOOM | FAST, (1, 1, 1), lpushx),
@@ -74,10 +76,10 @@ fn rpushx(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
 
 fn pop(ctx: &mut Ctx, a: &[Bytes], left: bool) -> Reply {
     if a.len() > 3 {
-        return crate::args::arity(if left { "lpop" } else { "rpop" });
+        return crate::protocol::args::arity(if left { "lpop" } else { "rpop" });
     }
     let count = match a.get(2) {
-        Some(c) => match crate::args::parse_i64(c) {
+        Some(c) => match crate::protocol::args::parse_i64(c) {
             Some(n) if n >= 0 => Some(n as usize),
             _ => return Reply::err("value is out of range, must be positive"),
         },
@@ -123,7 +125,7 @@ fn lrange(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
     let Some(l) = tri!(get_list(ctx, &a[1])) else {
         return Reply::Array(vec![]);
     };
-    match crate::args::index_range(s, e, l.len()) {
+    match crate::protocol::args::index_range(s, e, l.len()) {
         Some((x, y)) => Reply::bulks(l.range(x..y).cloned()),
         None => Reply::Array(vec![]),
     }
@@ -163,7 +165,7 @@ fn ltrim(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
     let Some(l) = tri!(get_list(ctx, &a[1])) else {
         return OK;
     };
-    match crate::args::index_range(s, e, l.len()) {
+    match crate::protocol::args::index_range(s, e, l.len()) {
         Some((x, y)) => {
             l.truncate(y);
             l.drain(..x);
@@ -356,7 +358,7 @@ fn rpoplpush(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
 }
 
 /// Parses a blocking timeout in seconds; `None` = forever.
-pub fn timeout_arg(b: &[u8]) -> Result<Option<Duration>, Reply> {
+pub(crate) fn timeout_arg(b: &[u8]) -> Result<Option<Duration>, Reply> {
     let t = parse_f64(b)
         .filter(|t| t.is_finite())
         .ok_or_else(|| Reply::err("timeout is not a float or out of range"))?;
@@ -370,7 +372,7 @@ pub fn timeout_arg(b: &[u8]) -> Result<Option<Duration>, Reply> {
 }
 
 /// Registers the calling client as blocked.
-pub fn block_on(
+pub(crate) fn block_on(
     ctx: &mut Ctx,
     keys: Vec<Bytes>,
     kind: BlockKind,
@@ -501,7 +503,13 @@ fn drop_empty(store: &mut Store, db: usize, key: &[u8], now: u64) {
 }
 
 /// Serves a blocked `BLPOP`/`BRPOP` from a ready key.
-pub fn serve_pop(store: &mut Store, db: usize, key: &Bytes, left: bool, now: u64) -> Option<Reply> {
+pub(crate) fn serve_pop(
+    store: &mut Store,
+    db: usize,
+    key: &Bytes,
+    left: bool,
+    now: u64,
+) -> Option<Reply> {
     let l = list_mut(store, db, key, now)?;
     let v = if left { l.pop_front() } else { l.pop_back() }?;
     drop_empty(store, db, key, now);
@@ -518,7 +526,7 @@ pub fn serve_pop(store: &mut Store, db: usize, key: &Bytes, left: bool, now: u64
 }
 
 /// Serves a blocked `BLMOVE`/`BRPOPLPUSH` from a ready key.
-pub fn serve_move(
+pub(crate) fn serve_move(
     store: &mut Store,
     db: usize,
     src: &Bytes,
@@ -530,7 +538,7 @@ pub fn serve_move(
     list_mut(store, db, src, now)?;
     if let Some(e) = store.dbs[db].get(dst, now) {
         if !matches!(e.val, Value::List(_)) {
-            return Some(crate::args::wrongtype());
+            return Some(crate::protocol::args::wrongtype());
         }
     }
     let l = list_mut(store, db, src, now)?;

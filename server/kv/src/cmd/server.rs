@@ -1,37 +1,26 @@
-//! Connection and server commands: PING/ECHO/SELECT/AUTH/HELLO/QUIT/RESET, CLIENT,
-//! MULTI/EXEC/DISCARD, INFO, CONFIG, COMMAND, DBSIZE/FLUSHDB/FLUSHALL/SWAPDB, persistence
-//! triggers (SAVE, BGSAVE, BGREWRITEAOF, LASTSAVE), TIME, SHUTDOWN, and the OBJECT and
-//! DEBUG subcommands test suites rely on.
+//! Server commands: INFO, CONFIG, DBSIZE/FLUSHDB/FLUSHALL/SWAPDB, persistence triggers
+//! (SAVE, BGSAVE, BGREWRITEAOF, LASTSAVE), TIME, SHUTDOWN, FUNCTION and MEMORY stubs, and
+//! the OBJECT and DEBUG subcommands test suites rely on.
 
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
-use super::{
-    all, lookup, unknown_subcommand, Ctx, Spec, ADMIN, FAST, NOAUTH, NOMULTI, READONLY, WRITE,
-};
-use crate::args::{arity, int, is, syntax};
-use crate::glob;
-use crate::reply::{Reply, OK};
-use crate::store::{now_ms, Value};
-use crate::{spec, tri};
+use super::ctx::{tri, Ctx, Nested};
+use super::spec::{spec, Spec, ADMIN, FAST, NOMULTI, READONLY, WRITE};
+use crate::keyspace::{now_ms, Value};
+use crate::persistence::{parse_file, serialize};
+use crate::protocol::args::{is, parse_f64, parse_i64, syntax, unknown_subcommand};
+use crate::protocol::reply::{Reply, OK};
+use crate::util::glob;
+
+/// The Redis version d4-kv reports (the command set and error texts it follows).
+pub(crate) const REDIS_VERSION: &str = "7.0.15";
 
 /// Commands of this family.
-pub static SPECS: &[Spec] = &[
-    spec!("ping", -1, FAST, (0, 0, 0), ping),
-    spec!("echo", 2, FAST, (0, 0, 0), echo),
-    spec!("select", 2, FAST, (0, 0, 0), select),
-    spec!("auth", -2, NOAUTH | FAST | NOMULTI, (0, 0, 0), auth),
-    spec!("hello", -1, NOAUTH | FAST | NOMULTI, (0, 0, 0), hello),
-    spec!("quit", -1, NOAUTH | FAST | NOMULTI, (0, 0, 0), quit),
-    spec!("reset", 1, NOAUTH | FAST | NOMULTI, (0, 0, 0), reset),
-    spec!("client", -2, 0, (0, 0, 0), client),
-    spec!("multi", 1, FAST | NOMULTI, (0, 0, 0), multi),
-    spec!("exec", 1, NOMULTI, (0, 0, 0), exec),
-    spec!("discard", 1, FAST | NOMULTI, (0, 0, 0), discard),
+pub(crate) static SPECS: &[Spec] = &[
     spec!("info", -1, 0, (0, 0, 0), info),
     spec!("config", -2, ADMIN, (0, 0, 0), config),
-    spec!("command", -1, 0, (0, 0, 0), command),
     spec!("dbsize", 1, READONLY | FAST, (0, 0, 0), dbsize),
     spec!("flushdb", -1, WRITE, (0, 0, 0), flushdb),
     spec!("flushall", -1, WRITE, (0, 0, 0), flushall),
@@ -46,53 +35,7 @@ pub static SPECS: &[Spec] = &[
     spec!("debug", -2, ADMIN, (0, 0, 0), debug),
     spec!("function", -2, WRITE, (0, 0, 0), function),
     spec!("memory", -2, READONLY, (0, 0, 0), memory),
-    spec!("watch", -2, FAST | NOMULTI, (1, -1, 1), watch),
-    spec!("unwatch", 1, FAST | NOMULTI, (0, 0, 0), unwatch),
 ];
-
-fn watch(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
-    if ctx.client.multi.is_some() {
-        return Reply::err("WATCH inside MULTI is not allowed");
-    }
-    let db = ctx.client.db;
-    for k in &a[1..] {
-        if ctx
-            .client
-            .watching
-            .iter()
-            .any(|(d, w, _)| *d == db && w == k)
-        {
-            continue;
-        }
-        let existed = ctx.get(k).is_some();
-        ctx.store.watches.watch(ctx.client.id, db, k.clone());
-        ctx.client.watching.push((db, k.clone(), existed));
-    }
-    OK
-}
-
-/// Drops all of the client's watches.
-fn unwatch_all(ctx: &mut Ctx) {
-    let keys = std::mem::take(&mut ctx.client.watching);
-    ctx.store.watches.unwatch(ctx.client.id, &keys);
-}
-
-fn unwatch(ctx: &mut Ctx, _a: &[Bytes]) -> Reply {
-    unwatch_all(ctx);
-    OK
-}
-
-/// True when a watched key changed (touched, or existed at WATCH and is gone now).
-fn watch_broken(ctx: &mut Ctx) -> bool {
-    if ctx.store.watches.is_broken(ctx.client.id) {
-        return true;
-    }
-    let now = ctx.expiry_now();
-    let watched = ctx.client.watching.clone();
-    watched
-        .iter()
-        .any(|(db, k, existed)| *existed && ctx.store.dbs[*db].peek(k, now).is_none())
-}
 
 /// `MEMORY USAGE key`: an estimate of the bytes the key and its value hold.
 fn memory(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
@@ -122,306 +65,6 @@ fn function(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
         "load" | "restore" => Reply::err("d4-kv does not support functions (no scripting engine)"),
         _ => unknown_subcommand("function", &a[1]),
     }
-}
-
-fn ping(_ctx: &mut Ctx, a: &[Bytes]) -> Reply {
-    match a.len() {
-        1 => Reply::Status("PONG"),
-        2 => Reply::Bulk(a[1].clone()),
-        _ => arity("ping"),
-    }
-}
-
-fn echo(_ctx: &mut Ctx, a: &[Bytes]) -> Reply {
-    Reply::Bulk(a[1].clone())
-}
-
-fn select(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
-    let n = tri!(int(&a[1]));
-    if n < 0 || n as usize >= ctx.store.dbs.len() {
-        return Reply::err("DB index is out of range");
-    }
-    ctx.client.db = n as usize;
-    OK
-}
-
-fn check_password(ctx: &mut Ctx, user: &[u8], pass: &[u8]) -> Reply {
-    let want = ctx.shared.config.read().requirepass.clone();
-    let ok = user == b"default" && want.as_deref().is_none_or(|w| w.as_bytes() == pass);
-    if ok {
-        ctx.client.authed = true;
-        OK
-    } else {
-        Reply::Error("WRONGPASS invalid username-password pair or user is disabled.".into())
-    }
-}
-
-fn auth(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
-    if a.len() > 3 {
-        return syntax();
-    }
-    if a.len() == 2 && ctx.shared.config.read().requirepass.is_none() {
-        return Reply::err("AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
-    }
-    let (user, pass) = if a.len() == 3 {
-        (&a[1][..], &a[2][..])
-    } else {
-        (&b"default"[..], &a[1][..])
-    };
-    check_password(ctx, user, pass)
-}
-
-fn hello(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
-    let mut proto = None;
-    let mut i = 1;
-    if a.len() > 1 {
-        match crate::args::parse_i64(&a[1]) {
-            Some(p) if p == 2 || p == 3 => proto = Some(p),
-            Some(_) => return Reply::Error("NOPROTO unsupported protocol version".into()),
-            None => return Reply::err("Protocol version is not an integer or out of range"),
-        }
-        i = 2;
-    }
-    let mut name = None;
-    while i < a.len() {
-        if is(&a[i], "auth") && i + 2 < a.len() {
-            let r = check_password(ctx, &a[i + 1], &a[i + 2]);
-            if r.is_error() {
-                return r;
-            }
-            i += 3;
-        } else if is(&a[i], "setname") && i + 1 < a.len() {
-            name = Some(a[i + 1].clone());
-            i += 2;
-        } else {
-            return Reply::err(format!(
-                "Syntax error in HELLO option '{}'",
-                String::from_utf8_lossy(&a[i])
-            ));
-        }
-    }
-    if !ctx.client.authed {
-        return Reply::Error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time".into());
-    }
-    if let Some(n) = name {
-        let r = set_name(ctx, &n);
-        if r.is_error() {
-            return r;
-        }
-    }
-    if let Some(p) = proto {
-        ctx.client.resp3 = p == 3;
-        ctx.client.info.resp = p as u8;
-        sync_info(ctx);
-    }
-    let s = |x: &str| Reply::bulk_str(x);
-    Reply::Map(vec![
-        (s("server"), s("redis")),
-        (s("version"), s(REDIS_VERSION)),
-        (s("proto"), Reply::Int(if ctx.client.resp3 { 3 } else { 2 })),
-        (s("id"), Reply::Int(ctx.client.id as i64)),
-        (s("mode"), s("standalone")),
-        (s("role"), s("master")),
-        (s("modules"), Reply::Array(vec![])),
-    ])
-}
-
-/// The Redis version d4-kv reports (the command set and error texts it follows).
-pub const REDIS_VERSION: &str = "7.0.15";
-
-fn quit(ctx: &mut Ctx, _a: &[Bytes]) -> Reply {
-    ctx.client.close = true;
-    OK
-}
-
-fn reset(ctx: &mut Ctx, _a: &[Bytes]) -> Reply {
-    unwatch_all(ctx);
-    ctx.client.multi = None;
-    ctx.client.multi_error = false;
-    ctx.client.db = 0;
-    ctx.client.resp3 = false;
-    ctx.client.info.resp = 2;
-    ctx.client.info.name.clear();
-    ctx.client.authed = ctx.shared.config.read().requirepass.is_none();
-    sync_info(ctx);
-    Reply::Status("RESET")
-}
-
-fn sync_info(ctx: &mut Ctx) {
-    let info = ctx.client.info.clone();
-    ctx.store.clients.insert(ctx.client.id, info);
-}
-
-fn set_name(ctx: &mut Ctx, n: &[u8]) -> Reply {
-    if n.iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
-        return Reply::err("Client names cannot contain spaces, newlines or special characters.");
-    }
-    ctx.client.info.name = String::from_utf8_lossy(n).into_owned();
-    sync_info(ctx);
-    OK
-}
-
-fn client_line(id: u64, c: &crate::client::ClientInfo, now: u64) -> String {
-    format!(
-        "id={id} addr={} laddr={} fd=8 name={} age={} idle=0 flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
-        c.addr,
-        c.laddr,
-        c.name,
-        now.saturating_sub(c.since) / 1000,
-        if c.blocked { "b" } else { "N" },
-        c.db,
-        if c.last_cmd.is_empty() { "NULL" } else { &c.last_cmd },
-        c.resp,
-        c.lib_name,
-        c.lib_ver
-    )
-}
-
-fn client(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
-    let sub = String::from_utf8_lossy(&a[1]).to_ascii_lowercase();
-    let n = a.len();
-    let bad_arity = || {
-        Reply::err(format!(
-            "wrong number of arguments for 'client|{sub}' command"
-        ))
-    };
-    match sub.as_str() {
-        "setname" if n == 3 => set_name(ctx, &a[2]),
-        "getname" if n == 2 => {
-            let name = &ctx.client.info.name;
-            if name.is_empty() {
-                Reply::Nil
-            } else {
-                Reply::bulk_str(name)
-            }
-        }
-        "id" if n == 2 => Reply::Int(ctx.client.id as i64),
-        "setinfo" if n == 4 => {
-            let v = String::from_utf8_lossy(&a[3]).into_owned();
-            if v.chars().any(|c| c == ' ' || c == '\n') {
-                return Reply::err(format!(
-                    "{} cannot contain spaces, newlines or special characters.",
-                    String::from_utf8_lossy(&a[2]).to_ascii_uppercase()
-                ));
-            }
-            if is(&a[2], "lib-name") {
-                ctx.client.info.lib_name = v;
-            } else if is(&a[2], "lib-ver") {
-                ctx.client.info.lib_ver = v;
-            } else {
-                return Reply::err(format!(
-                    "Unrecognized option '{}'",
-                    String::from_utf8_lossy(&a[2])
-                ));
-            }
-            sync_info(ctx);
-            OK
-        }
-        "list" => {
-            let now = now_ms();
-            let mut ids: Vec<_> = ctx.store.clients.keys().copied().collect();
-            ids.sort_unstable();
-            let text: String = ids
-                .iter()
-                .filter_map(|id| ctx.store.clients.get(id).map(|c| client_line(*id, c, now)))
-                .collect();
-            Reply::bulk(text)
-        }
-        "info" if n == 2 => {
-            let c = ctx
-                .store
-                .clients
-                .get(&ctx.client.id)
-                .cloned()
-                .unwrap_or_else(|| ctx.client.info.clone());
-            Reply::bulk(client_line(ctx.client.id, &c, now_ms()))
-        }
-        "no-evict" | "no-touch" if n == 3 => OK,
-        "unblock" if n == 3 || n == 4 => {
-            let Some(id) = crate::args::parse_i64(&a[2]) else {
-                return crate::args::not_int();
-            };
-            let error = match a.get(3) {
-                None => None,
-                Some(m) if is(m, "timeout") => None,
-                Some(m) if is(m, "error") => Some(Reply::Error(
-                    "UNBLOCKED client unblocked via CLIENT UNBLOCK".into(),
-                )),
-                Some(_) => return Reply::err("CLIENT UNBLOCK reason should be TIMEOUT or ERROR"),
-            };
-            Reply::Int(ctx.store.blocking.unblock_client(id as u64, error) as i64)
-        }
-        "reply" if n == 3 && is(&a[2], "on") => OK,
-        "help" => Reply::Array(
-            [
-                "CLIENT <subcommand>",
-                "SETNAME <name>",
-                "GETNAME",
-                "ID",
-                "SETINFO <LIB-NAME|LIB-VER> <value>",
-                "LIST",
-                "INFO",
-            ]
-            .iter()
-            .map(|s| Reply::StatusOwned(s.to_string()))
-            .collect(),
-        ),
-        "setname" | "getname" | "id" | "setinfo" | "info" | "no-evict" | "no-touch" => bad_arity(),
-        _ => unknown_subcommand("client", &a[1]),
-    }
-}
-
-fn multi(ctx: &mut Ctx, _a: &[Bytes]) -> Reply {
-    if ctx.client.multi.is_some() {
-        return Reply::err("MULTI calls can not be nested");
-    }
-    ctx.client.multi = Some(Vec::new());
-    ctx.client.multi_error = false;
-    OK
-}
-
-fn discard(ctx: &mut Ctx, _a: &[Bytes]) -> Reply {
-    if ctx.client.multi.take().is_none() {
-        return Reply::err("DISCARD without MULTI");
-    }
-    unwatch_all(ctx);
-    ctx.client.multi_error = false;
-    OK
-}
-
-fn exec(ctx: &mut Ctx, _a: &[Bytes]) -> Reply {
-    let Some(queue) = ctx.client.multi.take() else {
-        return Reply::err("EXEC without MULTI");
-    };
-    if std::mem::take(&mut ctx.client.multi_error) {
-        unwatch_all(ctx);
-        return Reply::Error("EXECABORT Transaction discarded because of previous errors.".into());
-    }
-    let broken = watch_broken(ctx);
-    unwatch_all(ctx);
-    if broken {
-        return Reply::NilArray;
-    }
-    let db = ctx.client.db;
-    let mark = ctx.store.aof.mark();
-    ctx.store.aof.push(db, &[Bytes::from_static(b"MULTI")]);
-    let after_multi = ctx.store.aof.seq;
-    let was = std::mem::replace(&mut ctx.in_exec, true);
-    let mut out = Vec::with_capacity(queue.len());
-    for a in &queue {
-        match lookup(&a[0]) {
-            Some(spec) => out.push(super::run(ctx, spec, a)),
-            None => out.push(super::unknown_command(a)),
-        }
-    }
-    ctx.in_exec = was;
-    if ctx.store.aof.seq == after_multi {
-        ctx.store.aof.rollback(mark);
-    } else {
-        let db = ctx.client.db;
-        ctx.store.aof.push(db, &[Bytes::from_static(b"EXEC")]);
-    }
-    Reply::Array(out)
 }
 
 fn human(bytes: u64) -> String {
@@ -612,55 +255,6 @@ fn config_set(ctx: &mut Ctx, pairs: &[Bytes]) -> Reply {
     OK
 }
 
-fn command_entry(s: &Spec) -> Reply {
-    use super::{BLOCKING, DENYOOM};
-    let mut flags = Vec::new();
-    for (bit, name) in [
-        (WRITE, "write"),
-        (READONLY, "readonly"),
-        (DENYOOM, "denyoom"),
-        (ADMIN, "admin"),
-        (FAST, "fast"),
-        (BLOCKING, "blocking"),
-        (NOAUTH, "no_auth"),
-    ] {
-        if s.flags & bit != 0 {
-            flags.push(Reply::Status(name));
-        }
-    }
-    Reply::Array(vec![
-        Reply::bulk_str(s.name),
-        Reply::Int(s.arity as i64),
-        Reply::Set(flags),
-        Reply::Int(s.keys.0 as i64),
-        Reply::Int(s.keys.1 as i64),
-        Reply::Int(s.keys.2 as i64),
-        Reply::Set(vec![]),
-        Reply::Set(vec![]),
-        Reply::Array(vec![]),
-        Reply::Array(vec![]),
-    ])
-}
-
-fn command(_ctx: &mut Ctx, a: &[Bytes]) -> Reply {
-    if a.len() == 1 {
-        return Reply::Array(all().map(command_entry).collect());
-    }
-    let sub = String::from_utf8_lossy(&a[1]).to_ascii_lowercase();
-    match sub.as_str() {
-        "count" => Reply::Int(all().count() as i64),
-        "info" => Reply::Array(
-            a[2..]
-                .iter()
-                .map(|n| lookup(n).map_or(Reply::NilArray, command_entry))
-                .collect(),
-        ),
-        "list" => Reply::bulks(all().map(|s| Bytes::from_static(s.name.as_bytes()))),
-        "docs" => Reply::Map(vec![]),
-        _ => unknown_subcommand("command", &a[1]),
-    }
-}
-
 fn dbsize(ctx: &mut Ctx, _a: &[Bytes]) -> Reply {
     Reply::Int(ctx.db().len() as i64)
 }
@@ -687,7 +281,7 @@ fn flushall(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
 
 fn swapdb(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
     let n = ctx.store.dbs.len() as i64;
-    let (Some(x), Some(y)) = (crate::args::parse_i64(&a[1]), crate::args::parse_i64(&a[2])) else {
+    let (Some(x), Some(y)) = (parse_i64(&a[1]), parse_i64(&a[2])) else {
         return Reply::err("invalid first DB index");
     };
     if !(0..n).contains(&x) || !(0..n).contains(&y) {
@@ -706,7 +300,7 @@ fn swapdb(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
 }
 
 fn save(ctx: &mut Ctx, _a: &[Bytes]) -> Reply {
-    let data = crate::aof::serialize(ctx.store);
+    let data = serialize(ctx.store);
     match ctx.shared.persist.write_snapshot(&data) {
         Ok(()) => {
             ctx.store.dirty = 0;
@@ -770,7 +364,7 @@ fn shutdown(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
 /// Our real representation per type, in Redis's encoding vocabulary.
 fn encoding(v: &Value) -> &'static str {
     match v {
-        Value::Str(s) if s.len() <= 20 && crate::args::parse_i64(s).is_some() => "int",
+        Value::Str(s) if s.len() <= 20 && parse_i64(s).is_some() => "int",
         Value::Str(s) if s.len() <= 44 => "embstr",
         Value::Str(_) => "raw",
         Value::List(_) => "quicklist",
@@ -807,30 +401,17 @@ fn debug(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
     let sub = String::from_utf8_lossy(&a[1]).to_ascii_lowercase();
     match sub.as_str() {
         "sleep" if a.len() == 3 => {
-            let secs = crate::args::parse_f64(&a[2])
-                .unwrap_or(0.0)
-                .clamp(0.0, 60.0);
+            let secs = parse_f64(&a[2]).unwrap_or(0.0).clamp(0.0, 60.0);
             std::thread::sleep(std::time::Duration::from_secs_f64(secs));
             OK
         }
         "reload" => {
-            let data = crate::aof::serialize(ctx.store);
-            let Ok((cmds, _)) = crate::aof::parse_file(std::path::Path::new("DEBUG RELOAD"), &data)
-            else {
+            let data = serialize(ctx.store);
+            let Ok((cmds, _)) = parse_file(std::path::Path::new("DEBUG RELOAD"), &data) else {
                 return Reply::err("reload failed");
             };
             ctx.store.dbs.iter_mut().for_each(|d| d.clear());
-            let (db, enabled) = (ctx.client.db, ctx.store.aof.enabled);
-            ctx.store.aof.enabled = false;
-            ctx.store.loading = true;
-            for c in cmds {
-                if let Some(spec) = lookup(&c[0]) {
-                    super::run(ctx, spec, &c);
-                }
-            }
-            ctx.store.loading = false;
-            ctx.store.aof.enabled = enabled;
-            ctx.client.db = db;
+            ctx.nested = Some(Nested::Reload(cmds));
             OK
         }
         "jmap"

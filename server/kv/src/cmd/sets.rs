@@ -4,16 +4,18 @@ use bytes::Bytes;
 use rand::seq::IteratorRandom;
 use rand::Rng;
 
-use super::keyspace::scan_opts;
-use super::{get_set, set_or_new, Ctx, Spec, DENYOOM, FAST, READONLY, WRITE};
-use crate::args::{int, is, syntax};
-use crate::glob;
-use crate::reply::Reply;
-use crate::store::{Set, Value};
-use crate::{spec, tri};
+use super::ctx::tri;
+use super::ctx::{get_set, set_or_new, Ctx};
+use super::keys::scan_opts;
+use super::spec::spec;
+use super::spec::{Spec, DENYOOM, FAST, READONLY, WRITE};
+use crate::keyspace::{Set, Value};
+use crate::protocol::args::{int, is, syntax};
+use crate::protocol::reply::Reply;
+use crate::util::glob;
 
 /// Commands of this family.
-pub static SPECS: &[Spec] = &[
+pub(crate) static SPECS: &[Spec] = &[
     spec!("sadd", -3, WRITE | DENYOOM | FAST, (1, 1, 1), sadd),
     spec!("srem", -3, WRITE | FAST, (1, 1, 1), srem),
     spec!("smembers", 2, READONLY, (1, 1, 1), smembers),
@@ -81,7 +83,7 @@ fn spop(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
         return syntax();
     }
     let count = match a.get(2) {
-        Some(c) => match crate::args::parse_i64(c) {
+        Some(c) => match crate::protocol::args::parse_i64(c) {
             Some(n) if n >= 0 => Some(n as usize),
             _ => return Reply::err("value is out of range, must be positive"),
         },
@@ -235,7 +237,7 @@ fn sdiffstore(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
 }
 
 fn sintercard(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
-    let n = match crate::args::parse_i64(&a[1]) {
+    let n = match crate::protocol::args::parse_i64(&a[1]) {
         Some(n) if n > 0 => n as usize,
         _ => return Reply::err("numkeys should be greater than 0"),
     };
@@ -248,7 +250,7 @@ fn sintercard(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
         if rest.len() != 2 || !is(&rest[0], "limit") {
             return syntax();
         }
-        match crate::args::parse_i64(&rest[1]) {
+        match crate::protocol::args::parse_i64(&rest[1]) {
             Some(l) if l >= 0 => limit = l as usize,
             _ => return Reply::err("LIMIT can't be negative"),
         }

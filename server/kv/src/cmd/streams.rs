@@ -5,16 +5,18 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{get_stream, stream_or_new, Ctx, Spec, BLOCKING, DENYOOM, FAST, READONLY, WRITE};
-use crate::args::{arity, is, parse_i64, syntax};
-use crate::blocking::BlockKind;
-use crate::reply::Reply;
-use crate::store::{Entry, Store, Value};
-use crate::types::{Fields, Stream, StreamId};
-use crate::{spec, tri};
+use super::ctx::tri;
+use super::ctx::{get_stream, stream_or_new, Ctx};
+use super::spec::spec;
+use super::spec::{Spec, BLOCKING, DENYOOM, FAST, READONLY, WRITE};
+use crate::keyspace::blocking::BlockKind;
+use crate::keyspace::types::{Fields, Stream, StreamId};
+use crate::keyspace::{Entry, Store, Value};
+use crate::protocol::args::{arity, is, parse_i64, syntax};
+use crate::protocol::reply::Reply;
 
 /// Commands of this family.
-pub static SPECS: &[Spec] = &[
+pub(crate) static SPECS: &[Spec] = &[
     spec!("xadd", -5, WRITE | DENYOOM | FAST, (1, 1, 1), xadd),
     spec!("xlen", 2, READONLY | FAST, (1, 1, 1), xlen),
     spec!("xrange", -4, READONLY, (1, 1, 1), xrange),
@@ -89,7 +91,7 @@ fn parse_trim(a: &[Bytes], mut i: usize, t: &mut Trim) -> Result<usize, Reply> {
     if minid {
         t.minid = Some(parse_id(th, 0)?);
     } else {
-        let n = parse_i64(th).ok_or_else(crate::args::not_int)?;
+        let n = parse_i64(th).ok_or_else(crate::protocol::args::not_int)?;
         if n < 0 {
             return Err(Reply::err("The MAXLEN argument must be >= 0."));
         }
@@ -276,7 +278,7 @@ fn range(ctx: &mut Ctx, a: &[Bytes], rev: bool) -> Reply {
         6 if is(&a[4], "count") => match parse_i64(&a[5]) {
             Some(n) if n <= 0 => return Reply::Array(vec![]),
             Some(n) => count = n as usize,
-            None => return crate::args::not_int(),
+            None => return crate::protocol::args::not_int(),
         },
         _ => return syntax(),
     }
@@ -349,10 +351,10 @@ fn xread(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
             return syntax();
         };
         if is(&a[i], "count") {
-            let n = tri!(crate::args::int(v));
+            let n = tri!(crate::protocol::args::int(v));
             count = (n > 0).then_some(n as usize);
         } else if is(&a[i], "block") {
-            let n = tri!(crate::args::int(v));
+            let n = tri!(crate::protocol::args::int(v));
             if n < 0 {
                 return Reply::err("timeout is negative");
             }
@@ -407,7 +409,7 @@ fn xread(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
 }
 
 /// Serves a blocked `XREAD` when `key` got new entries.
-pub fn serve_xread(
+pub(crate) fn serve_xread(
     store: &mut Store,
     db: usize,
     key: &Bytes,
@@ -495,5 +497,5 @@ fn xsetid(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
     if let Some(n) = added {
         s.entries_added = n;
     }
-    crate::reply::OK
+    crate::protocol::reply::OK
 }

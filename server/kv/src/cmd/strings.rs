@@ -2,14 +2,16 @@
 
 use bytes::Bytes;
 
-use super::{get_str, Ctx, Spec, DENYOOM, FAST, READONLY, WRITE};
-use crate::args::{float, int, is, not_float, not_int, parse_f64, parse_i64, syntax};
-use crate::reply::{Reply, OK};
-use crate::store::Value;
-use crate::{spec, tri};
+use super::ctx::tri;
+use super::ctx::{get_str, Ctx};
+use super::spec::spec;
+use super::spec::{Spec, DENYOOM, FAST, READONLY, WRITE};
+use crate::keyspace::Value;
+use crate::protocol::args::{float, int, is, not_float, not_int, parse_f64, parse_i64, syntax};
+use crate::protocol::reply::{Reply, OK};
 
 /// Commands of this family.
-pub static SPECS: &[Spec] = &[
+pub(crate) static SPECS: &[Spec] = &[
     spec!("get", 2, READONLY | FAST, (1, 1, 1), get),
     spec!("set", -3, WRITE | DENYOOM, (1, 1, 1), set),
     spec!("setnx", 3, WRITE | DENYOOM | FAST, (1, 1, 1), setnx),
@@ -247,7 +249,7 @@ fn mget(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
     let out = a[1..]
         .iter()
         .map(|k| match ctx.get(k) {
-            Some(crate::store::Entry {
+            Some(crate::keyspace::Entry {
                 val: Value::Str(v), ..
             }) => Reply::Bulk(v.clone()),
             _ => Reply::Nil,
@@ -258,7 +260,7 @@ fn mget(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
 
 fn mset(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
     if a.len().is_multiple_of(2) {
-        return crate::args::arity(std::str::from_utf8(&a[0]).unwrap_or("mset"));
+        return crate::protocol::args::arity(std::str::from_utf8(&a[0]).unwrap_or("mset"));
     }
     for kv in a[1..].chunks(2) {
         ctx.db().set(kv[0].clone(), Value::Str(kv[1].clone()));
@@ -268,7 +270,7 @@ fn mset(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
 
 fn msetnx(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
     if a.len().is_multiple_of(2) {
-        return crate::args::arity("msetnx");
+        return crate::protocol::args::arity("msetnx");
     }
     if a[1..].chunks(2).any(|kv| ctx.get(&kv[0]).is_some()) {
         ctx.propagate_none();
@@ -330,7 +332,7 @@ fn incrbyfloat(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
         None => Bytes::from_static(b"0"),
     };
     tri!(float(&a[2]));
-    let Some(text) = crate::decimal::add(&cur, &a[2]) else {
+    let Some(text) = crate::util::decimal::add(&cur, &a[2]) else {
         return Reply::err("increment would produce NaN or Infinity");
     };
     let text = Bytes::from(text);

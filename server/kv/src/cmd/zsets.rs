@@ -3,16 +3,18 @@
 
 use bytes::Bytes;
 
-use super::keyspace::scan_opts;
-use super::{get_zset, zset_or_new, Ctx, Spec, DENYOOM, FAST, READONLY, WRITE};
-use crate::args::{float, index_range, int, is, syntax, LexBound, ScoreBound};
-use crate::glob;
-use crate::reply::{fmt_double, Reply};
-use crate::types::ZSet;
-use crate::{spec, tri};
+use super::ctx::tri;
+use super::ctx::{get_zset, zset_or_new, Ctx};
+use super::keys::scan_opts;
+use super::spec::spec;
+use super::spec::{Spec, DENYOOM, FAST, READONLY, WRITE};
+use crate::keyspace::types::ZSet;
+use crate::protocol::args::{float, index_range, int, is, syntax, LexBound, ScoreBound};
+use crate::protocol::reply::{fmt_double, Reply};
+use crate::util::glob;
 
 /// Commands of this family.
-pub static SPECS: &[Spec] = &[
+pub(crate) static SPECS: &[Spec] = &[
     spec!("zadd", -4, WRITE | DENYOOM | FAST, (1, 1, 1), zadd),
     spec!("zincrby", 4, WRITE | DENYOOM | FAST, (1, 1, 1), zincrby),
     spec!("zscore", 3, READONLY | FAST, (1, 1, 1), zscore),
@@ -515,7 +517,7 @@ fn zpop(ctx: &mut Ctx, a: &[Bytes], max: bool) -> Reply {
         return syntax();
     }
     let count = match a.get(2) {
-        Some(c) => match crate::args::parse_i64(c) {
+        Some(c) => match crate::protocol::args::parse_i64(c) {
             Some(n) if n >= 0 => Some(n as usize),
             _ => return Reply::err("value is out of range, must be positive"),
         },

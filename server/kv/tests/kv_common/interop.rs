@@ -1,65 +1,102 @@
-//! Real clients against d4-kv: `fred` (the Rust client of every other component, RESP2
-//! and RESP3), redis-py (RESP2 as 5.x-7.x speak it, and `HELLO 3` as 8.x does), the
+//! Real clients against d4-kv: `redis-rs` (the Rust client of every other component,
+//! RESP2 and RESP3), redis-py (RESP2 as 5.x-7.x speak it, and `HELLO 3` as 8.x does), the
 //! redigo-style `SELECT` + `LPOP` loop, and `redis-cli` (inline-free RESP and `--pipe`).
 
 use std::process::{Command, Stdio};
 
-use fred::prelude::*;
-use fred::types::RespVersion;
+use redis::aio::MultiplexedConnection;
+use redis::{cmd, FromRedisValue, Value};
 
 use super::common::{Server, R};
 
-async fn fred_roundtrip(port: u16, version: RespVersion) {
-    let mut cfg = Config::from_url(&format!("redis://127.0.0.1:{port}/2")).expect("url");
-    cfg.version = version;
-    let client = Builder::from_config(cfg).build().expect("build");
-    client
-        .init()
+/// Every text (bulk, simple, verbatim) anywhere in a reply, depth first.
+fn texts(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::BulkString(b) => out.push(String::from_utf8_lossy(b).into_owned()),
+        Value::SimpleString(s) => out.push(s.clone()),
+        Value::VerbatimString { text, .. } => out.push(text.clone()),
+        Value::Array(items) | Value::Set(items) => items.iter().for_each(|i| texts(i, out)),
+        Value::Map(pairs) => pairs.iter().for_each(|(k, v)| {
+            texts(k, out);
+            texts(v, out);
+        }),
+        _ => {}
+    }
+}
+
+async fn query<T: FromRedisValue>(c: &mut MultiplexedConnection, command: &redis::Cmd) -> T {
+    command
+        .query_async(c)
         .await
-        .expect("fred connects (handshake accepted)");
-    let _: () = client.flushall(false).await.unwrap();
-    let _: i64 = client
-        .lpush("analyzer:8:q", vec!["a", "b", "c"])
+        .unwrap_or_else(|e| panic!("{:?}: {e}", command.args_iter().next()))
+}
+
+async fn redis_rs_roundtrip(port: u16, resp3: bool) {
+    let proto = if resp3 { "?protocol=resp3" } else { "" };
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/2{proto}")).expect("url");
+    let mut c = client
+        .get_multiplexed_async_connection()
         .await
-        .unwrap();
-    let v: Option<String> = client.rpop("analyzer:8:q", None).await.unwrap();
+        .expect("redis-rs connects (handshake accepted)");
+    let _: () = query(&mut c, &cmd("FLUSHALL")).await;
+    let _: i64 = query(
+        &mut c,
+        cmd("LPUSH").arg("analyzer:8:q").arg(&["a", "b", "c"]),
+    )
+    .await;
+    let v: Option<String> = query(&mut c, cmd("RPOP").arg("analyzer:8:q")).await;
     assert_eq!(v.as_deref(), Some("a"));
-    let id: String = client
-        .xadd("st", false, None, "*", vec![("f", "1")])
-        .await
-        .unwrap();
-    let read: Value = client.xread(Some(10), None, "st", "0").await.unwrap();
-    assert!(format!("{read:?}").contains(&id), "{read:?}");
-    let n: i64 = client
-        .hset("h", vec![("a", "1"), ("b", "2")])
-        .await
-        .unwrap();
+    let id: String = query(&mut c, cmd("XADD").arg("st").arg("*").arg("f").arg("1")).await;
+    let read: Value = query(
+        &mut c,
+        cmd("XREAD")
+            .arg("COUNT")
+            .arg(10)
+            .arg("STREAMS")
+            .arg("st")
+            .arg("0"),
+    )
+    .await;
+    let mut seen = Vec::new();
+    texts(&read, &mut seen);
+    assert!(seen.contains(&id), "{read:?}");
+    let n: i64 = query(
+        &mut c,
+        cmd("HSET").arg("h").arg("a").arg("1").arg("b").arg("2"),
+    )
+    .await;
     assert_eq!(n, 2);
-    let s1: f64 = client.zincrby("z", 1.5, "m").await.unwrap();
-    let s2: f64 = client.zincrby("z", 1.0, "m").await.unwrap();
+    let s1: f64 = query(&mut c, cmd("ZINCRBY").arg("z").arg(1.5).arg("m")).await;
+    let s2: f64 = query(&mut c, cmd("ZINCRBY").arg("z").arg(1.0).arg("m")).await;
     assert_eq!((s1, s2), (1.5, 2.5));
-    let p = client.pipeline();
-    let _: () = p.incr("n").await.unwrap();
-    let _: () = p.incr("n").await.unwrap();
-    let _: () = p.get("n").await.unwrap();
-    let all: Vec<Value> = p.all().await.unwrap();
+    let all: Vec<Value> = redis::pipe()
+        .cmd("INCR")
+        .arg("n")
+        .cmd("INCR")
+        .arg("n")
+        .cmd("GET")
+        .arg("n")
+        .query_async(&mut c)
+        .await
+        .expect("pipeline");
     assert_eq!(all.len(), 3);
-    assert_eq!(all[2].as_string().as_deref(), Some("2"));
-    let _: i64 = client.lpush("bq", "v").await.unwrap();
-    let popped: Option<(String, String)> = client.brpop("bq", 1.0).await.unwrap();
+    let third: String = redis::from_redis_value_ref(&all[2]).expect("GET reply");
+    assert_eq!(third, "2");
+    let _: i64 = query(&mut c, cmd("LPUSH").arg("bq").arg("v")).await;
+    let popped: Option<(String, String)> = query(&mut c, cmd("BRPOP").arg("bq").arg(1.0)).await;
     assert_eq!(popped, Some(("bq".into(), "v".into())));
-    client.quit().await.unwrap();
+    let _: () = query(&mut c, &cmd("QUIT")).await;
 }
 
 #[tokio::test]
-async fn fred_client_works_over_resp2_and_resp3() {
+async fn redis_rs_client_works_over_resp2_and_resp3() {
     let s = if std::env::var("KV_TEST_REDIS").is_ok() {
         Server::start_redis(&[]).unwrap()
     } else {
         Server::start(&[])
     };
-    fred_roundtrip(s.port, RespVersion::RESP2).await;
-    fred_roundtrip(s.port, RespVersion::RESP3).await;
+    redis_rs_roundtrip(s.port, false).await;
+    redis_rs_roundtrip(s.port, true).await;
     assert_eq!(s.cmd(&["SELECT", "0"]), R::ok());
 }
 

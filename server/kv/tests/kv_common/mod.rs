@@ -12,7 +12,7 @@ use std::time::Duration;
 use d4_testkit::{free_port, wait_for_port, Proc};
 
 /// A running d4-kv (or redis-server) with its own data directory.
-pub struct Server {
+pub(crate) struct Server {
     /// Port.
     pub port: u16,
     /// Process (killed on drop).
@@ -23,13 +23,13 @@ pub struct Server {
 }
 
 /// Path of the d4-kv binary under test.
-pub fn kv_bin() -> &'static str {
+pub(crate) fn kv_bin() -> &'static str {
     env!("CARGO_BIN_EXE_d4-kv")
 }
 
 impl Server {
     /// Starts d4-kv in a fresh temp dir with extra `--option value` args.
-    pub fn start(extra: &[&str]) -> Server {
+    pub(crate) fn start(extra: &[&str]) -> Server {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().to_path_buf();
         let mut s = Server::start_in(&dir, extra);
@@ -38,12 +38,12 @@ impl Server {
     }
 
     /// Starts d4-kv on a given data dir (for restart tests).
-    pub fn start_in(dir: &Path, extra: &[&str]) -> Server {
+    pub(crate) fn start_in(dir: &Path, extra: &[&str]) -> Server {
         Server::spawn(kv_bin(), dir, extra)
     }
 
     /// Starts real redis-server (None when missing outside CI).
-    pub fn start_redis(extra: &[&str]) -> Option<Server> {
+    pub(crate) fn start_redis(extra: &[&str]) -> Option<Server> {
         if !d4_testkit::require("redis-server") {
             return None;
         }
@@ -76,19 +76,19 @@ impl Server {
     }
 
     /// A new raw connection.
-    pub fn conn(&self) -> Conn {
+    pub(crate) fn conn(&self) -> Conn {
         Conn::connect(self.port)
     }
 
     /// One command on a fresh connection.
-    pub fn cmd(&self, args: &[&str]) -> R {
+    pub(crate) fn cmd(&self, args: &[&str]) -> R {
         self.conn().cmd(args)
     }
 }
 
 /// A reply, keeping RESP3 types apart.
 #[derive(Debug, Clone, PartialEq)]
-pub enum R {
+pub(crate) enum R {
     /// `+`
     Simple(String),
     /// `-`
@@ -113,7 +113,7 @@ pub enum R {
 
 impl R {
     /// Bulk text.
-    pub fn s(&self) -> String {
+    pub(crate) fn s(&self) -> String {
         match self {
             R::Bulk(Some(b)) => String::from_utf8_lossy(b).into_owned(),
             R::Simple(s) | R::Double(s) => s.clone(),
@@ -121,21 +121,21 @@ impl R {
         }
     }
     /// Shorthand for a bulk reply.
-    pub fn bulk(s: &str) -> R {
+    pub(crate) fn bulk(s: &str) -> R {
         R::Bulk(Some(s.as_bytes().to_vec()))
     }
     /// Shorthand for an array of bulks.
-    pub fn bulks(v: &[&str]) -> R {
+    pub(crate) fn bulks(v: &[&str]) -> R {
         R::Array(Some(v.iter().map(|s| R::bulk(s)).collect()))
     }
     /// `+OK`
-    pub fn ok() -> R {
+    pub(crate) fn ok() -> R {
         R::Simple("OK".into())
     }
 }
 
 /// A raw client connection.
-pub struct Conn {
+pub(crate) struct Conn {
     /// Reader half.
     pub r: BufReader<TcpStream>,
     /// Writer half.
@@ -143,7 +143,7 @@ pub struct Conn {
 }
 
 /// Encodes a command as a RESP multibulk.
-pub fn encode(args: &[&str]) -> Vec<u8> {
+pub(crate) fn encode(args: &[&str]) -> Vec<u8> {
     let mut out = format!("*{}\r\n", args.len()).into_bytes();
     for a in args {
         out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
@@ -155,7 +155,7 @@ pub fn encode(args: &[&str]) -> Vec<u8> {
 
 impl Conn {
     /// Connects to a loopback port.
-    pub fn connect(port: u16) -> Conn {
+    pub(crate) fn connect(port: u16) -> Conn {
         let s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
         s.set_read_timeout(Some(Duration::from_secs(20))).ok();
         let w = s.try_clone().expect("clone");
@@ -165,30 +165,30 @@ impl Conn {
         }
     }
     /// Sends raw bytes.
-    pub fn send(&mut self, raw: &[u8]) {
+    pub(crate) fn send(&mut self, raw: &[u8]) {
         self.w.write_all(raw).expect("write");
     }
     /// Sends a command without reading.
-    pub fn send_cmd(&mut self, args: &[&str]) {
+    pub(crate) fn send_cmd(&mut self, args: &[&str]) {
         self.send(&encode(args));
     }
     /// Sends a command and reads one reply.
-    pub fn cmd(&mut self, args: &[&str]) -> R {
+    pub(crate) fn cmd(&mut self, args: &[&str]) -> R {
         self.send_cmd(args);
         self.read()
     }
     /// Reads exactly `n` raw bytes.
-    pub fn read_raw(&mut self, n: usize) -> Vec<u8> {
+    pub(crate) fn read_raw(&mut self, n: usize) -> Vec<u8> {
         let mut b = vec![0; n];
         self.r.read_exact(&mut b).expect("read_raw");
         b
     }
     /// Reads one reply.
-    pub fn read(&mut self) -> R {
+    pub(crate) fn read(&mut self) -> R {
         self.try_read().expect("read reply")
     }
     /// Reads one reply; None on EOF/timeout.
-    pub fn try_read(&mut self) -> Option<R> {
+    pub(crate) fn try_read(&mut self) -> Option<R> {
         let mut line = String::new();
         if self.r.read_line(&mut line).ok()? == 0 {
             return None;

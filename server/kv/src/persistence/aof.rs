@@ -1,4 +1,4 @@
-//! Persistence: the append-only file (AOF), its rewrite, and snapshots.
+//! The append-only file (AOF): writing, fsync, rewrite, snapshot files, and recovery.
 //!
 //! # Design
 //!
@@ -13,7 +13,7 @@
 //! `SPOP` becomes `SREM` of the popped members, blocking pops become plain pops,
 //! `XADD *` carries the generated ID, float increments become `SET ... KEEPTTL`.
 //!
-//! **Write path.** Commands append to [`Feed`] inside the store lock, so file order is
+//! **Write path.** Commands append to [`Feed`](crate::keyspace::feed::Feed) inside the store lock, so file order is
 //! execution order. Before a connection sends replies that follow writes, it calls
 //! [`Persistence::flush`]: under the file lock it takes the whole pending buffer (its own
 //! and anybody else's: group commit) and `write(2)`s it; with `always` it also fsyncs
@@ -41,16 +41,14 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 
-use super::config::Fsync;
-use super::frame::parse_request;
-use super::reply::fmt_double;
-use super::store::{Entry, Store, Value};
+use super::snapshot::serialize;
+use crate::config::Fsync;
+use crate::keyspace::Store;
+use crate::protocol::frame::parse_request;
 
 /// A persistence failure.
 #[derive(Debug, thiserror::Error)]
@@ -82,189 +80,9 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> AofError + '_ {
     }
 }
 
-/// Pending append-only output, owned by the store (filled under its lock).
-#[derive(Debug)]
-pub struct Feed {
-    /// Logging on/off.
-    pub enabled: bool,
-    buf: Vec<u8>,
-    /// Bytes ever fed (a logical position, not a file offset).
-    pub seq: u64,
-    selected: Option<usize>,
-    rewrite_buf: Option<Vec<u8>>,
-}
-
-/// A saved [`Feed`] position, to undo an empty `MULTI`/`EXEC` wrapper.
-pub struct Mark(usize, u64, Option<usize>, Option<usize>);
-
-impl Feed {
-    /// A new feed.
-    pub fn new(enabled: bool) -> Feed {
-        Feed {
-            enabled,
-            buf: Vec::new(),
-            seq: 0,
-            selected: None,
-            rewrite_buf: None,
-        }
-    }
-
-    /// Logs one command run on database `db`.
-    pub fn push(&mut self, db: usize, args: &[Bytes]) {
-        if !self.enabled {
-            return;
-        }
-        let start = self.buf.len();
-        if self.selected != Some(db) {
-            encode_cmd(
-                &mut self.buf,
-                &[Bytes::from_static(b"SELECT"), Bytes::from(db.to_string())],
-            );
-            self.selected = Some(db);
-        }
-        encode_cmd(&mut self.buf, args);
-        if let Some(rb) = self.rewrite_buf.as_mut() {
-            rb.extend_from_slice(&self.buf[start..]);
-        }
-        self.seq += (self.buf.len() - start) as u64;
-    }
-
-    /// Current position (for [`Feed::rollback`]).
-    pub fn mark(&self) -> Mark {
-        Mark(
-            self.buf.len(),
-            self.seq,
-            self.selected,
-            self.rewrite_buf.as_ref().map(Vec::len),
-        )
-    }
-
-    /// Drops everything fed since `m`.
-    pub fn rollback(&mut self, m: Mark) {
-        self.buf.truncate(m.0);
-        self.seq = m.1;
-        self.selected = m.2;
-        if let (Some(rb), Some(n)) = (self.rewrite_buf.as_mut(), m.3) {
-            rb.truncate(n);
-        }
-    }
-
-    /// Takes the pending bytes and the position they end at.
-    pub fn take(&mut self) -> (Vec<u8>, u64) {
-        (std::mem::take(&mut self.buf), self.seq)
-    }
-}
-
-/// Appends a RESP multibulk command.
-pub fn encode_cmd(out: &mut Vec<u8>, args: &[Bytes]) {
-    out.push(b'*');
-    out.extend_from_slice(itoa::Buffer::new().format(args.len()).as_bytes());
-    out.extend_from_slice(b"\r\n");
-    for a in args {
-        out.push(b'$');
-        out.extend_from_slice(itoa::Buffer::new().format(a.len()).as_bytes());
-        out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-}
-
-/// Serialises the whole keyspace as commands that rebuild it.
-pub fn serialize(store: &Store) -> Vec<u8> {
-    let mut out = Vec::new();
-    for (i, db) in store.dbs.iter().enumerate() {
-        if db.is_empty() {
-            continue;
-        }
-        encode_cmd(
-            &mut out,
-            &[Bytes::from_static(b"SELECT"), Bytes::from(i.to_string())],
-        );
-        for (k, e) in db.iter() {
-            serialize_entry(&mut out, k, e);
-        }
-    }
-    out
-}
-
-fn b(s: &'static str) -> Bytes {
-    Bytes::from_static(s.as_bytes())
-}
-
-fn chunked(out: &mut Vec<u8>, head: &[Bytes], items: impl Iterator<Item = Vec<Bytes>>) {
-    let mut cmd = head.to_vec();
-    for it in items {
-        cmd.extend(it);
-        if cmd.len() >= 256 {
-            encode_cmd(out, &cmd);
-            cmd.truncate(head.len());
-        }
-    }
-    if cmd.len() > head.len() {
-        encode_cmd(out, &cmd);
-    }
-}
-
-fn serialize_entry(out: &mut Vec<u8>, k: &Bytes, e: &Entry) {
-    match &e.val {
-        Value::Str(v) => encode_cmd(out, &[b("SET"), k.clone(), v.clone()]),
-        Value::List(l) => chunked(
-            out,
-            &[b("RPUSH"), k.clone()],
-            l.iter().map(|v| vec![v.clone()]),
-        ),
-        Value::Set(s) => chunked(
-            out,
-            &[b("SADD"), k.clone()],
-            s.iter().map(|v| vec![v.clone()]),
-        ),
-        Value::Hash(h) => chunked(
-            out,
-            &[b("HSET"), k.clone()],
-            h.iter().map(|(f, v)| vec![f.clone(), v.clone()]),
-        ),
-        Value::ZSet(z) => chunked(
-            out,
-            &[b("ZADD"), k.clone()],
-            z.iter()
-                .map(|(m, s)| vec![Bytes::from(fmt_double(s)), m.clone()]),
-        ),
-        Value::Stream(s) => {
-            if s.entries.is_empty() {
-                encode_cmd(out, &[b("XADD"), k.clone(), b("0-1"), b("x"), b("y")]);
-                encode_cmd(out, &[b("XDEL"), k.clone(), b("0-1")]);
-            }
-            for (id, fields) in &s.entries {
-                let mut cmd = vec![b("XADD"), k.clone(), id.to_bytes()];
-                fields
-                    .iter()
-                    .for_each(|(f, v)| cmd.extend([f.clone(), v.clone()]));
-                encode_cmd(out, &cmd);
-            }
-            let added = Bytes::from(s.entries_added.to_string());
-            encode_cmd(
-                out,
-                &[
-                    b("XSETID"),
-                    k.clone(),
-                    s.last_id.to_bytes(),
-                    b("ENTRIESADDED"),
-                    added,
-                ],
-            );
-        }
-    }
-    if let Some(t) = e.exp {
-        encode_cmd(
-            out,
-            &[b("PEXPIREAT"), k.clone(), Bytes::from(t.to_string())],
-        );
-    }
-}
-
 /// Splits a data file into commands; returns them and the length of the complete prefix
 /// (`< data.len()` when the tail is truncated).
-pub fn parse_file(path: &Path, data: &[u8]) -> Result<(Vec<Vec<Bytes>>, usize), AofError> {
+pub(crate) fn parse_file(path: &Path, data: &[u8]) -> Result<(Vec<Vec<Bytes>>, usize), AofError> {
     let mut buf = BytesMut::from(data);
     let mut cmds = Vec::new();
     let (mut good, mut good_cmds, mut in_multi) = (0usize, 0usize, false);
@@ -313,7 +131,7 @@ pub fn parse_file(path: &Path, data: &[u8]) -> Result<(Vec<Vec<Bytes>>, usize), 
 
 /// The open append-only file and how far it has been written and synced.
 #[derive(Debug)]
-pub struct AofFile {
+pub(crate) struct AofFile {
     file: Option<File>,
     path: PathBuf,
     written: u64,
@@ -325,7 +143,7 @@ pub struct AofFile {
 }
 
 /// Persistence state shared by connections and the background thread.
-pub struct Persistence {
+pub(crate) struct Persistence {
     /// The append-only file.
     pub file: Mutex<AofFile>,
     /// fsync policy.
@@ -338,7 +156,7 @@ pub struct Persistence {
 
 impl Persistence {
     /// Opens (creating) the append-only file if `enabled`.
-    pub fn open(
+    pub(crate) fn open(
         aof_path: PathBuf,
         dump_path: PathBuf,
         enabled: bool,
@@ -372,7 +190,7 @@ impl Persistence {
     }
 
     /// Writes everything fed up to `seq` (and fsyncs with `always`) before replies go out.
-    pub fn flush(&self, store: &Mutex<Store>, seq: u64) {
+    pub(crate) fn flush(&self, store: &Mutex<Store>, seq: u64) {
         let mut f = self.file.lock();
         let always = *self.fsync.lock() == Fsync::Always;
         if f.written < seq {
@@ -385,7 +203,7 @@ impl Persistence {
     }
 
     /// fsyncs if anything was written since the last fsync (the `everysec` tick).
-    pub fn sync_if_needed(&self) {
+    pub(crate) fn sync_if_needed(&self) {
         let mut f = self.file.lock();
         if f.synced < f.written {
             f.sync();
@@ -393,7 +211,7 @@ impl Persistence {
     }
 
     /// True when the file outgrew the automatic rewrite threshold.
-    pub fn wants_rewrite(&self, pct: u64, min: u64) -> bool {
+    pub(crate) fn wants_rewrite(&self, pct: u64, min: u64) -> bool {
         let f = self.file.lock();
         f.file.is_some()
             && pct > 0
@@ -402,21 +220,20 @@ impl Persistence {
     }
 
     /// Rewrites the append-only file from the current keyspace (see the module doc).
-    pub fn rewrite(&self, store: &Mutex<Store>) -> Result<(), AofError> {
+    pub(crate) fn rewrite(&self, store: &Mutex<Store>) -> Result<(), AofError> {
         let (path, snapshot) = {
             let mut f = self.file.lock();
             let mut st = store.lock();
             let (buf, upto) = st.aof.take();
             f.write(&buf, upto);
-            st.aof.selected = None;
-            st.aof.rewrite_buf = Some(Vec::new());
+            st.aof.start_rewrite();
             (f.path.clone(), serialize(&st))
         };
         let tmp = path.with_extension("rewrite.tmp");
         let res = write_new(&tmp, &snapshot);
         let mut f = self.file.lock();
         let mut st = store.lock();
-        let tail = st.aof.rewrite_buf.take().unwrap_or_default();
+        let tail = st.aof.finish_rewrite();
         let mut tmpf = res?;
         tmpf.write_all(&tail).map_err(io(&tmp))?;
         tmpf.sync_all().map_err(io(&tmp))?;
@@ -439,7 +256,7 @@ impl Persistence {
     }
 
     /// Writes a snapshot file from serialised bytes (temp file + rename).
-    pub fn write_snapshot(&self, data: &[u8]) -> Result<(), AofError> {
+    pub(crate) fn write_snapshot(&self, data: &[u8]) -> Result<(), AofError> {
         let tmp = self.dump_path.with_extension("tmp");
         write_new(&tmp, data)?.sync_all().map_err(io(&tmp))?;
         std::fs::rename(&tmp, &self.dump_path).map_err(io(&self.dump_path))?;
@@ -448,7 +265,7 @@ impl Persistence {
     }
 
     /// Enables logging to a (new) file when `CONFIG SET appendonly yes` turns it on.
-    pub fn ensure_open(&self) -> Result<(), AofError> {
+    pub(crate) fn ensure_open(&self) -> Result<(), AofError> {
         let mut f = self.file.lock();
         if f.file.is_none() {
             let path = f.path.clone();
@@ -464,7 +281,7 @@ impl Persistence {
     }
 
     /// Final flush and fsync at shutdown.
-    pub fn close(&self, store: &Mutex<Store>) {
+    pub(crate) fn close(&self, store: &Mutex<Store>) {
         let seq = store.lock().aof.seq;
         self.flush(store, seq);
         self.sync_if_needed();
@@ -514,117 +331,30 @@ fn sync_dir(path: &Path) {
     }
 }
 
-/// The background thread: `everysec` fsyncs, rewrites and snapshots on request or rule.
-pub fn spawn_background(shared: Arc<super::server::Shared>) -> std::thread::JoinHandle<()> {
-    std::thread::Builder::new()
-        .name("d4-kv-persist".into())
-        .spawn(move || background(shared))
-        .unwrap_or_else(|e| panic!("cannot spawn persistence thread: {e}"))
-}
-
-fn background(sh: Arc<super::server::Shared>) {
-    let mut last_sync = Instant::now();
-    while !sh.is_stopping() {
-        std::thread::sleep(Duration::from_millis(50));
-        if *sh.persist.fsync.lock() == Fsync::EverySec
-            && last_sync.elapsed() >= Duration::from_secs(1)
-        {
-            sh.persist.sync_if_needed();
-            last_sync = Instant::now();
-        }
-        let cfg = sh.config.read().clone();
-        let (rewrite, save) = {
-            let mut st = sh.store.lock();
-            let now = super::store::now_ms() / 1000;
-            let rule = cfg
-                .save
-                .iter()
-                .any(|(secs, changes)| st.dirty >= *changes && now >= st.last_save + secs);
-
-            (
-                std::mem::take(&mut st.rewrite_requested),
-                std::mem::take(&mut st.bgsave_requested) || rule,
-            )
-        };
-        let auto = cfg.appendonly
-            && sh.persist.wants_rewrite(
-                cfg.auto_aof_rewrite_percentage,
-                cfg.auto_aof_rewrite_min_size,
-            );
-        if rewrite || auto {
-            run_rewrite(&sh);
-        }
-        if save {
-            if let Err(e) = bgsave(&sh) {
-                tracing::error!(error = %e, "Background save failed.");
-            }
-        }
-    }
-}
-
-/// Runs a rewrite now, logging the result.
-pub fn run_rewrite(sh: &super::server::Shared) {
-    use std::sync::atomic::Ordering;
-    if sh.persist.rewriting.swap(true, Ordering::SeqCst) {
-        return;
-    }
-    let t = Instant::now();
-    match sh.persist.rewrite(&sh.store) {
-        Ok(()) => tracing::info!(
-            ms = t.elapsed().as_millis() as u64,
-            "Append-only file rewritten."
-        ),
-        Err(e) => tracing::error!(error = %e, "Append-only file rewrite failed."),
-    }
-    sh.persist.rewriting.store(false, Ordering::SeqCst);
-}
-
-/// Snapshot: serialise under the lock, write outside it.
-pub fn bgsave(sh: &super::server::Shared) -> Result<(), AofError> {
-    let (data, dirty) = {
-        let st = sh.store.lock();
-        (serialize(&st), st.dirty)
-    };
-    sh.persist.write_snapshot(&data)?;
-    let mut st = sh.store.lock();
-    st.dirty = st.dirty.saturating_sub(dirty);
-    st.last_save = super::store::now_ms() / 1000;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::frame::encode_request;
+
+    fn b(s: &'static str) -> Bytes {
+        Bytes::from_static(s.as_bytes())
+    }
 
     #[test]
     fn truncated_tail_and_open_multi_are_cut() {
         let mut data = Vec::new();
-        encode_cmd(&mut data, &[b("SET"), b("a"), b("1")]);
+        encode_request(&mut data, &[b("SET"), b("a"), b("1")]);
         let good = data.len();
-        encode_cmd(&mut data, &[b("MULTI")]);
-        encode_cmd(&mut data, &[b("SET"), b("b"), b("2")]);
+        encode_request(&mut data, &[b("MULTI")]);
+        encode_request(&mut data, &[b("SET"), b("b"), b("2")]);
         let (cmds, n) = parse_file(Path::new("x"), &data).unwrap();
         assert_eq!((cmds.len(), n), (1, good));
         data.truncate(good);
-        encode_cmd(&mut data, &[b("SET"), b("b"), b("2")]);
+        encode_request(&mut data, &[b("SET"), b("b"), b("2")]);
         let full = data.len();
         data.extend_from_slice(b"*3\r\n$3\r\nSET\r\n$1\r\nc");
         let (cmds, n) = parse_file(Path::new("x"), &data).unwrap();
         assert_eq!((cmds.len(), n), (2, full));
         assert!(parse_file(Path::new("x"), b"garbage").is_err());
-    }
-
-    #[test]
-    fn feed_selects_db_and_rolls_back() {
-        let mut f = Feed::new(true);
-        f.push(0, &[b("SET"), b("a"), b("1")]);
-        let m = f.mark();
-        f.push(2, &[b("MULTI")]);
-        f.rollback(m);
-        f.push(0, &[b("DEL"), b("a")]);
-        let (buf, seq) = f.take();
-        assert_eq!(seq, buf.len() as u64);
-        let (cmds, _) = parse_file(Path::new("x"), &buf).unwrap();
-        assert_eq!(cmds.len(), 3, "SELECT 0, SET, DEL");
     }
 }

@@ -5,19 +5,24 @@
 //! incomplete ("read more" is not an error). A complete request is split off the buffer
 //! and its arguments are zero-copy slices of it. Protocol errors carry Redis's own text;
 //! the connection replies with it and closes, as Redis does.
+//!
+//! Every length and offset comes from the network, so this module denies indexing,
+//! `unwrap` and `expect`: a malformed request can only produce a [`FrameError`].
+
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use bytes::{Bytes, BytesMut};
 
 /// Largest accepted number of arguments in one multibulk request (Redis: 1024*1024).
-pub const MAX_MULTIBULK: i64 = 1024 * 1024;
+pub(crate) const MAX_MULTIBULK: i64 = 1024 * 1024;
 /// Largest accepted bulk argument (Redis `proto-max-bulk-len`: 512 MB).
-pub const MAX_BULK: i64 = 512 * 1024 * 1024;
+pub(crate) const MAX_BULK: i64 = 512 * 1024 * 1024;
 /// Largest inline request line (Redis `PROTO_INLINE_MAX_SIZE`: 64 KB).
-pub const MAX_INLINE: usize = 64 * 1024;
+pub(crate) const MAX_INLINE: usize = 64 * 1024;
 
 /// A protocol violation; the connection answers with the text and closes.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum FrameError {
+pub(crate) enum FrameError {
     /// Bad `*N` header.
     #[error("ERR Protocol error: invalid multibulk length")]
     MultibulkLength,
@@ -43,36 +48,34 @@ pub enum FrameError {
 
 /// Parses one request from the front of `buf`. `Ok(Some(args))` consumes it (args may be
 /// empty for blank lines and `*0`, which callers skip); `Ok(None)` means "need more bytes".
-pub fn parse_request(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, FrameError> {
-    if buf.is_empty() {
-        return Ok(None);
-    }
-    if buf[0] == b'*' {
-        parse_multibulk(buf)
-    } else {
-        parse_inline(buf)
+pub(crate) fn parse_request(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, FrameError> {
+    match buf.first() {
+        None => Ok(None),
+        Some(b'*') => parse_multibulk(buf),
+        Some(_) => parse_inline(buf),
     }
 }
 
+/// Index of the `\r` of the first CRLF at or after `from` (a lone `\n` is skipped).
 fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
     let mut i = from;
-    while i < buf.len() {
-        let p = memchr_nl(&buf[i..])? + i;
-        if p > 0 && buf[p - 1] == b'\r' {
+    loop {
+        let p = i + memchr::memchr(b'\n', buf.get(i..)?)?;
+        if p > 0 && buf.get(p - 1) == Some(&b'\r') {
             return Some(p - 1);
         }
         i = p + 1;
     }
-    None
 }
 
-fn memchr_nl(b: &[u8]) -> Option<usize> {
-    b.iter().position(|&c| c == b'\n')
-}
-
+/// The signed decimal of a `*N` / `$N` header (what `strtoll` accepts there).
 fn parse_int(b: &[u8]) -> Option<i64> {
     std::str::from_utf8(b).ok()?.parse().ok()
 }
+
+/// Argument slots reserved up front: a header may announce up to [`MAX_MULTIBULK`]
+/// arguments before any of them arrived, so larger requests grow as they come.
+const PREALLOC_ARGS: usize = 1024;
 
 fn parse_multibulk(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, FrameError> {
     let Some(end) = find_crlf(buf, 0) else {
@@ -82,7 +85,10 @@ fn parse_multibulk(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, FrameError>
             Ok(None)
         };
     };
-    let n = parse_int(&buf[1..end]).ok_or(FrameError::MultibulkLength)?;
+    let n = buf
+        .get(1..end)
+        .and_then(parse_int)
+        .ok_or(FrameError::MultibulkLength)?;
     if n > MAX_MULTIBULK {
         return Err(FrameError::MultibulkLength);
     }
@@ -91,13 +97,14 @@ fn parse_multibulk(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, FrameError>
         let _ = buf.split_to(pos);
         return Ok(Some(Vec::new()));
     }
-    let mut spans = Vec::with_capacity(n as usize);
+    let n = n as usize;
+    let mut spans = Vec::with_capacity(n.min(PREALLOC_ARGS));
     for _ in 0..n {
-        if pos >= buf.len() {
+        let Some(&tag) = buf.get(pos) else {
             return Ok(None);
-        }
-        if buf[pos] != b'$' {
-            return Err(FrameError::ExpectedDollar(buf[pos] as char));
+        };
+        if tag != b'$' {
+            return Err(FrameError::ExpectedDollar(tag as char));
         }
         let Some(hend) = find_crlf(buf, pos) else {
             return if buf.len() - pos > MAX_INLINE {
@@ -106,7 +113,10 @@ fn parse_multibulk(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, FrameError>
                 Ok(None)
             };
         };
-        let len = parse_int(&buf[pos + 1..hend]).ok_or(FrameError::BulkLength)?;
+        let len = buf
+            .get(pos + 1..hend)
+            .and_then(parse_int)
+            .ok_or(FrameError::BulkLength)?;
         if !(0..=MAX_BULK).contains(&len) {
             return Err(FrameError::BulkLength);
         }
@@ -127,7 +137,7 @@ fn parse_multibulk(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, FrameError>
 }
 
 fn parse_inline(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, FrameError> {
-    let Some(nl) = memchr_nl(buf) else {
+    let Some(nl) = memchr::memchr(b'\n', buf) else {
         return if buf.len() > MAX_INLINE {
             Err(FrameError::InlineTooBig)
         } else {
@@ -135,103 +145,129 @@ fn parse_inline(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, FrameError> {
         };
     };
     let line = buf.split_to(nl + 1);
-    let mut text = &line[..nl];
-    if text.last() == Some(&b'\r') {
-        text = &text[..text.len() - 1];
-    }
+    let text = line.strip_suffix(b"\n").unwrap_or(&line);
+    let text = text.strip_suffix(b"\r").unwrap_or(text);
     split_args(text).map(Some)
 }
 
 /// Splits an inline command line into arguments, honouring `"..."` (with `\n`, `\xHH`
 /// escapes) and `'...'` quoting like Redis's `sdssplitargs`.
-pub fn split_args(line: &[u8]) -> Result<Vec<Bytes>, FrameError> {
+pub(crate) fn split_args(line: &[u8]) -> Result<Vec<Bytes>, FrameError> {
     let mut args = Vec::new();
-    let mut i = 0;
+    let mut rest = line;
     loop {
-        while i < line.len() && line[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        if i >= line.len() {
-            return Ok(args);
-        }
+        rest = trim_start(rest);
         let mut cur = Vec::new();
-        match line[i] {
-            b'"' => i = double_quoted(line, i + 1, &mut cur)?,
-            b'\'' => i = single_quoted(line, i + 1, &mut cur)?,
+        rest = match rest {
+            [] => return Ok(args),
+            [b'"', tail @ ..] => double_quoted(tail, &mut cur)?,
+            [b'\'', tail @ ..] => single_quoted(tail, &mut cur)?,
             _ => {
-                while i < line.len() && !line[i].is_ascii_whitespace() {
-                    cur.push(line[i]);
-                    i += 1;
-                }
+                let end = rest
+                    .iter()
+                    .position(u8::is_ascii_whitespace)
+                    .unwrap_or(rest.len());
+                let (word, tail) = rest.split_at(end);
+                cur.extend_from_slice(word);
+                tail
             }
-        }
+        };
         args.push(Bytes::from(cur));
     }
 }
 
-fn closing_ok(line: &[u8], i: usize) -> Result<usize, FrameError> {
-    // The closing quote must be followed by a space or the end of the line.
-    if i < line.len() && !line[i].is_ascii_whitespace() {
-        return Err(FrameError::Quotes);
+fn trim_start(mut s: &[u8]) -> &[u8] {
+    while let [c, tail @ ..] = s {
+        if !c.is_ascii_whitespace() {
+            break;
+        }
+        s = tail;
     }
-    Ok(i)
+    s
 }
 
-fn double_quoted(line: &[u8], mut i: usize, cur: &mut Vec<u8>) -> Result<usize, FrameError> {
-    while i < line.len() {
-        match line[i] {
-            b'\\' if i + 3 < line.len() && line[i + 1] == b'x' => {
-                let hex = std::str::from_utf8(&line[i + 2..i + 4]).ok();
-                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(b) => {
-                        cur.push(b);
-                        i += 4;
-                    }
-                    None => {
-                        cur.push(b'x');
-                        i += 2;
-                    }
+/// What follows a closing quote: it must be a space or the end of the line.
+fn closing_ok(tail: &[u8]) -> Result<&[u8], FrameError> {
+    match tail.first() {
+        Some(c) if !c.is_ascii_whitespace() => Err(FrameError::Quotes),
+        _ => Ok(tail),
+    }
+}
+
+fn hex_digit(c: u8) -> Option<u8> {
+    (c as char).to_digit(16).map(|d| d as u8)
+}
+
+/// Reads a `"..."` argument (opening quote already consumed) into `cur`; returns the rest.
+fn double_quoted<'a>(mut s: &'a [u8], cur: &mut Vec<u8>) -> Result<&'a [u8], FrameError> {
+    loop {
+        s = match s {
+            [b'\\', b'x', h, l, tail @ ..] => match (hex_digit(*h), hex_digit(*l)) {
+                (Some(h), Some(l)) => {
+                    cur.push(h * 16 + l);
+                    tail
                 }
-            }
-            b'\\' if i + 1 < line.len() => {
-                cur.push(match line[i + 1] {
+                _ => {
+                    cur.push(b'x');
+                    s.get(2..).unwrap_or_default()
+                }
+            },
+            [b'\\', c, tail @ ..] => {
+                cur.push(match c {
                     b'n' => b'\n',
                     b'r' => b'\r',
                     b't' => b'\t',
                     b'b' => 8,
                     b'a' => 7,
-                    c => c,
+                    c => *c,
                 });
-                i += 2;
+                tail
             }
-            b'"' => return closing_ok(line, i + 1),
-            c => {
-                cur.push(c);
-                i += 1;
+            [b'"', tail @ ..] => return closing_ok(tail),
+            [c, tail @ ..] => {
+                cur.push(*c);
+                tail
             }
-        }
+            [] => return Err(FrameError::Quotes),
+        };
     }
-    Err(FrameError::Quotes)
 }
 
-fn single_quoted(line: &[u8], mut i: usize, cur: &mut Vec<u8>) -> Result<usize, FrameError> {
-    while i < line.len() {
-        match line[i] {
-            b'\\' if i + 1 < line.len() && line[i + 1] == b'\'' => {
+/// Reads a `'...'` argument (opening quote already consumed) into `cur`; returns the rest.
+fn single_quoted<'a>(mut s: &'a [u8], cur: &mut Vec<u8>) -> Result<&'a [u8], FrameError> {
+    loop {
+        s = match s {
+            [b'\\', b'\'', tail @ ..] => {
                 cur.push(b'\'');
-                i += 2;
+                tail
             }
-            b'\'' => return closing_ok(line, i + 1),
-            c => {
-                cur.push(c);
-                i += 1;
+            [b'\'', tail @ ..] => return closing_ok(tail),
+            [c, tail @ ..] => {
+                cur.push(*c);
+                tail
             }
-        }
+            [] => return Err(FrameError::Quotes),
+        };
     }
-    Err(FrameError::Quotes)
+}
+
+/// Appends a request as a RESP multibulk (what a client sends; the append-only file's
+/// record format).
+pub(crate) fn encode_request(out: &mut Vec<u8>, args: &[Bytes]) {
+    out.push(b'*');
+    out.extend_from_slice(itoa::Buffer::new().format(args.len()).as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for a in args {
+        out.push(b'$');
+        out.extend_from_slice(itoa::Buffer::new().format(a.len()).as_bytes());
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -1,57 +1,89 @@
 //! Argument parsing with Redis's exact error texts: integers, floats, score and lex
 //! range bounds, and case-insensitive option names.
+//!
+//! Arguments come from the network, so this module denies indexing, `unwrap` and
+//! `expect`: a bad argument can only produce an error reply.
+
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use bytes::Bytes;
 
 use super::reply::Reply;
 
 /// `ERR value is not an integer or out of range`
-pub fn not_int() -> Reply {
+pub(crate) fn not_int() -> Reply {
     Reply::err("value is not an integer or out of range")
 }
 /// `ERR value is not a valid float`
-pub fn not_float() -> Reply {
+pub(crate) fn not_float() -> Reply {
     Reply::err("value is not a valid float")
 }
 /// `ERR syntax error`
-pub fn syntax() -> Reply {
+pub(crate) fn syntax() -> Reply {
     Reply::err("syntax error")
 }
 /// `WRONGTYPE ...`
-pub fn wrongtype() -> Reply {
+pub(crate) fn wrongtype() -> Reply {
     Reply::Error("WRONGTYPE Operation against a key holding the wrong kind of value".into())
 }
 /// `ERR wrong number of arguments for '<cmd>' command`
-pub fn arity(cmd: &str) -> Reply {
+pub(crate) fn arity(cmd: &str) -> Reply {
     Reply::err(format!(
         "wrong number of arguments for '{}' command",
         cmd.to_ascii_lowercase()
     ))
 }
 
+/// `ERR unknown subcommand 'x'. Try FOO HELP.`
+pub(crate) fn unknown_subcommand(cmd: &str, sub: &[u8]) -> Reply {
+    let sub = String::from_utf8_lossy(sub);
+    let sub: String = sub.chars().take(128).collect();
+    Reply::err(format!(
+        "unknown subcommand '{sub}'. Try {} HELP.",
+        cmd.to_ascii_uppercase()
+    ))
+}
+
 /// Parses a strict decimal i64 like Redis's `string2ll` (no sign `+`, no spaces, no
 /// leading zeros).
-pub fn parse_i64(b: &[u8]) -> Option<i64> {
+pub(crate) fn parse_i64(b: &[u8]) -> Option<i64> {
     if b.is_empty() || b.len() > 20 {
         return None;
     }
     if b == b"0" {
         return Some(0);
     }
-    let digits = if b[0] == b'-' { &b[1..] } else { b };
-    if digits.is_empty() || digits[0] == b'0' || !digits.iter().all(u8::is_ascii_digit) {
+    let (neg, digits) = match b.strip_prefix(b"-") {
+        Some(d) => (true, d),
+        None => (false, b),
+    };
+    if matches!(digits.first(), None | Some(b'0')) {
         return None;
     }
-    std::str::from_utf8(b).ok()?.parse().ok()
+    // Accumulate towards the sign so that i64::MIN parses without overflow.
+    let mut v: i64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        let d = i64::from(c - b'0');
+        v = v.checked_mul(10)?;
+        v = if neg {
+            v.checked_sub(d)?
+        } else {
+            v.checked_add(d)?
+        };
+    }
+    Some(v)
 }
 
 /// [`parse_i64`] or the "not an integer" error.
-pub fn int(b: &[u8]) -> Result<i64, Reply> {
+pub(crate) fn int(b: &[u8]) -> Result<i64, Reply> {
     parse_i64(b).ok_or_else(not_int)
 }
 
 /// Parses a float like `strtold` as Redis uses it: no surrounding spaces, no NaN.
-pub fn parse_f64(b: &[u8]) -> Option<f64> {
+pub(crate) fn parse_f64(b: &[u8]) -> Option<f64> {
     let s = std::str::from_utf8(b).ok()?;
     if s.is_empty()
         || s.starts_with(|c: char| c.is_ascii_whitespace())
@@ -82,18 +114,18 @@ fn parse_hex_float(s: &str) -> Option<f64> {
 }
 
 /// [`parse_f64`] or the "not a valid float" error.
-pub fn float(b: &[u8]) -> Result<f64, Reply> {
+pub(crate) fn float(b: &[u8]) -> Result<f64, Reply> {
     parse_f64(b).ok_or_else(not_float)
 }
 
 /// Case-insensitive comparison of an argument with an ASCII keyword.
-pub fn is(arg: &[u8], kw: &str) -> bool {
+pub(crate) fn is(arg: &[u8], kw: &str) -> bool {
     arg.eq_ignore_ascii_case(kw.as_bytes())
 }
 
 /// A score bound of `ZRANGEBYSCORE` and friends: `1.5`, `(1.5`, `-inf`, `+inf`.
 #[derive(Debug, Clone, Copy)]
-pub struct ScoreBound {
+pub(crate) struct ScoreBound {
     /// The value.
     pub v: f64,
     /// True for `(`.
@@ -102,7 +134,7 @@ pub struct ScoreBound {
 
 impl ScoreBound {
     /// Parses a bound; `None` → caller replies "min or max is not a float".
-    pub fn parse(b: &[u8]) -> Option<ScoreBound> {
+    pub(crate) fn parse(b: &[u8]) -> Option<ScoreBound> {
         match b.strip_prefix(b"(") {
             Some(rest) => Some(ScoreBound {
                 v: parse_f64(rest)?,
@@ -115,7 +147,7 @@ impl ScoreBound {
         }
     }
     /// True if `s` is above this lower bound.
-    pub fn above_min(&self, s: f64) -> bool {
+    pub(crate) fn above_min(&self, s: f64) -> bool {
         if self.excl {
             s > self.v
         } else {
@@ -123,7 +155,7 @@ impl ScoreBound {
         }
     }
     /// True if `s` is below this upper bound.
-    pub fn below_max(&self, s: f64) -> bool {
+    pub(crate) fn below_max(&self, s: f64) -> bool {
         if self.excl {
             s < self.v
         } else {
@@ -134,7 +166,7 @@ impl ScoreBound {
 
 /// A lex bound of `ZRANGEBYLEX`: `[a`, `(a`, `-`, `+`.
 #[derive(Debug, Clone)]
-pub enum LexBound {
+pub(crate) enum LexBound {
     /// `-`
     Min,
     /// `+`
@@ -145,7 +177,7 @@ pub enum LexBound {
 
 impl LexBound {
     /// Parses a bound; `None` → "min or max not valid string range item".
-    pub fn parse(b: &Bytes) -> Option<LexBound> {
+    pub(crate) fn parse(b: &Bytes) -> Option<LexBound> {
         match b.first()? {
             b'-' if b.len() == 1 => Some(LexBound::Min),
             b'+' if b.len() == 1 => Some(LexBound::Max),
@@ -155,26 +187,26 @@ impl LexBound {
         }
     }
     /// True if `m` satisfies this bound used as a minimum.
-    pub fn above_min(&self, m: &[u8]) -> bool {
+    pub(crate) fn above_min(&self, m: &[u8]) -> bool {
         match self {
             LexBound::Min => true,
             LexBound::Max => false,
-            LexBound::Val(v, incl) => m > &v[..] || (*incl && m == &v[..]),
+            LexBound::Val(v, incl) => m > v.as_ref() || (*incl && m == v.as_ref()),
         }
     }
     /// True if `m` satisfies this bound used as a maximum.
-    pub fn below_max(&self, m: &[u8]) -> bool {
+    pub(crate) fn below_max(&self, m: &[u8]) -> bool {
         match self {
             LexBound::Min => false,
             LexBound::Max => true,
-            LexBound::Val(v, incl) => m < &v[..] || (*incl && m == &v[..]),
+            LexBound::Val(v, incl) => m < v.as_ref() || (*incl && m == v.as_ref()),
         }
     }
 }
 
 /// Resolves Redis-style (possibly negative) start/stop indexes over `len` items into a
 /// half-open range, or `None` when empty.
-pub fn index_range(start: i64, stop: i64, len: usize) -> Option<(usize, usize)> {
+pub(crate) fn index_range(start: i64, stop: i64, len: usize) -> Option<(usize, usize)> {
     let len = len as i64;
     let mut s = if start < 0 { len + start } else { start };
     let mut e = if stop < 0 { len + stop } else { stop };
@@ -191,6 +223,7 @@ pub fn index_range(start: i64, stop: i64, len: usize) -> Option<(usize, usize)> 
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 /// One reply value.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Reply {
+pub(crate) enum Reply {
     /// `+text` (static).
     Status(&'static str),
     /// `+text` (owned).
@@ -34,36 +34,36 @@ pub enum Reply {
 }
 
 /// `+OK`
-pub const OK: Reply = Reply::Status("OK");
+pub(crate) const OK: Reply = Reply::Status("OK");
 
 impl Reply {
     /// An `ERR ...` error.
-    pub fn err(msg: impl std::fmt::Display) -> Reply {
+    pub(crate) fn err(msg: impl std::fmt::Display) -> Reply {
         Reply::Error(format!("ERR {msg}"))
     }
     /// A bulk string from anything byte-like.
-    pub fn bulk(b: impl Into<Bytes>) -> Reply {
+    pub(crate) fn bulk(b: impl Into<Bytes>) -> Reply {
         Reply::Bulk(b.into())
     }
     /// A bulk string holding a decimal integer or float text.
-    pub fn bulk_str(s: &str) -> Reply {
+    pub(crate) fn bulk_str(s: &str) -> Reply {
         Reply::Bulk(Bytes::copy_from_slice(s.as_bytes()))
     }
     /// An array of bulk strings.
-    pub fn bulks<I: IntoIterator<Item = Bytes>>(items: I) -> Reply {
+    pub(crate) fn bulks<I: IntoIterator<Item = Bytes>>(items: I) -> Reply {
         Reply::Array(items.into_iter().map(Reply::Bulk).collect())
     }
     /// True for error replies.
-    pub fn is_error(&self) -> bool {
+    pub(crate) fn is_error(&self) -> bool {
         matches!(self, Reply::Error(_))
     }
     /// True for the null replies.
-    pub fn is_nil(&self) -> bool {
+    pub(crate) fn is_nil(&self) -> bool {
         matches!(self, Reply::Nil | Reply::NilArray)
     }
 
     /// Appends the encoding of this reply to `out`.
-    pub fn encode(&self, out: &mut Vec<u8>, resp3: bool) {
+    pub(crate) fn encode(&self, out: &mut Vec<u8>, resp3: bool) {
         match self {
             Reply::Status(s) => line(out, b'+', s.as_bytes()),
             Reply::StatusOwned(s) => line(out, b'+', s.as_bytes()),
@@ -129,7 +129,7 @@ fn bulk(out: &mut Vec<u8>, b: &[u8]) {
 
 /// Formats a double the way Redis 7.0 replies with scores: C's `%.17g`
 /// (`inf` / `-inf` for infinities).
-pub fn fmt_double(d: f64) -> String {
+pub(crate) fn fmt_double(d: f64) -> String {
     if d.is_infinite() {
         return if d > 0.0 { "inf".into() } else { "-inf".into() };
     }

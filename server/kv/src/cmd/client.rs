@@ -1,36 +1,15 @@
-//! Per-connection state (selected db, protocol, auth, name, transaction queue) and the
-//! public summary of it kept in the store for `CLIENT LIST` and `INFO clients`.
+//! Per-connection state that commands read and change: selected db, protocol, auth,
+//! transaction queue, watched keys. Its public summary ([`ClientInfo`]) is mirrored into
+//! the keyspace's client registry.
 
 use bytes::Bytes;
 
-/// What `CLIENT LIST` shows about one connection.
-#[derive(Debug, Clone, Default)]
-pub struct ClientInfo {
-    /// Peer address.
-    pub addr: String,
-    /// Local address.
-    pub laddr: String,
-    /// `CLIENT SETNAME`.
-    pub name: String,
-    /// Selected db.
-    pub db: usize,
-    /// Connect time (ms).
-    pub since: u64,
-    /// Last command name.
-    pub last_cmd: String,
-    /// `CLIENT SETINFO LIB-NAME`.
-    pub lib_name: String,
-    /// `CLIENT SETINFO LIB-VER`.
-    pub lib_ver: String,
-    /// 2 or 3.
-    pub resp: u8,
-    /// True while blocked.
-    pub blocked: bool,
-}
+use crate::keyspace::clients::ClientInfo;
+use crate::keyspace::now_ms;
 
 /// State of one connection.
 #[derive(Debug)]
-pub struct ClientState {
+pub(crate) struct ClientState {
     /// Unique id (`CLIENT ID`).
     pub id: u64,
     /// Selected database.
@@ -58,7 +37,7 @@ pub struct ClientState {
 
 impl ClientState {
     /// A new connection.
-    pub fn new(id: u64, addr: String, laddr: String, authed: bool) -> ClientState {
+    pub(crate) fn new(id: u64, addr: String, laddr: String, authed: bool) -> ClientState {
         ClientState {
             id,
             db: 0,
@@ -73,7 +52,7 @@ impl ClientState {
             info: ClientInfo {
                 addr,
                 laddr,
-                since: super::store::now_ms(),
+                since: now_ms(),
                 resp: 2,
                 ..Default::default()
             },

@@ -14,18 +14,18 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::client::ClientState;
-use super::cmd::{self, Blocked, Ctx};
-use super::frame::parse_request;
-use super::reply::Reply;
-use super::server::Shared;
-use super::store::now_ms;
+use crate::cmd::{self, Blocked, ClientState, Ctx};
+use crate::config::Fsync;
+use crate::keyspace::now_ms;
+use crate::protocol::frame::{parse_request, FrameError};
+use crate::protocol::reply::Reply;
+use crate::shared::Shared;
 
 /// Read buffer bound while a client is blocked (requests are only buffered then).
 const MAX_BLOCKED_BUFFER: usize = 64 * 1024 * 1024;
 
 /// Serves a connection until it closes or the server stops.
-pub async fn serve(sh: Arc<Shared>, mut sock: TcpStream, peer: SocketAddr) {
+pub(crate) async fn serve(sh: Arc<Shared>, mut sock: TcpStream, peer: SocketAddr) {
     let id = sh
         .next_id
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -57,7 +57,7 @@ struct Conn {
     buf: BytesMut,
     out: Vec<u8>,
     pending: VecDeque<Vec<Bytes>>,
-    proto_err: Option<super::frame::FrameError>,
+    proto_err: Option<FrameError>,
 }
 
 impl Conn {
@@ -123,7 +123,7 @@ impl Conn {
         }
     }
 
-    fn parse(&mut self) -> Option<super::frame::FrameError> {
+    fn parse(&mut self) -> Option<FrameError> {
         loop {
             match parse_request(&mut self.buf) {
                 Ok(Some(a)) if a.is_empty() => continue,
@@ -146,15 +146,7 @@ impl Conn {
         let mut blocked = None;
         let mut last_cmd = None;
         while let Some(a) = self.pending.pop_front() {
-            let mut ctx = Ctx {
-                store: &mut st,
-                client,
-                shared: &sh,
-                now,
-                in_exec: false,
-                prop: None,
-                block: None,
-            };
+            let mut ctx = Ctx::new(&mut st, client, &sh, now, false);
             let r = cmd::exec(&mut ctx, &a);
             let block = ctx.block.take();
             if !client.info.last_cmd.as_bytes().eq_ignore_ascii_case(&a[0]) {
@@ -192,7 +184,7 @@ impl Conn {
         if after > before {
             // fsync (`always`) blocks for milliseconds: let the runtime move the other
             // connections to another thread meanwhile. A plain write(2) is cheap.
-            if *sh.persist.fsync.lock() == super::config::Fsync::Always {
+            if *sh.persist.fsync.lock() == Fsync::Always {
                 tokio::task::block_in_place(|| sh.persist.flush(&sh.store, after));
             } else {
                 sh.persist.flush(&sh.store, after);

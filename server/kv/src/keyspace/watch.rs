@@ -9,23 +9,23 @@
 
 use bytes::Bytes;
 
-use super::store::{Map, Set};
+use super::hash::{Map, Set};
 
 /// Watch registry, part of the store.
 #[derive(Debug, Default)]
-pub struct Watches {
+pub(crate) struct Watches {
     by_key: Map<(usize, Bytes), Vec<u64>>,
     broken: Set<u64>,
 }
 
 impl Watches {
     /// True when nobody watches anything (the write path skips marking).
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.by_key.is_empty()
     }
 
     /// Registers `client` as watching `key` in `db`.
-    pub fn watch(&mut self, client: u64, db: usize, key: Bytes) {
+    pub(crate) fn watch(&mut self, client: u64, db: usize, key: Bytes) {
         let v = self.by_key.entry((db, key)).or_default();
         if !v.contains(&client) {
             v.push(client);
@@ -33,14 +33,14 @@ impl Watches {
     }
 
     /// Marks a key as modified.
-    pub fn touch(&mut self, db: usize, key: &[u8]) {
+    pub(crate) fn touch(&mut self, db: usize, key: &[u8]) {
         if let Some(v) = self.by_key.get(&(db, Bytes::copy_from_slice(key))) {
             self.broken.extend(v.iter().copied());
         }
     }
 
     /// Marks every watched key of `db` (None: of every db) as modified.
-    pub fn touch_db(&mut self, db: Option<usize>) {
+    pub(crate) fn touch_db(&mut self, db: Option<usize>) {
         for ((d, _), v) in &self.by_key {
             if db.is_none_or(|x| x == *d) {
                 self.broken.extend(v.iter().copied());
@@ -49,12 +49,12 @@ impl Watches {
     }
 
     /// True if a watched key of `client` was touched.
-    pub fn is_broken(&self, client: u64) -> bool {
+    pub(crate) fn is_broken(&self, client: u64) -> bool {
         self.broken.contains(&client)
     }
 
     /// Forgets everything `client` watches (`EXEC`, `DISCARD`, `UNWATCH`, disconnect).
-    pub fn unwatch(&mut self, client: u64, keys: &[(usize, Bytes, bool)]) {
+    pub(crate) fn unwatch(&mut self, client: u64, keys: &[(usize, Bytes, bool)]) {
         for (db, k, _) in keys {
             let slot = (*db, k.clone());
             if let Some(v) = self.by_key.get_mut(&slot) {

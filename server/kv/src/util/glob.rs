@@ -2,12 +2,12 @@
 //! rules: `*`, `?`, `[abc]`, `[^a-z]`, and `\` escapes.
 
 /// True if `s` matches `pat`.
-pub fn matches(pat: &[u8], s: &[u8]) -> bool {
+pub(crate) fn matches(pat: &[u8], s: &[u8]) -> bool {
     glob(pat, s, false)
 }
 
 /// Case-insensitive variant (for `CONFIG GET`).
-pub fn matches_nocase(pat: &[u8], s: &[u8]) -> bool {
+pub(crate) fn matches_nocase(pat: &[u8], s: &[u8]) -> bool {
     glob(pat, s, true)
 }
 

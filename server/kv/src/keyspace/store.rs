@@ -1,28 +1,25 @@
 //! The keyspace: 16 (configurable) databases of typed values with expiry times.
 //!
-//! All state lives in one [`Store`] behind one mutex (see `server.rs` for why a single
+//! All state lives in one [`Store`] behind one mutex (see `net/server.rs` for why a single
 //! lock beats sharding on two cores: a whole pipelined batch runs under one acquisition).
 //! Expiry is lazy (every lookup checks the deadline) and active (a cron pops deadlines off
 //! an ordered index). While the append-only file is being loaded, expiry is suspended so
 //! the replay sees exactly what the original commands saw.
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 
 use bytes::Bytes;
 
 use super::blocking::Blocking;
+use super::clients::ClientInfo;
+use super::feed::Feed;
+use super::hash::{Map, Set};
 use super::types::{Stream, ZSet};
-
-/// Fast, DoS-resistant hasher for all keyspace maps.
-pub type Hasher = foldhash::fast::RandomState;
-/// Hash map with the keyspace hasher.
-pub type Map<K, V> = HashMap<K, V, Hasher>;
-/// Hash set with the keyspace hasher.
-pub type Set<K> = HashSet<K, Hasher>;
+use super::watch::Watches;
 
 /// A typed value.
 #[derive(Debug, Clone)]
-pub enum Value {
+pub(crate) enum Value {
     /// String (also integers and floats in text form).
     Str(Bytes),
     /// List.
@@ -39,7 +36,7 @@ pub enum Value {
 
 impl Value {
     /// The `TYPE` name.
-    pub fn type_name(&self) -> &'static str {
+    pub(crate) fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
             Value::List(_) => "list",
@@ -50,7 +47,7 @@ impl Value {
         }
     }
     /// True when a container value has no elements left (and the key must go).
-    pub fn is_empty_container(&self) -> bool {
+    pub(crate) fn is_empty_container(&self) -> bool {
         match self {
             Value::Str(_) | Value::Stream(_) => false,
             Value::List(l) => l.is_empty(),
@@ -60,7 +57,7 @@ impl Value {
         }
     }
     /// Rough memory footprint in bytes, for `INFO memory`.
-    pub fn approx_size(&self) -> usize {
+    pub(crate) fn approx_size(&self) -> usize {
         match self {
             Value::Str(b) => b.len(),
             Value::List(l) => l.iter().map(|b| b.len() + 16).sum(),
@@ -74,7 +71,7 @@ impl Value {
 
 /// A value and its absolute expiry time (ms since the epoch).
 #[derive(Debug, Clone)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// The value.
     pub val: Value,
     /// Deadline, if any.
@@ -83,22 +80,22 @@ pub struct Entry {
 
 /// One database.
 #[derive(Debug, Default)]
-pub struct Db {
+pub(crate) struct Db {
     map: Map<Bytes, Entry>,
     ttl: BTreeSet<(u64, Bytes)>,
 }
 
 impl Db {
     /// Number of keys (including not yet collected expired ones, like Redis).
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.map.len()
     }
     /// True when the database has no keys.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
     /// Number of keys with a deadline.
-    pub fn expires(&self) -> usize {
+    pub(crate) fn expires(&self) -> usize {
         self.ttl.len()
     }
 
@@ -107,7 +104,7 @@ impl Db {
     }
 
     /// Looks a key up, deleting it first if its deadline has passed (`now == 0`: no expiry).
-    pub fn get(&mut self, key: &[u8], now: u64) -> Option<&mut Entry> {
+    pub(crate) fn get(&mut self, key: &[u8], now: u64) -> Option<&mut Entry> {
         if self.expired(key, now) {
             self.remove(key);
             return None;
@@ -116,7 +113,7 @@ impl Db {
     }
 
     /// Read-only lookup honouring deadlines without deleting.
-    pub fn peek(&self, key: &[u8], now: u64) -> Option<&Entry> {
+    pub(crate) fn peek(&self, key: &[u8], now: u64) -> Option<&Entry> {
         if self.expired(key, now) {
             return None;
         }
@@ -124,7 +121,7 @@ impl Db {
     }
 
     /// Removes a key; returns its entry.
-    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+    pub(crate) fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let e = self.map.remove(key)?;
         if let Some(t) = e.exp {
             self.ttl.remove(&(t, Bytes::copy_from_slice(key)));
@@ -133,7 +130,7 @@ impl Db {
     }
 
     /// Stores a value, dropping any deadline.
-    pub fn set(&mut self, key: Bytes, val: Value) {
+    pub(crate) fn set(&mut self, key: Bytes, val: Value) {
         if let Some(old) = self.map.insert(key.clone(), Entry { val, exp: None }) {
             if let Some(t) = old.exp {
                 self.ttl.remove(&(t, key));
@@ -142,7 +139,7 @@ impl Db {
     }
 
     /// Stores a value, keeping the existing deadline.
-    pub fn set_keep_ttl(&mut self, key: Bytes, val: Value) {
+    pub(crate) fn set_keep_ttl(&mut self, key: Bytes, val: Value) {
         match self.map.get_mut(&key) {
             Some(e) => e.val = val,
             None => {
@@ -152,7 +149,7 @@ impl Db {
     }
 
     /// Inserts a value with an optional deadline (replacing any old entry).
-    pub fn insert(&mut self, key: Bytes, val: Value, exp: Option<u64>) {
+    pub(crate) fn insert(&mut self, key: Bytes, val: Value, exp: Option<u64>) {
         self.set(key.clone(), val);
         if let Some(t) = exp {
             self.set_expire(&key, t);
@@ -160,7 +157,7 @@ impl Db {
     }
 
     /// Sets the deadline of an existing key; false if the key does not exist.
-    pub fn set_expire(&mut self, key: &[u8], at: u64) -> bool {
+    pub(crate) fn set_expire(&mut self, key: &[u8], at: u64) -> bool {
         let Some((k, e)) = self.map.get_key_value(key) else {
             return false;
         };
@@ -177,7 +174,7 @@ impl Db {
     }
 
     /// Drops the deadline; true if there was one.
-    pub fn persist(&mut self, key: &[u8]) -> bool {
+    pub(crate) fn persist(&mut self, key: &[u8]) -> bool {
         let Some(e) = self.map.get_mut(key) else {
             return false;
         };
@@ -187,7 +184,7 @@ impl Db {
     }
 
     /// Active expiry: deletes up to `max` keys whose deadline is `<= now`.
-    pub fn expire_some(&mut self, now: u64, max: usize) -> usize {
+    pub(crate) fn expire_some(&mut self, now: u64, max: usize) -> usize {
         let mut n = 0;
         while n < max {
             let Some((t, k)) = self.ttl.first().cloned() else {
@@ -204,7 +201,7 @@ impl Db {
     }
 
     /// All live keys.
-    pub fn keys(&self, now: u64) -> Vec<Bytes> {
+    pub(crate) fn keys(&self, now: u64) -> Vec<Bytes> {
         self.map
             .iter()
             .filter(|(_, e)| !matches!(e.exp, Some(t) if now != 0 && t <= now))
@@ -213,24 +210,24 @@ impl Db {
     }
 
     /// Iterates all entries (for snapshots).
-    pub fn iter(&self) -> impl Iterator<Item = (&Bytes, &Entry)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&Bytes, &Entry)> {
         self.map.iter()
     }
 
     /// A random live key.
-    pub fn random_key(&self) -> Option<Bytes> {
+    pub(crate) fn random_key(&self) -> Option<Bytes> {
         use rand::seq::IteratorRandom;
         self.map.keys().choose(&mut rand::thread_rng()).cloned()
     }
 
     /// Removes everything.
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.map.clear();
         self.ttl.clear();
     }
 
     /// Approximate memory held by the keys and values.
-    pub fn approx_size(&self) -> usize {
+    pub(crate) fn approx_size(&self) -> usize {
         self.map
             .iter()
             .map(|(k, e)| k.len() + 48 + e.val.approx_size())
@@ -240,7 +237,7 @@ impl Db {
 
 /// Counters shown by `INFO stats`.
 #[derive(Debug, Default, Clone)]
-pub struct Stats {
+pub(crate) struct Stats {
     /// Commands executed.
     pub commands: u64,
     /// Connections accepted.
@@ -256,7 +253,7 @@ pub struct Stats {
 }
 
 /// Everything the lock protects.
-pub struct Store {
+pub(crate) struct Store {
     /// The databases.
     pub dbs: Vec<Db>,
     /// True while replaying the append-only file (expiry suspended, nothing propagated).
@@ -264,13 +261,13 @@ pub struct Store {
     /// Blocked clients and keys that became ready for them.
     pub blocking: Blocking,
     /// Pending append-only output.
-    pub aof: super::aof::Feed,
+    pub aof: Feed,
     /// Changes since the last snapshot (`save` rules, `INFO persistence`).
     pub dirty: u64,
     /// Statistics.
     pub stats: Stats,
     /// Connected clients, for `CLIENT LIST` / `INFO clients`.
-    pub clients: Map<u64, super::client::ClientInfo>,
+    pub clients: Map<u64, ClientInfo>,
     /// Unix time (s) of the last successful snapshot.
     pub last_save: u64,
     /// Set by `BGREWRITEAOF` / `BGSAVE`; the persistence thread picks it up.
@@ -278,17 +275,17 @@ pub struct Store {
     /// Set by `BGSAVE`.
     pub bgsave_requested: bool,
     /// Keys watched by clients (`WATCH`).
-    pub watches: super::watch::Watches,
+    pub watches: Watches,
 }
 
 impl Store {
     /// An empty store with `n` databases.
-    pub fn new(n: usize, aof_enabled: bool) -> Store {
+    pub(crate) fn new(n: usize, aof_enabled: bool) -> Store {
         Store {
             dbs: (0..n).map(|_| Db::default()).collect(),
             loading: false,
             blocking: Blocking::default(),
-            aof: super::aof::Feed::new(aof_enabled),
+            aof: Feed::new(aof_enabled),
             dirty: 0,
             stats: Stats::default(),
             clients: Map::default(),
@@ -300,7 +297,7 @@ impl Store {
     }
 
     /// Runs active expiry on every database, bounded per call.
-    pub fn active_expire(&mut self, now: u64) {
+    pub(crate) fn active_expire(&mut self, now: u64) {
         if self.loading {
             return;
         }
@@ -311,13 +308,13 @@ impl Store {
     }
 
     /// Total keys over all databases.
-    pub fn total_keys(&self) -> usize {
+    pub(crate) fn total_keys(&self) -> usize {
         self.dbs.iter().map(Db::len).sum()
     }
 }
 
 /// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)

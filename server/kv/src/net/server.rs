@@ -1,12 +1,5 @@
-//! The listener, shared state, background cron and shutdown sequence of `d4-kv`.
-//!
-//! **Locking.** The whole keyspace sits behind one `parking_lot::Mutex` ([`Shared::store`]).
-//! Each connection parses every complete request in its read buffer, takes the lock once,
-//! applies them all and releases it before writing the replies, so the lock is held for
-//! microseconds and never across `.await`. On a two-core machine this beats sharding: a
-//! pipelined batch costs one acquisition, cross-key commands (RENAME, SUNIONSTORE, LMOVE,
-//! MULTI/EXEC) stay atomic without lock ordering, and append-only records come out in
-//! execution order for free.
+//! The listener, start-up (loading the data files), background cron and shutdown
+//! sequence of `d4-kv`. The locking design is described in `shared`.
 //!
 //! **Shutdown.** `SHUTDOWN`, SIGINT or SIGTERM: stop accepting, let connections see the
 //! stop signal, flush and fsync the append-only file, write a snapshot when save rules are
@@ -14,19 +7,18 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use parking_lot::{Mutex, RwLock};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 
-use super::aof::{AofError, Persistence};
-use super::client::ClientState;
-use super::cmd::{self, Ctx};
-use super::config::KvConfig;
-use super::store::{now_ms, Store};
+use crate::cmd::{self, ClientState, Ctx};
+use crate::config::KvConfig;
+use crate::keyspace::now_ms;
+use crate::persistence::{self, AofError, Persistence};
+use crate::protocol::reply::Reply;
+use crate::shared::Shared;
 
 /// A fatal server error.
 #[derive(Debug, thiserror::Error)]
@@ -52,73 +44,6 @@ pub enum ServerError {
     Aof(#[from] AofError),
 }
 
-/// Server-wide state.
-pub struct Shared {
-    /// The keyspace.
-    pub store: Mutex<Store>,
-    /// Live configuration (`CONFIG SET` changes it).
-    pub config: RwLock<KvConfig>,
-    /// Append-only file and snapshots.
-    pub persist: Persistence,
-    /// Start time.
-    pub started: Instant,
-    /// Next client id.
-    pub next_id: AtomicU64,
-    /// Resident memory (bytes), sampled by the cron.
-    pub rss: AtomicU64,
-    /// `maxmemory` of the live configuration (0: no limit); see [`Shared::set_config`].
-    maxmemory: AtomicU64,
-    /// Connected clients.
-    pub connected: AtomicU64,
-    /// Bound port.
-    pub port: AtomicU16,
-    /// Config file given on the command line.
-    pub conf_file: Option<PathBuf>,
-    /// 0 default, 1 `SHUTDOWN SAVE`, 2 `SHUTDOWN NOSAVE`.
-    pub shutdown_save: AtomicU8,
-    stopping: AtomicBool,
-    stop_tx: watch::Sender<bool>,
-}
-
-impl Shared {
-    /// True when `maxmemory` is set and exceeded. Asked by every command that may grow
-    /// memory, so it reads two atomics instead of taking the configuration lock.
-    pub fn over_maxmemory(&self) -> bool {
-        let max = self.maxmemory.load(Ordering::Relaxed);
-        max > 0 && self.rss.load(Ordering::Relaxed) > max
-    }
-    /// Applies a new configuration (`CONFIG SET`), keeping the cached `maxmemory` in step.
-    pub fn set_config(&self, cfg: KvConfig) {
-        self.maxmemory.store(cfg.maxmemory, Ordering::Relaxed);
-        *self.config.write() = cfg;
-    }
-    /// Starts the shutdown sequence.
-    pub fn stop(&self) {
-        self.stopping.store(true, Ordering::SeqCst);
-        let _ = self.stop_tx.send(true);
-    }
-    /// True once shutdown started.
-    pub fn is_stopping(&self) -> bool {
-        self.stopping.load(Ordering::SeqCst)
-    }
-    /// A receiver that changes when shutdown starts.
-    pub fn stop_rx(&self) -> watch::Receiver<bool> {
-        self.stop_tx.subscribe()
-    }
-}
-
-fn rss_bytes() -> u64 {
-    let Ok(s) = std::fs::read_to_string("/proc/self/statm") else {
-        return 0;
-    };
-    let pages: u64 = s
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
-}
-
 /// Loads the data files into the store (AOF first when enabled, else the snapshot).
 fn load(sh: &Shared) -> Result<(), AofError> {
     let cfg = sh.config.read().clone();
@@ -135,7 +60,7 @@ fn load(sh: &Shared) -> Result<(), AofError> {
         path: path.clone(),
         source,
     })?;
-    let (cmds, good) = super::aof::parse_file(&path, &data)?;
+    let (cmds, good) = persistence::parse_file(&path, &data)?;
     if good < data.len() {
         if !cfg.aof_load_truncated {
             return Err(AofError::Format {
@@ -165,7 +90,7 @@ fn load(sh: &Shared) -> Result<(), AofError> {
     replay(sh, cmds);
     tracing::info!(path = %path.display(), commands = n, keys = sh.store.lock().total_keys(), "Data loaded.");
     if cfg.appendonly && path != aof {
-        super::aof::run_rewrite(sh);
+        persistence::run_rewrite(&sh.persist, &sh.store);
     }
     Ok(())
 }
@@ -177,17 +102,9 @@ fn replay(sh: &Shared, cmds: Vec<Vec<bytes::Bytes>>) {
     st.aof.enabled = false;
     let mut client = ClientState::new(0, "aof".into(), String::new(), true);
     for a in cmds {
-        let mut ctx = Ctx {
-            store: &mut st,
-            client: &mut client,
-            shared: sh,
-            now: now_ms(),
-            in_exec: true,
-            prop: None,
-            block: None,
-        };
+        let mut ctx = Ctx::new(&mut st, &mut client, sh, now_ms(), true);
         let r = cmd::exec(&mut ctx, &a);
-        if let super::reply::Reply::Error(e) = r {
+        if let Reply::Error(e) = r {
             tracing::warn!(command = %String::from_utf8_lossy(&a[0]), error = %e, "Replayed command failed.");
         }
     }
@@ -205,7 +122,7 @@ async fn cron(sh: Arc<Shared>) {
             _ = stop.changed() => return,
         }
         sh.store.lock().active_expire(now_ms());
-        sh.rss.store(rss_bytes(), Ordering::Relaxed);
+        sh.sample_rss();
     }
 }
 
@@ -247,22 +164,7 @@ pub async fn run(cfg: KvConfig, conf_file: Option<PathBuf>) -> Result<(), Server
         cfg.appendonly,
         cfg.appendfsync,
     )?;
-    let (stop_tx, _) = watch::channel(false);
-    let sh = Arc::new(Shared {
-        store: Mutex::new(Store::new(cfg.databases, cfg.appendonly)),
-        config: RwLock::new(cfg.clone()),
-        persist,
-        started: Instant::now(),
-        next_id: AtomicU64::new(1),
-        rss: AtomicU64::new(rss_bytes()),
-        maxmemory: AtomicU64::new(cfg.maxmemory),
-        connected: AtomicU64::new(0),
-        port: AtomicU16::new(0),
-        conf_file,
-        shutdown_save: AtomicU8::new(0),
-        stopping: AtomicBool::new(false),
-        stop_tx,
-    });
+    let sh = Arc::new(Shared::new(&cfg, persist, conf_file));
     load(&sh)?;
     if !cfg.pidfile.is_empty() {
         let _ = std::fs::write(&cfg.pidfile, format!("{}\n", std::process::id()));
@@ -276,7 +178,7 @@ pub async fn run(cfg: KvConfig, conf_file: Option<PathBuf>) -> Result<(), Server
     }
     let shown: Vec<String> = addrs.iter().map(ToString::to_string).collect();
     tracing::info!(addr = %shown.join(","), appendonly = cfg.appendonly, appendfsync = cfg.appendfsync.as_str(), "d4-kv listening; ready to accept connections.");
-    let bg = super::aof::spawn_background(sh.clone());
+    let bg = spawn_background(sh.clone());
     tokio::spawn(cron(sh.clone()));
     for l in listeners {
         tokio::spawn(accept_loop(sh.clone(), l));
@@ -288,6 +190,16 @@ pub async fn run(cfg: KvConfig, conf_file: Option<PathBuf>) -> Result<(), Server
         let _ = std::fs::remove_file(&cfg.pidfile);
     }
     Ok(())
+}
+
+/// Starts the persistence thread (see `persistence::background`).
+fn spawn_background(sh: Arc<Shared>) -> std::thread::JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("d4-kv-persist".into())
+        .spawn(move || {
+            persistence::background(&sh.persist, &sh.store, &sh.config, || sh.is_stopping())
+        })
+        .unwrap_or_else(|e| panic!("cannot spawn persistence thread: {e}"))
 }
 
 async fn wait_for_stop(sh: &Shared) {
@@ -323,7 +235,7 @@ fn finish(sh: &Shared) {
     sh.persist.close(&sh.store);
     let mode = sh.shutdown_save.load(Ordering::SeqCst);
     if (mode == 1 || (!cfg.save.is_empty() && mode == 0)) && sh.store.lock().dirty > 0 {
-        match super::aof::bgsave(sh) {
+        match persistence::bgsave(&sh.persist, &sh.store) {
             Ok(()) => tracing::info!("Snapshot saved on shutdown."),
             Err(e) => tracing::error!(error = %e, "Snapshot on shutdown failed."),
         }

@@ -10,7 +10,7 @@ const SCALE: u32 = 17;
 
 /// Adds two decimal texts the way `INCRBYFLOAT` does; `None` when the result is not
 /// finite. Both inputs must already be valid floats (see `args::parse_f64`).
-pub fn add(cur: &[u8], by: &[u8]) -> Option<String> {
+pub(crate) fn add(cur: &[u8], by: &[u8]) -> Option<String> {
     let (a, b) = (
         std::str::from_utf8(cur).ok()?,
         std::str::from_utf8(by).ok()?,

@@ -12,13 +12,13 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
-use super::reply::Reply;
-use super::store::Map;
+use super::hash::Map;
 use super::types::StreamId;
+use crate::protocol::reply::Reply;
 
 /// What a waiter wants.
 #[derive(Debug, Clone)]
-pub enum BlockKind {
+pub(crate) enum BlockKind {
     /// `BLPOP` (left) / `BRPOP`.
     Pop {
         /// Pop from the head.
@@ -46,7 +46,7 @@ pub enum BlockKind {
 
 /// A blocked client.
 #[derive(Debug)]
-pub struct Waiter {
+pub(crate) struct Waiter {
     /// Database of the keys.
     pub db: usize,
     /// Keys waited on.
@@ -65,7 +65,7 @@ pub struct Waiter {
 
 /// The registry of blocked clients.
 #[derive(Debug, Default)]
-pub struct Blocking {
+pub(crate) struct Blocking {
     next: u64,
     /// Waiters by id.
     pub waiters: Map<u64, Waiter>,
@@ -77,7 +77,7 @@ pub struct Blocking {
 
 impl Blocking {
     /// Registers a waiter; returns its id.
-    pub fn register(&mut self, w: Waiter) -> u64 {
+    pub(crate) fn register(&mut self, w: Waiter) -> u64 {
         self.next += 1;
         let id = self.next;
         for k in &w.keys {
@@ -91,7 +91,7 @@ impl Blocking {
     }
 
     /// Unregisters a waiter; returns it if it was still waiting.
-    pub fn remove(&mut self, id: u64) -> Option<Waiter> {
+    pub(crate) fn remove(&mut self, id: u64) -> Option<Waiter> {
         let w = self.waiters.remove(&id)?;
         for k in &w.keys {
             let slot = (w.db, k.clone());
@@ -106,7 +106,7 @@ impl Blocking {
     }
 
     /// Marks a key ready if someone waits on it.
-    pub fn signal(&mut self, db: usize, key: &Bytes) {
+    pub(crate) fn signal(&mut self, db: usize, key: &Bytes) {
         if self.by_key.is_empty() {
             return;
         }
@@ -118,7 +118,7 @@ impl Blocking {
 
     /// Unblocks a client's waiter (`CLIENT UNBLOCK`): replies its timeout reply, or the
     /// given error. False if that client is not blocked.
-    pub fn unblock_client(&mut self, client: u64, error: Option<Reply>) -> bool {
+    pub(crate) fn unblock_client(&mut self, client: u64, error: Option<Reply>) -> bool {
         let Some(id) = self
             .waiters
             .iter()
@@ -137,7 +137,7 @@ impl Blocking {
     }
 
     /// Waiter ids on a key, in order.
-    pub fn queue(&self, db: usize, key: &Bytes) -> Vec<u64> {
+    pub(crate) fn queue(&self, db: usize, key: &Bytes) -> Vec<u64> {
         self.by_key
             .get(&(db, key.clone()))
             .map(|q| q.iter().copied().collect())

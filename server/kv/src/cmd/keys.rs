@@ -5,15 +5,17 @@ use std::hash::BuildHasher;
 
 use bytes::Bytes;
 
-use super::{Ctx, Spec, FAST, READONLY, WRITE};
-use crate::args::{int, is, syntax};
-use crate::glob;
-use crate::reply::{Reply, OK};
-use crate::store::Value;
-use crate::{spec, tri};
+use super::ctx::tri;
+use super::ctx::Ctx;
+use super::spec::spec;
+use super::spec::{Spec, DENYOOM, FAST, READONLY, WRITE};
+use crate::keyspace::Value;
+use crate::protocol::args::{int, is, syntax};
+use crate::protocol::reply::{Reply, OK};
+use crate::util::glob;
 
 /// Commands of this family.
-pub static SPECS: &[Spec] = &[
+pub(crate) static SPECS: &[Spec] = &[
     spec!("del", -2, WRITE, (1, -1, 1), del),
     spec!("unlink", -2, WRITE | FAST, (1, -1, 1), del),
     spec!("exists", -2, READONLY | FAST, (1, -1, 1), exists),
@@ -32,7 +34,7 @@ pub static SPECS: &[Spec] = &[
     spec!("expiretime", 2, READONLY | FAST, (1, 1, 1), expiretime),
     spec!("pexpiretime", 2, READONLY | FAST, (1, 1, 1), pexpiretime),
     spec!("persist", 2, WRITE | FAST, (1, 1, 1), persist),
-    spec!("copy", -3, WRITE | super::DENYOOM, (1, 2, 1), copy),
+    spec!("copy", -3, WRITE | DENYOOM, (1, 2, 1), copy),
     spec!("move", 3, WRITE | FAST, (1, 1, 1), move_),
 ];
 
@@ -137,7 +139,7 @@ fn scan_pos(k: &[u8]) -> u64 {
 }
 
 /// Common `SCAN`-style options: MATCH, COUNT, TYPE.
-pub struct ScanOpts {
+pub(crate) struct ScanOpts {
     /// MATCH pattern.
     pub pat: Option<Bytes>,
     /// COUNT hint.
@@ -147,7 +149,7 @@ pub struct ScanOpts {
 }
 
 /// Parses `cursor [MATCH p] [COUNT n] [TYPE t]` starting at `a[i]` (the cursor).
-pub fn scan_opts(a: &[Bytes], i: usize, allow_type: bool) -> Result<(u64, ScanOpts), Reply> {
+pub(crate) fn scan_opts(a: &[Bytes], i: usize, allow_type: bool) -> Result<(u64, ScanOpts), Reply> {
     let cursor: u64 = std::str::from_utf8(&a[i])
         .ok()
         .and_then(|s| s.parse().ok())

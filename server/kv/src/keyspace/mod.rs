@@ -1,0 +1,20 @@
+//! The keyspace: everything the store lock protects, with no I/O and no command parsing.
+//!
+//! - [`store`]: databases, typed values, expiry, statistics; the [`Store`] itself.
+//! - [`types`]: sorted sets and streams.
+//! - [`hash`]: the keyspace hasher and map aliases.
+//! - [`blocking`]: clients blocked in BLPOP/BRPOP/BLMOVE/XREAD.
+//! - [`watch`]: WATCH bookkeeping for optimistic transactions.
+//! - [`feed`]: append-only output pending under the lock (the file itself is `persistence`'s).
+//! - [`clients`]: what `CLIENT LIST` shows about each connection.
+
+pub(crate) mod blocking;
+pub(crate) mod clients;
+pub(crate) mod feed;
+pub(crate) mod hash;
+pub(crate) mod store;
+pub(crate) mod types;
+pub(crate) mod watch;
+
+pub(crate) use hash::{Map, Set};
+pub(crate) use store::{now_ms, Db, Entry, Store, Value};
