@@ -20,5 +20,3 @@ mod interop;
 #[path = "kv_common/differential.rs"]
 mod differential;
 
-#[path = "kv_common/modules.rs"]
-mod modules;
