@@ -1,5 +1,6 @@
 //! Request parsing for the COF API: the query text from the raw path, the CIRCL pDNS 2.0
 //! `dribble-*` headers, and authentication.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use actix_web::http::header::HeaderMap;
 use actix_web::HttpRequest;
@@ -122,7 +123,8 @@ impl Page {
             Some(n) => start.saturating_add(n).min(records.len()),
             None => records.len(),
         };
-        (&records[start..end], (end < records.len()).then_some(end))
+        let page = records.get(start..end).unwrap_or_default();
+        (page, (end < records.len()).then_some(end))
     }
 }
 
@@ -192,6 +194,7 @@ fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -7,6 +7,7 @@
 //! a string or an array, times numbers or numeric strings, `sensor_id` optional; first seen is
 //! the minimum and last seen the maximum of store and input; a given `count` overwrites `o:`
 //! (as upstream), otherwise every record adds one.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::io::{BufRead, BufReader, Read};
 
@@ -189,6 +190,7 @@ pub(crate) fn sniff(head: &[u8]) -> Format {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use d4_core::config::Ini;

@@ -4,6 +4,7 @@
 //! Line: `<ts>||<client>||<server>||<class>||<qname>||<type>||<answer>[||<ttl>[||<count>]]`.
 //! Differences from upstream (which exits on most of these): every malformed line is rejected
 //! with a reason instead of killing the process.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use super::rrtype;
 
@@ -89,23 +90,26 @@ pub(crate) fn parse_str(text: &str) -> Result<Record, LineError> {
         7..=9 => {}
         n => return Err(LineError::TooManyFields { got: n }),
     }
-    let ts = timestamp(f[0])?;
-    let t = rrtype::number(f[5]).ok_or_else(|| LineError::UnknownType(f[5].to_string()))?;
-    let q = normalise_name(f[4]);
+    let [ts, _src, _dst, class, q, ty, v, rest @ ..] = f.as_slice() else {
+        return Err(LineError::TooFewFields { got: f.len() });
+    };
+    let ts = timestamp(ts)?;
+    let t = rrtype::number(ty).ok_or_else(|| LineError::UnknownType(ty.to_string()))?;
+    let q = normalise_name(q);
     if q.is_empty() {
         return Err(LineError::EmptyName);
     }
-    let mut v = normalise_name(f[6]);
+    let mut v = normalise_name(v);
     if t == rrtype::TXT {
         v = v.replacen('"', "", 1);
     }
     Ok(Record {
         ts,
-        class: f[3].to_string(),
+        class: class.to_string(),
         q,
         t,
         v,
-        ttl: f.get(7).map(|s| (*s).to_string()),
+        ttl: rest.first().map(|s| (*s).to_string()),
     })
 }
 
@@ -124,6 +128,7 @@ fn timestamp(field: &str) -> Result<u64, LineError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

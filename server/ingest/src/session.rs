@@ -22,6 +22,7 @@
 //! rejected without buffering its payload, after the checks a-d that come first in
 //! spec order. Until its reply arrives, [`Session::poll`] repeats the pending action; a
 //! reply that answers no pending action is ignored.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use bytes::{Bytes, BytesMut};
 
@@ -544,4 +545,5 @@ const EMPTY_HEADER: Header = Header {
 };
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests;

@@ -6,6 +6,7 @@
 //! `<data>/datas/ja3-jl/jsons/<Timestamp>.json`, and that path is what the `ja3-jl`
 //! queues receive. Lines that are not JSON, or lack `Timestamp`, are skipped and
 //! counted (upstream crashed the worker on a missing key).
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::path::{Path, PathBuf};
 
@@ -66,6 +67,7 @@ pub(crate) fn save(data: &Path, line: &[u8]) -> Result<PathBuf, Ja3Error> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

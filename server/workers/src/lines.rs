@@ -7,6 +7,7 @@
 //!
 //! Upstream's guard against endless lines was dead code (spec §9 item 19); here a tail
 //! longer than [`MAX_LINE`] is emitted as a line of its own and counted.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use bytes::{Bytes, BytesMut};
 
@@ -77,6 +78,7 @@ fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use proptest::prelude::*;

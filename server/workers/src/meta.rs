@@ -13,6 +13,7 @@
 //! worker re-reads the header and knows the extended type again. A JSON syntax error
 //! is reported at once (upstream waited forever) and the header is capped at
 //! [`MAX_META_HEADER`] bytes (the Go client's limit).
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -329,6 +330,7 @@ pub(crate) fn python_json(v: &serde_json::Value) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -10,6 +10,7 @@
 //!
 //! A stream that is not pcap is rejected as upstream: `Error:IncorrectType` and
 //! `Error: Type=1, Incorrect file format`.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::path::Path;
 
@@ -62,12 +63,10 @@ impl PcapWorker {
             if self.pending.len() < GLOBAL_HEADER {
                 return Ok(());
             }
-            let magic = [
-                self.pending[0],
-                self.pending[1],
-                self.pending[2],
-                self.pending[3],
-            ];
+            let magic: [u8; 4] = match self.pending.get(..4).map(<[u8; 4]>::try_from) {
+                Some(Ok(m)) => m,
+                _ => return Ok(()),
+            };
             self.little_endian = match magic {
                 [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1] => true,
                 [0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d] => false,
@@ -90,7 +89,9 @@ impl PcapWorker {
     fn complete_records(&self) -> Result<usize, PcapError> {
         let mut off = 0;
         while let Some(h) = self.pending.get(off..off + RECORD_HEADER) {
-            let len_bytes = [h[8], h[9], h[10], h[11]];
+            let Some(Ok(len_bytes)) = h.get(8..12).map(<[u8; 4]>::try_from) else {
+                break;
+            };
             let incl = if self.little_endian {
                 u32::from_le_bytes(len_bytes)
             } else {
@@ -160,6 +161,7 @@ impl PcapWorker {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
