@@ -7,7 +7,9 @@
 //! Each family adopts sessions from `session_uuid:<type>`, reads their streams with
 //! blocking `XREAD`s, and hands entries to the session's worker.
 //!
+//! - `ctx`: what every family shares (stores, queues, data folder).
 //! - `dispatch`: type → worker family, from the registry.
+//! - `entry`: stream entries and `XREAD` replies. `flow`: a batch's outcome, session rejection.
 //! - `family`: the manager loop, delivery, `XDEL`, end-of-session and shutdown.
 //! - `session`: the per-session worker, one variant per family.
 //! - `text`: line types (3, 4, 8 and any other type registered as `Lines`).
@@ -21,9 +23,12 @@
 //! A new line-based type needs only the registry row (or a [`TextKind`] variant in
 //! `text` for its own file naming).
 
+mod ctx;
 mod dispatch;
+mod entry;
 mod family;
 mod files;
+mod flow;
 mod ja3;
 mod lines;
 mod meta;
@@ -31,37 +36,18 @@ mod pcap;
 mod session;
 mod text;
 
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use d4_core::config::RedisEndpoint;
-use d4_core::queues::Queues;
-use d4_core::store::{Store, StoreError};
+use d4_core::store::StoreError;
 
+pub use ctx::Ctx;
 pub use dispatch::{available, Kind, NoWorker};
 pub use text::TextKind;
 
 /// Manager types run by default.
 pub const DEFAULT_FAMILIES: &[u8] = &[8, 3, 2, 4, 1];
-
-/// What every worker family shares.
-pub struct Ctx {
-    /// `Redis_STREAM` (pipelined commands; each family opens its own blocking reader).
-    pub stream: Store,
-    /// Where the blocking readers connect.
-    pub stream_endpoint: RedisEndpoint,
-    /// `Redis_METADATA`.
-    pub meta: Store,
-    /// Queue delivery.
-    pub queues: Queues,
-    /// `[Save_Directories]`.
-    pub data_dir: PathBuf,
-    /// How long queue targets are cached.
-    pub target_ttl: Duration,
-}
 
 /// Runs one family per kind until `stop`, then waits for each to suspend its sessions.
 /// The first family that could not start (its stream reader refused) is the error.

@@ -21,11 +21,11 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use tracing::{info, warn};
 
-use super::family::Entry;
+use super::entry::Entry;
 use super::files::{self, Naming, RotatingFile, ROTATION_CYCLE};
+use super::flow::{record_rejection, Flow};
 use super::lines::{LineBuffer, MAX_LINE};
-use super::session::{record_rejection, Flow};
-use super::Ctx;
+use crate::ctx::Ctx;
 use d4_core::keys::{meta, stream};
 use d4_core::queues::QueueKind;
 use d4_core::store::{pipe, Cmd, StoreError};

@@ -7,23 +7,15 @@ use bytes::Bytes;
 use tracing::{error, warn};
 
 use super::dispatch::Kind;
-use super::family::Entry;
+use super::entry::Entry;
+use super::flow::{record_rejection, Flow};
 use super::meta::MetaWorker;
 use super::pcap::{PcapError, PcapWorker};
 use super::text::TextWorker;
-use super::Ctx;
-use d4_core::keys::{meta, stream};
+use crate::ctx::Ctx;
+use d4_core::keys::stream;
 use d4_core::queues::QueueKind;
-use d4_core::store::{pipe, Cmd, Pipeline, StoreError};
-
-/// Whether a session goes on after a batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Flow {
-    /// Keep reading.
-    Continue,
-    /// The worker rejected the session and cleaned it up; forget it.
-    Abort,
-}
+use d4_core::store::pipe;
 
 /// A session's worker.
 pub(crate) enum Worker {
@@ -234,27 +226,4 @@ async fn reject_pcap(ctx: &Ctx, ty: u8, session: &str, sensor: &str) {
     if let Err(e) = record_rejection(ctx, session, sensor, &error, &cleanup).await {
         warn!(%session, error = %e, "Cannot record the session error.");
     }
-}
-
-/// A worker's rejection of a session's data (upstream `on_error`): flag it for the
-/// server (`Error:IncorrectType`), write the sensor's `Error` field, then run `cleanup`
-/// (the session's stream and sets, on the STREAM store).
-pub(crate) async fn record_rejection(
-    ctx: &Ctx,
-    session: &str,
-    sensor: &str,
-    error_text: &str,
-    cleanup: &Pipeline,
-) -> Result<(), StoreError> {
-    ctx.stream
-        .query::<()>(&Cmd::sadd(stream::ERROR_INCORRECT_TYPE, session))
-        .await?;
-    ctx.meta
-        .query::<()>(&Cmd::hset(
-            meta::metadata_uuid(sensor),
-            meta::field::ERROR,
-            error_text,
-        ))
-        .await?;
-    ctx.stream.run::<()>(cleanup).await
 }
