@@ -1,5 +1,5 @@
 //! The application factory used by `main`, the request tests and the benchmark:
-//! [`build_state`] connects the stores; [`app`] assembles routes, limits and headers.
+//! [`build_state`] connects the stores ([`state_for`] takes them connected); [`app`] assembles routes, limits and headers.
 
 use crate::auth::Sessions;
 use crate::routes;
@@ -16,18 +16,22 @@ pub async fn build_state(
     cfg: &ServerConfig,
     settings: Settings,
 ) -> StoreResult<web::Data<AppState>> {
-    let stores = Stores::connect(cfg).await?;
+    Ok(state_for(Stores::connect(cfg).await?, settings))
+}
+
+/// The shared state over stores already connected.
+pub fn state_for(stores: Stores, settings: Settings) -> web::Data<AppState> {
     let queues = crate::store::queues::manager(
         &stores.meta,
         &stores.analyzer,
         settings.analyzer_default_max,
     );
-    Ok(web::Data::new(AppState {
+    web::Data::new(AppState {
         stores,
         queues,
         sessions: Sessions::default(),
         settings,
-    }))
+    })
 }
 
 /// Registers every route and the 404 fallback (for `App::configure`).

@@ -4,7 +4,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 
 /// (path under `/static/`, content type, bytes).
-pub const ASSETS: &[(&str, &str, &[u8])] = &[
+pub(crate) const ASSETS: &[(&str, &str, &[u8])] = &[
     (
         "css/d4.css",
         "text/css; charset=utf-8",
@@ -23,7 +23,7 @@ pub const ASSETS: &[(&str, &str, &[u8])] = &[
 ];
 
 /// Registers `/static/{path}`.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/static/{path:.*}", web::get().to(serve));
     cfg.route(
         "/favicon.ico",

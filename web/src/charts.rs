@@ -6,14 +6,14 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 /// Series colours, cycled.
-pub const PALETTE: &[&str] = &[
+pub(crate) const PALETTE: &[&str] = &[
     "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7",
     "#9c755f", "#bab0ac", "#86bcb6", "#d37295",
 ];
 
 /// One bar: label, value, optional link.
 #[derive(Debug, Clone)]
-pub struct Bar {
+pub(crate) struct Bar {
     /// Row label.
     pub label: String,
     /// Value.
@@ -41,7 +41,7 @@ fn short(s: &str, max: usize) -> String {
 }
 
 /// Horizontal bar chart, largest first, at most `limit` rows.
-pub fn hbar(bars: &[Bar], limit: usize, empty: &str) -> String {
+pub(crate) fn hbar(bars: &[Bar], limit: usize, empty: &str) -> String {
     let mut rows: Vec<&Bar> = bars.iter().collect();
     rows.sort_by(|a, b| {
         b.value
@@ -92,7 +92,7 @@ pub fn hbar(bars: &[Bar], limit: usize, empty: &str) -> String {
 }
 
 /// Stacked vertical bars: one column per day, one colour per series, legend on the right.
-pub fn stacked(days: &[String], series: &BTreeMap<String, Vec<f64>>, empty: &str) -> String {
+pub(crate) fn stacked(days: &[String], series: &BTreeMap<String, Vec<f64>>, empty: &str) -> String {
     let (w, h, left, bottom, top, legend_w) = (640.0, 260.0, 50.0, 30.0, 20.0, 150.0);
     let plot_w = w - left - legend_w;
     let plot_h = h - bottom - top;

@@ -4,10 +4,12 @@
 //! that is safe to show; store and template failures are logged once here and shown as
 //! a generic message. [`ApiError`] is the REST API's `{"reason", "status": "error"}` body.
 
-use crate::store::StoreError;
-use crate::templates;
+use crate::templates::{self, TemplateError};
+use crate::util::urlencode;
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
+use d4_core::queues::QueueError;
+use d4_core::store::StoreError;
 use std::fmt;
 
 /// Any failure of a UI handler.
@@ -54,9 +56,28 @@ pub enum WebError {
     Template(String),
 }
 
-impl From<fred::error::Error> for WebError {
-    fn from(e: fred::error::Error) -> Self {
-        WebError::Store(StoreError::Redis(e))
+impl From<TemplateError> for WebError {
+    fn from(e: TemplateError) -> Self {
+        WebError::Template(e.0)
+    }
+}
+
+/// Maps a queue refusal to a clear 4xx (store failures to 503).
+pub(crate) fn queue_error(e: QueueError) -> WebError {
+    match e {
+        QueueError::InvalidType => WebError::BadRequest(
+            "Invalid type: the type is not accepted by the server (see Header Accepted Types)"
+                .into(),
+        ),
+        QueueError::InvalidExtendedType => WebError::BadRequest(
+            "Invalid extended type: the name is not an accepted extended type".into(),
+        ),
+        QueueError::InvalidUuid => WebError::BadRequest("Invalid uuid".into()),
+        QueueError::UnknownQueue => WebError::NotFound("Unknown analyzer queue".into()),
+        QueueError::InvalidMaxSize => WebError::BadRequest(
+            "analyzer max size, Invalid Integer: max_size_analyzer must be an integer ≥ 1".into(),
+        ),
+        QueueError::Store(e) => WebError::Queue(e.to_string()),
     }
 }
 
@@ -102,7 +123,7 @@ impl ResponseError for WebError {
 }
 
 /// An HTML error page with the given status.
-pub fn error_page(status: StatusCode, message: &str) -> HttpResponse {
+pub(crate) fn error_page(status: StatusCode, message: &str) -> HttpResponse {
     let body = templates::render_error(
         status.as_u16(),
         status.canonical_reason().unwrap_or(""),
@@ -114,24 +135,10 @@ pub fn error_page(status: StatusCode, message: &str) -> HttpResponse {
 }
 
 /// A 302 to `location`.
-pub fn redirect(location: &str) -> HttpResponse {
+pub(crate) fn redirect(location: &str) -> HttpResponse {
     HttpResponse::Found()
         .insert_header((header::LOCATION, location))
         .finish()
-}
-
-/// Percent-encodes a query value.
-pub fn urlencode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(char::from(b))
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
 
 /// A REST API error: status plus upstream's `{"reason": …, "status": "error"}` body.
@@ -166,12 +173,6 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<fred::error::Error> for ApiError {
-    fn from(e: fred::error::Error) -> Self {
-        ApiError::from(StoreError::Redis(e))
-    }
-}
-
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         self.status
@@ -184,22 +185,9 @@ impl ResponseError for ApiError {
 }
 
 /// Upstream's API encoding: `json.dumps(indent=2, sort_keys=True)`, no trailing newline.
-pub fn pretty_json(status: StatusCode, v: &serde_json::Value) -> HttpResponse {
+pub(crate) fn pretty_json(status: StatusCode, v: &serde_json::Value) -> HttpResponse {
     let body = serde_json::to_string_pretty(v).unwrap_or_else(|_| "null".into());
     HttpResponse::build(status)
         .content_type("application/json")
         .body(body)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urlencode_matches_flask_login_next() {
-        assert_eq!(
-            urlencode("/server_management?x=1"),
-            "%2Fserver_management%3Fx%3D1"
-        );
-    }
 }

@@ -5,28 +5,27 @@
 //!
 //! - [`app`]: the application factory shared by `main`, the tests and the benchmark.
 //! - [`state`]: shared state (stores, sessions, type table, settings).
-//! - [`store`]: Redis reads and writes (through `d4_core::keys` only), one file per area.
+//! - [`store`]: Redis reads and writes on the store facade (key names from `d4_core::keys`
+//!   only), one file per area.
 //! - [`auth`]: sessions, CSRF, passwords, tokens, roles, login lockout, default users.
-//! - [`routes`]: one module per page or API area, each with its `configure`.
-//! - [`params`]: the form/query extractor (urlencoded and multipart).
-//! - [`error`]: [`error::WebError`] and [`error::ApiError`], mapped to safe responses.
-//! - [`templates`]: tera templates compiled once; [`assets`]: embedded static files.
-//! - [`charts`]: server-rendered SVG charts.
-//! - [`types`]: the D4 type table (`type.json`).
-//! - [`tls`]: rustls configuration from `tls_cert_file` / `tls_key_file`.
+//! - `routes`: one module per page or API area, each with its `configure`.
+//! - `params`: the form/query extractor (urlencoded and multipart).
+//! - `error`: `error::WebError` and `error::ApiError`, mapped to safe responses.
+//! - [`templates`]: tera templates compiled once; `assets`: embedded static files.
+//! - `charts`: server-rendered SVG charts.
+//! - `types`: the D4 type table (`type.json`), from the one type registry.
 
 pub mod app;
-pub mod assets;
+pub(crate) mod assets;
 pub mod auth;
-pub mod charts;
-pub mod error;
-pub mod params;
-pub mod routes;
+pub(crate) mod charts;
+pub(crate) mod error;
+pub(crate) mod params;
+pub(crate) mod routes;
 pub mod state;
 pub mod store;
 pub mod templates;
-pub mod tls;
-pub mod types;
+pub(crate) mod types;
 pub mod util;
 
 pub use app::{build_state, configure};

@@ -2,15 +2,23 @@
 //!
 //! Reads `server.conf`, connects the Redis roles, creates the default accounts and
 //! `DEFAULT_PASSWORD` on first start, then serves `[Flask_Server] host:port` with the
-//! certificate from `tls_cert_file`/`tls_key_file` until SIGINT/SIGTERM.
+//! certificate from `tls_cert_file`/`tls_key_file` until SIGINT/SIGTERM. Logging, signals
+//! and the shutdown deadline are `d4_core::runtime`'s (`D4_LOG` sets the log filter).
 
 use anyhow::Context as _;
 use clap::Parser;
 use d4_core::config::ServerConfig;
+use d4_core::runtime::{load_server_config, run_daemon};
+use d4_web::app::{app, state_for};
 use d4_web::auth::bootstrap::ensure_default_users;
-use d4_web::{app::app, build_state, Settings};
+use d4_web::store::Stores;
+use d4_web::Settings;
 use std::path::PathBuf;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How long the web waits for the stores at start before giving up.
+const CONNECT_PATIENCE: Duration = Duration::from_secs(30);
 
 /// D4 web admin (HTTPS) and REST API.
 #[derive(Parser, Debug)]
@@ -34,64 +42,70 @@ struct Cli {
 }
 
 fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    if let Err(e) = run(Cli::parse()) {
-        eprintln!("d4-web: {e:#}");
-        std::process::exit(1);
-    }
+    let cli = Cli::parse();
+    run_daemon("d4-web", "info", |stop| run(cli, stop))
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
-    let cfg = ServerConfig::load(&cli.config)
-        .with_context(|| format!("loading {}", cli.config.display()))?;
-    for u in &cfg.unknown {
-        tracing::warn!(option = %u, "Unknown option in server.conf, ignored.");
-    }
+async fn run(cli: Cli, stop: CancellationToken) -> anyhow::Result<()> {
+    let cfg = load_server_config(&cli.config)?;
     d4_web::templates::init().map_err(|e| anyhow::anyhow!("templates: {e}"))?;
-    let tls = d4_web::tls::server_config(&cfg.tls_cert_file, &cfg.tls_key_file)?;
+    let mut tls = d4_core::tls::server_config(&cfg.tls_cert_file, &cfg.tls_key_file)?;
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
     if cli.validate {
         println!("configuration OK");
         return Ok(());
     }
-    actix_web::rt::System::new().block_on(serve(cli, cfg, tls))
+    serve(cli, cfg, tls, stop).await
 }
 
-/// Connects the stores, retrying for up to 30 s so a store still starting is not fatal.
-async fn connect_with_retry(
+/// Connects the stores, waiting up to [`CONNECT_PATIENCE`] for stores still starting
+/// (the facade's back-off, each failure logged); `None` when shutdown is requested meanwhile.
+async fn connect_stores(
     cfg: &ServerConfig,
-    settings: Settings,
-) -> anyhow::Result<actix_web::web::Data<d4_web::AppState>> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        match build_state(cfg, settings.clone()).await {
-            Ok(s) => return Ok(s),
-            Err(e) if std::time::Instant::now() < deadline => {
-                tracing::warn!(error = %e, "Redis stores not reachable yet, retrying.");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-            Err(e) => return Err(e).context("connecting to the Redis stores"),
-        }
+    stop: &CancellationToken,
+) -> anyhow::Result<Option<Stores>> {
+    match tokio::time::timeout(CONNECT_PATIENCE, Stores::connect_until(cfg, stop)).await {
+        Ok(stores) => stores.context("connecting to the Redis stores"),
+        Err(_) => anyhow::bail!(
+            "connecting to the Redis stores: still unreachable after {}s",
+            CONNECT_PATIENCE.as_secs()
+        ),
     }
 }
 
-async fn serve(cli: Cli, cfg: ServerConfig, tls: rustls::ServerConfig) -> anyhow::Result<()> {
+/// Prints the API token of `user` (for `--show-token`).
+async fn show_token(state: &d4_web::AppState, user: &str) -> anyhow::Result<()> {
+    let m = d4_web::store::users::metadata(&state.stores.serv, user).await?;
+    let token = m
+        .get("token")
+        .with_context(|| format!("no API token for user {user:?}"))?;
+    println!("{token}");
+    Ok(())
+}
+
+/// `host:port`, with brackets around a bare IPv6 host.
+fn listen_address(cfg: &ServerConfig) -> String {
+    if cfg.web_host.contains(':') && !cfg.web_host.starts_with('[') {
+        format!("[{}]:{}", cfg.web_host, cfg.web_port)
+    } else {
+        format!("{}:{}", cfg.web_host, cfg.web_port)
+    }
+}
+
+async fn serve(
+    cli: Cli,
+    cfg: ServerConfig,
+    tls: rustls::ServerConfig,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
     let mut settings = Settings::from_config(&cfg);
     settings.default_password_file = cli.default_password_file.clone();
-    let state = connect_with_retry(&cfg, settings).await?;
-    if let Some(user) = &cli.show_token {
-        let m = d4_web::store::users::metadata(&state.stores.serv, user).await?;
-        let token = m
-            .get("token")
-            .with_context(|| format!("no API token for user {user:?}"))?;
-        println!("{token}");
+    let Some(stores) = connect_stores(&cfg, &stop).await? else {
         return Ok(());
+    };
+    let state = state_for(stores, settings);
+    if let Some(user) = &cli.show_token {
+        return show_token(&state, user).await;
     }
     if let Some(admin) = ensure_default_users(&state)
         .await
@@ -104,16 +118,13 @@ async fn serve(cli: Cli, cfg: ServerConfig, tls: rustls::ServerConfig) -> anyhow
         println!("DEFAULT_PASSWORD written to {}", path.display());
         tracing::info!(file = %path.display(), "Created the default admin; credentials in DEFAULT_PASSWORD.");
     }
-    let addr = if cfg.web_host.contains(':') && !cfg.web_host.starts_with('[') {
-        format!("[{}]:{}", cfg.web_host, cfg.web_port)
-    } else {
-        format!("{}:{}", cfg.web_host, cfg.web_port)
-    };
+    let addr = listen_address(&cfg);
     let data = state.clone();
     let mut server = actix_web::HttpServer::new(move || app(data.clone()))
         .client_request_timeout(Duration::from_secs(30))
         .client_disconnect_timeout(Duration::from_secs(5))
-        .shutdown_timeout(10)
+        .shutdown_timeout(8)
+        .disable_signals()
         .max_connections(2048);
     if let Some(w) = cli.workers {
         server = server.workers(w.max(1));
@@ -124,8 +135,13 @@ async fn serve(cli: Cli, cfg: ServerConfig, tls: rustls::ServerConfig) -> anyhow
     for a in server.addrs() {
         tracing::info!(address = %a, "d4-web listening on https://{a}/");
     }
-    server.run().await.context("web server")?;
-    state.stores.quit().await;
+    let server = server.run();
+    let handle = server.handle();
+    tokio::spawn(async move {
+        stop.cancelled().await;
+        handle.stop(true).await;
+    });
+    server.await.context("web server")?;
     tracing::info!("d4-web stopped.");
     Ok(())
 }

@@ -1,15 +1,20 @@
 //! [`Params`]: the request's query string plus, for POST, its form body
 //! (`application/x-www-form-urlencoded` or `multipart/form-data` text fields), as one
 //! ordered list. Upstream reads parameters from both places and its forms post multipart,
-//! so scripts written for it keep working. Bodies are bounded by [`MAX_BODY`].
+//! so scripts written for it keep working. Multipart bodies are read with `actix-multipart`;
+//! bodies are bounded by [`MAX_BODY`].
 
 use crate::error::WebError;
+use actix_multipart::{Multipart, MultipartError};
+use actix_web::error::PayloadError;
+use actix_web::http::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use actix_web::{dev::Payload, http::Method, web, FromRequest, HttpRequest};
+use futures_util::{stream, StreamExt};
 use std::future::Future;
 use std::pin::Pin;
 
 /// Largest accepted form body.
-pub const MAX_BODY: usize = 256 * 1024;
+pub(crate) const MAX_BODY: usize = 256 * 1024;
 
 /// Ordered `(name, value)` pairs from the query string and the form body.
 #[derive(Debug, Clone, Default)]
@@ -65,7 +70,7 @@ impl Params {
     }
 
     /// Builds params from a request and its (already read) body.
-    pub fn parse(req: &HttpRequest, body: &[u8]) -> Result<Params, WebError> {
+    pub async fn parse(req: &HttpRequest, body: web::Bytes) -> Result<Params, WebError> {
         let mut pairs = Params::from_query(req.query_string())?;
         let mut body_names = Vec::new();
         if !body.is_empty() {
@@ -74,7 +79,7 @@ impl Params {
                 .get(actix_web::http::header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("");
-            let fields = parse_body(ct, body)?;
+            let fields = parse_body(ct, body).await?;
             body_names.extend(fields.iter().map(|(k, _)| k.clone()));
             pairs.extend(fields);
         }
@@ -83,7 +88,10 @@ impl Params {
 }
 
 /// Decodes a form body by content type.
-pub fn parse_body(content_type: &str, body: &[u8]) -> Result<Vec<(String, String)>, WebError> {
+pub(crate) async fn parse_body(
+    content_type: &str,
+    body: web::Bytes,
+) -> Result<Vec<(String, String)>, WebError> {
     let mime = content_type
         .split(';')
         .next()
@@ -92,59 +100,49 @@ pub fn parse_body(content_type: &str, body: &[u8]) -> Result<Vec<(String, String
         .to_ascii_lowercase();
     match mime.as_str() {
         "application/x-www-form-urlencoded" | "" => {
-            let text = std::str::from_utf8(body)
+            let text = std::str::from_utf8(&body)
                 .map_err(|_| WebError::BadRequest("form body is not UTF-8".into()))?;
             Params::from_query(text)
         }
-        "multipart/form-data" => {
-            let boundary = boundary_of(content_type)
-                .ok_or_else(|| WebError::BadRequest("multipart body without boundary".into()))?;
-            parse_multipart(body, &boundary)
-        }
+        "multipart/form-data" => parse_multipart(content_type, body).await,
         other => Err(WebError::UnsupportedMedia(other.to_string())),
     }
 }
 
-fn boundary_of(ct: &str) -> Option<String> {
-    ct.split(';').skip(1).find_map(|p| {
-        let (k, v) = p.trim().split_once('=')?;
-        k.trim()
-            .eq_ignore_ascii_case("boundary")
-            .then(|| v.trim().trim_matches('"').to_string())
-            .filter(|b| !b.is_empty())
-    })
-}
-
-/// Text fields of a `multipart/form-data` body (file parts are skipped).
-pub fn parse_multipart(body: &[u8], boundary: &str) -> Result<Vec<(String, String)>, WebError> {
-    let bad = |m: &str| WebError::BadRequest(format!("malformed multipart body: {m}"));
-    let delim = format!("--{boundary}");
-    let text = String::from_utf8_lossy(body);
+/// Text fields of a `multipart/form-data` body, read with `actix-multipart` (file parts
+/// are skipped; values are decoded as UTF-8, invalid bytes replaced).
+async fn parse_multipart(
+    content_type: &str,
+    body: web::Bytes,
+) -> Result<Vec<(String, String)>, WebError> {
+    let bad = |e: MultipartError| WebError::BadRequest(format!("malformed multipart body: {e}"));
+    let mut headers = HeaderMap::new();
+    let ct = HeaderValue::from_str(content_type)
+        .map_err(|_| WebError::BadRequest("malformed content type".into()))?;
+    headers.insert(CONTENT_TYPE, ct);
+    let payload = stream::once(async move { Ok::<_, PayloadError>(body) });
+    let mut multipart = Multipart::new(&headers, payload);
     let mut out = Vec::new();
-    let mut parts = text.split(delim.as_str());
-    parts.next(); // preamble
-    for part in parts {
-        if part.starts_with("--") {
-            break; // closing delimiter
+    while let Some(field) = multipart.next().await {
+        let mut field = field.map_err(bad)?;
+        let (name, is_file) = match field.content_disposition() {
+            Some(cd) => (
+                cd.get_name().map(str::to_string),
+                cd.get_filename().is_some(),
+            ),
+            None => (None, false),
+        };
+        let mut value = Vec::new();
+        while let Some(chunk) = field.next().await {
+            value.extend_from_slice(&chunk.map_err(bad)?);
         }
-        let part = part.strip_prefix("\r\n").unwrap_or(part);
-        let (head, value) = part
-            .split_once("\r\n\r\n")
-            .ok_or_else(|| bad("part without headers"))?;
-        let value = value.strip_suffix("\r\n").unwrap_or(value);
-        let disp = head
-            .lines()
-            .find(|l| l.to_ascii_lowercase().starts_with("content-disposition:"))
-            .ok_or_else(|| bad("part without content-disposition"))?;
-        if disp.contains("filename=") {
+        if is_file {
             continue;
         }
-        let name = disp
-            .split(';')
-            .find_map(|p| p.trim().strip_prefix("name="))
-            .map(|n| n.trim_matches('"').to_string())
-            .ok_or_else(|| bad("part without a name"))?;
-        out.push((name, value.to_string()));
+        let name = name.ok_or_else(|| {
+            WebError::BadRequest("malformed multipart body: part without a name".into())
+        })?;
+        out.push((name, String::from_utf8_lossy(&value).into_owned()));
     }
     Ok(out)
 }
@@ -172,7 +170,7 @@ impl FromRequest for Params {
                     "request body over {MAX_BODY} bytes"
                 )));
             }
-            Params::parse(&req, &bytes)
+            Params::parse(&req, bytes).await
         })
     }
 }
@@ -181,12 +179,17 @@ impl FromRequest for Params {
 mod tests {
     use super::*;
 
+    fn parse(content_type: &str, body: &[u8]) -> Result<Vec<(String, String)>, WebError> {
+        let body = web::Bytes::copy_from_slice(body);
+        actix_web::rt::System::new().block_on(parse_body(content_type, body))
+    }
+
     #[test]
     fn multipart_text_fields_are_read_and_files_skipped() {
         let body = "--XY\r\nContent-Disposition: form-data; name=\"analyzer_type\"\r\n\r\n8\r\n\
                     --XY\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a\"\r\n\r\nbin\r\n\
                     --XY\r\nContent-Disposition: form-data; name=\"description\"\r\n\r\nline1\r\nline2\r\n--XY--\r\n";
-        let f = parse_body("multipart/form-data; boundary=XY", body.as_bytes()).unwrap();
+        let f = parse("multipart/form-data; boundary=XY", body.as_bytes()).unwrap();
         assert_eq!(
             f,
             vec![
@@ -198,12 +201,12 @@ mod tests {
 
     #[test]
     fn urlencoded_and_unknown_types() {
-        let f = parse_body("application/x-www-form-urlencoded", b"a=1&b=x+y").unwrap();
+        let f = parse("application/x-www-form-urlencoded", b"a=1&b=x+y").unwrap();
         assert_eq!(f[1], ("b".to_string(), "x y".to_string()));
         assert!(matches!(
-            parse_body("text/xml", b"<a/>"),
+            parse("text/xml", b"<a/>"),
             Err(WebError::UnsupportedMedia(_))
         ));
-        assert!(parse_body("multipart/form-data", b"x").is_err());
+        assert!(parse("multipart/form-data", b"x").is_err());
     }
 }

@@ -1,7 +1,6 @@
 //! Tera templates, embedded in the binary and compiled once (startup fails fast on a
 //! broken template). Autoescaping is on for every `.html` template.
 
-use crate::error::WebError;
 use std::sync::OnceLock;
 use tera::{Context, Tera};
 
@@ -92,7 +91,7 @@ fn urlq(
         tera::Value::String(s) => s.clone(),
         other => other.to_string(),
     };
-    Ok(tera::Value::String(crate::error::urlencode(&s)))
+    Ok(tera::Value::String(crate::util::urlencode(&s)))
 }
 
 /// Compiles every template; call at startup so a broken one stops the process.
@@ -103,14 +102,19 @@ pub fn init() -> Result<(), String> {
         .map_err(Clone::clone)
 }
 
+/// A template that failed to compile or render (the text names the template).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct TemplateError(pub String);
+
 /// Renders a template.
-pub fn render(name: &str, ctx: &Context) -> Result<String, WebError> {
+pub fn render(name: &str, ctx: &Context) -> Result<String, TemplateError> {
     let t = TERA
         .get_or_init(build)
         .as_ref()
-        .map_err(|e| WebError::Template(e.clone()))?;
+        .map_err(|e| TemplateError(e.clone()))?;
     t.render(name, ctx)
-        .map_err(|e| WebError::Template(format!("{name}: {e:?}")))
+        .map_err(|e| TemplateError(format!("{name}: {e:?}")))
 }
 
 /// The error page; falls back to plain escaped text if rendering fails.

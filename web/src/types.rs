@@ -1,68 +1,26 @@
-//! The D4 type table (architecture `format/type.json`, server spec §1.5): type number →
-//! description, for badges, charts and the accepted-types card. Served as
-//! `/static/json/type.json` in upstream's shape.
+//! The D4 type table for the web (architecture `format/type.json`, server spec §1.5):
+//! type number → description, for badges, charts and the accepted-types card, read from
+//! the one registry [`d4_core::proto::REGISTRY`]. Served as `/static/json/type.json` in
+//! upstream's shape.
 
+use d4_core::proto::{DataType, TypeInfo, REGISTRY};
 use serde::Serialize;
 
-/// One known D4 type.
+/// One row of `type.json`: `{"type": <n>, "description": "..."}`.
 #[derive(Debug, Clone, Copy, Serialize)]
-pub struct TypeInfo {
+struct TypeRow {
     /// Type number.
     #[serde(rename = "type")]
-    pub ty: u32,
+    ty: u8,
     /// Description.
-    pub description: &'static str,
+    description: &'static str,
 }
 
-/// Every type the table knows.
-pub const TYPES: &[TypeInfo] = &[
-    TypeInfo {
-        ty: 0,
-        description: "reserved",
-    },
-    TypeInfo {
-        ty: 1,
-        description: "pcap (libpcap 2.4)",
-    },
-    TypeInfo {
-        ty: 2,
-        description: "meta header (JSON)",
-    },
-    TypeInfo {
-        ty: 3,
-        description: "generic log line",
-    },
-    TypeInfo {
-        ty: 4,
-        description: "dnscap output",
-    },
-    TypeInfo {
-        ty: 5,
-        description: "pcapng (diagnostic)",
-    },
-    TypeInfo {
-        ty: 6,
-        description: "generic NDJSON or JSON lines",
-    },
-    TypeInfo {
-        ty: 7,
-        description: "generic YAF (Yet Another Flowmeter)",
-    },
-    TypeInfo {
-        ty: 8,
-        description: "passivedns CSV stream",
-    },
-    TypeInfo {
-        ty: 254,
-        description: "type defined by meta header (type 2)",
-    },
-];
-
 /// Upstream's text for a type missing from the table.
-pub const UNKNOWN: &str = "Please update your web server";
+pub(crate) const UNKNOWN: &str = "Please update your web server";
 
 /// Description of a type number (given as text), or [`UNKNOWN`].
-pub fn describe(ty: &str) -> String {
+pub(crate) fn describe(ty: &str) -> String {
     ty.trim()
         .parse::<u32>()
         .ok()
@@ -71,23 +29,30 @@ pub fn describe(ty: &str) -> String {
         .unwrap_or_else(|| UNKNOWN.to_string())
 }
 
-/// The table entry of a type.
-pub fn lookup(ty: u32) -> Option<TypeInfo> {
-    TYPES.iter().copied().find(|t| t.ty == ty)
+/// The registry entry of a type number; `None` for a type the stack does not know.
+pub(crate) fn lookup(ty: u32) -> Option<&'static TypeInfo> {
+    DataType(u8::try_from(ty).ok()?).info()
 }
 
 /// Comma-separated list of known types, for error messages.
-pub fn known_list() -> String {
-    TYPES
+pub(crate) fn known_list() -> String {
+    REGISTRY
         .iter()
-        .map(|t| t.ty.to_string())
+        .map(|t| t.ty.0.to_string())
         .collect::<Vec<_>>()
         .join(", ")
 }
 
 /// `type.json` as upstream serves it.
-pub fn type_json() -> String {
-    serde_json::to_string_pretty(TYPES).unwrap_or_else(|_| "[]".into())
+pub(crate) fn type_json() -> String {
+    let rows: Vec<TypeRow> = REGISTRY
+        .iter()
+        .map(|t| TypeRow {
+            ty: t.ty.0,
+            description: t.description,
+        })
+        .collect();
+    serde_json::to_string_pretty(&rows).unwrap_or_else(|_| "[]".into())
 }
 
 #[cfg(test)]
@@ -99,6 +64,11 @@ mod tests {
         assert_eq!(describe("8"), "passivedns CSV stream");
         assert_eq!(describe("99"), UNKNOWN);
         assert_eq!(describe("x"), UNKNOWN);
+        assert_eq!(describe("300"), UNKNOWN);
         assert!(type_json().contains("\"type\": 254"));
+        assert!(
+            type_json().starts_with("[\n  {\n    \"type\": 0,\n    \"description\": \"reserved\"")
+        );
+        assert!(lookup(254).is_some() && lookup(9).is_none());
     }
 }

@@ -2,6 +2,7 @@
 //! random secrets, safe redirect targets.
 
 use chrono::{Local, TimeZone};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use rand::{rngs::OsRng, Rng, RngCore};
 
 /// Upstream's dash-tolerant uuid4 test (lowercase hex only).
@@ -51,6 +52,19 @@ pub fn last_days(n: u32) -> Vec<(String, String)> {
             (d4_core::keys::date_key(d), d.format("%Y-%m-%d").to_string())
         })
         .collect()
+}
+
+/// Bytes `urlencode` leaves as they are: RFC 3986's unreserved set (`A-Z a-z 0-9 - _ . ~`).
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// Percent-encodes a query value (every byte but the unreserved ones, as Python's
+/// `urllib.parse.quote(s, safe="")`).
+pub fn urlencode(s: &str) -> String {
+    utf8_percent_encode(s, QUERY_VALUE).to_string()
 }
 
 /// markupsafe/Flask `escape` (`& < > ' "`), as upstream applies to HMAC keys before storing.
@@ -107,13 +121,10 @@ pub fn safe_next(next: Option<&str>) -> Option<String> {
 /// Constant-time string equality for secrets.
 pub fn secret_eq(a: &str, b: &str) -> bool {
     use sha2::{Digest, Sha256};
+    use subtle::ConstantTimeEq;
     // Hash both so the comparison does not leak the length either.
     let (x, y) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
-    x.iter()
-        .zip(y.iter())
-        .fold(0u8, |acc, (p, q)| acc | (p ^ q))
-        == 0
-        && !a.is_empty()
+    bool::from(x.as_slice().ct_eq(y.as_slice())) && !a.is_empty()
 }
 
 #[cfg(test)]
@@ -153,5 +164,14 @@ mod tests {
         assert!(secret_eq("abc", "abc"));
         assert!(!secret_eq("abc", "abd"));
         assert!(!secret_eq("", ""));
+    }
+
+    #[test]
+    fn urlencode_matches_flask_login_next() {
+        assert_eq!(
+            urlencode("/server_management?x=1"),
+            "%2Fserver_management%3Fx%3D1"
+        );
+        assert_eq!(urlencode("a-b_c.d~e é"), "a-b_c.d~e%20%C3%A9");
     }
 }

@@ -173,7 +173,10 @@ async fn run(iterations: usize) {
     let mut ping = Vec::new();
     for _ in 0..iterations {
         let t = Instant::now();
-        let _: String = fred::prelude::ClientLike::ping(&state.stores.meta, None)
+        let _: String = state
+            .stores
+            .meta
+            .query(&d4_core::store::cmd("PING"))
             .await
             .expect("ping");
         ping.push(t.elapsed());

@@ -4,6 +4,7 @@
 
 use crate::state::AppState;
 use crate::store::{users, StoreResult};
+use actix_web::HttpRequest;
 use d4_core::keys::cache;
 use rand::Rng;
 
@@ -65,4 +66,11 @@ pub async fn check(
     }
     users::count_failure(&st.stores.cache, &[cache::failed_login_ip(ip), user_key]).await?;
     Ok(LoginOutcome::Bad)
+}
+
+/// The direct peer address (no proxy headers, as upstream).
+pub fn peer_ip(req: &HttpRequest) -> String {
+    req.peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
 }

@@ -3,7 +3,7 @@
 //! role. Failures count in CACHE `failed_login_ip_api:<ip>`; at 5 every request of that
 //! IP gets 401 until the counter expires (300 s).
 
-use super::login::{jitter, MAX_ATTEMPTS};
+use super::login::{jitter, peer_ip, MAX_ATTEMPTS};
 use super::password::is_token_format;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -28,7 +28,7 @@ pub async fn authenticate(
         return Err(unauthorized("Authentication needed"));
     }
     let token: String = raw.chars().filter(|c| *c != ' ').collect();
-    let ip = crate::routes::peer_ip(req);
+    let ip = peer_ip(req);
     let counter = cache::failed_login_ip_api(&ip);
     let (n, ttl) = users::counter(&st.stores.cache, &counter).await?;
     if n >= MAX_ATTEMPTS {

@@ -11,38 +11,25 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 /// Largest accepted JSON body.
-pub const MAX_JSON: usize = 64 * 1024;
+pub(crate) const MAX_JSON: usize = 64 * 1024;
 
 /// Registers the routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/api/v1/add/sensor/register")
             .route(web::post().to(register))
-            .default_service(web::to(super::method_not_allowed)),
+            .default_service(web::to(super::common::method_not_allowed)),
     );
     cfg.service(
         web::resource("/api/v1/add/analyzer/queue")
             .route(web::post().to(add_queue))
-            .default_service(web::to(super::method_not_allowed)),
+            .default_service(web::to(super::common::method_not_allowed)),
     );
     cfg.service(
         web::resource("/api/v1/sensors/monitoring/errors")
             .route(web::get().to(monitoring_errors))
-            .default_service(web::to(super::method_not_allowed)),
+            .default_service(web::to(super::common::method_not_allowed)),
     );
-}
-
-/// Upstream's API 405 body, with its documentation anchor.
-pub fn method_not_allowed(req: &HttpRequest) -> HttpResponse {
-    let anchor = req.path().get(8..).unwrap_or("").replace('/', "_");
-    pretty_json(
-        StatusCode::METHOD_NOT_ALLOWED,
-        &serde_json::json!({
-            "documentation": format!("https://d4-project.org#{anchor}"),
-            "reason": "Method Not Allowed: The method is not allowed for the requested URL",
-            "status": "error",
-        }),
-    )
 }
 
 fn api_state(req: &HttpRequest) -> Result<web::Data<crate::AppState>, ApiError> {

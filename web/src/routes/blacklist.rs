@@ -4,17 +4,18 @@
 //! code (1 added/removed, 2 already/not present, 0 invalid; 3 network too large is ours).
 //! Without `redirect`, invalid input is a 400 page instead of upstream's 500.
 
-use super::{action, base, page, render, uuid_param};
+use super::common::{action, base, page, render, uuid_param};
 use crate::auth::guard::state;
 use crate::auth::{User, UserAction};
-use crate::error::{redirect, urlencode, WebError};
+use crate::error::{redirect, WebError};
 use crate::params::Params;
 use crate::store::blacklist::{self, parse_ip_target, IpError, IpTarget, UuidList};
 use crate::util::sensor_uuid;
+use crate::util::urlencode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 /// Registers the routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     page(cfg, "/blacklisted_ip", blacklisted_ip);
     page(cfg, "/blacklisted_uuid", blacklisted_uuid);
     action(cfg, "/blacklist_ip", blacklist_ip, false);

@@ -2,7 +2,7 @@
 //! (refreshed every 4 s by a small script), and the last 7 days per type and per sensor.
 //! Also upstream's JSON feeds and the `/delete_data` demo action.
 
-use super::{action, base, json, page, render};
+use super::common::{action, base, json, page, render};
 use crate::auth::guard::state;
 use crate::auth::{User, UserAction};
 use crate::charts::{hbar, stacked, Bar};
@@ -20,7 +20,7 @@ const TOP: usize = 30;
 const HISTORY_SENSORS: usize = 10;
 
 /// Registers the routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     page(cfg, "/", index);
     page(cfg, "/_json_daily_uuid_stats", json_uuid);
     page(cfg, "/_json_daily_type_stats", json_type);

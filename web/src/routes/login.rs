@@ -4,10 +4,10 @@
 //! submit) because no session exists yet. After login the session cookie replaces it.
 //! `next_page` is followed only when it is a local path (no open redirect).
 
-use super::{base, peer_ip, render_status};
+use super::common::{base, render_status};
 use crate::auth::bootstrap::{remove_default_password_file, ADMIN_USER};
 use crate::auth::guard::{state, CSRF_FIELD};
-use crate::auth::login::{check, ip_locked, LoginOutcome};
+use crate::auth::login::{check, ip_locked, peer_ip, LoginOutcome};
 use crate::auth::session::{cookie, removal, COOKIE, LOGIN_CSRF_COOKIE};
 use crate::auth::{password, LoginAction, LoginOnly};
 use crate::error::{redirect, WebError};
@@ -19,30 +19,30 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use tera::Context;
 
 /// Registers the routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/login")
             .route(web::get().to(login_page))
             .route(web::post().to(login_post))
-            .default_service(web::to(super::method_not_allowed)),
+            .default_service(web::to(super::common::method_not_allowed)),
     );
     cfg.service(
         web::resource("/logout")
             .route(web::get().to(logout_confirm))
             .route(web::post().to(logout))
-            .default_service(web::to(super::method_not_allowed)),
+            .default_service(web::to(super::common::method_not_allowed)),
     );
     cfg.service(
         web::resource("/change_password")
             .route(web::get().to(change_password_page))
             .route(web::post().to(change_password_post))
-            .default_service(web::to(super::method_not_allowed)),
+            .default_service(web::to(super::common::method_not_allowed)),
     );
     cfg.service(
         web::resource("/role")
             .route(web::get().to(role))
             .route(web::post().to(role))
-            .default_service(web::to(super::method_not_allowed)),
+            .default_service(web::to(super::common::method_not_allowed)),
     );
 }
 
@@ -68,7 +68,7 @@ fn locked_message(ttl: i64) -> String {
 
 async fn login_page(req: HttpRequest) -> Result<HttpResponse, WebError> {
     let st = state(&req)?;
-    let p = Params::parse(&req, &[])?;
+    let p = Params::parse(&req, web::Bytes::new()).await?;
     if let Some(ttl) = ip_locked(&st, &peer_ip(&req)).await? {
         return login_form(
             StatusCode::TOO_MANY_REQUESTS,
@@ -127,7 +127,7 @@ async fn logout_confirm(v: LoginOnly) -> Result<HttpResponse, WebError> {
     let mut ctx = base(&v, "");
     ctx.insert("action", "/logout");
     ctx.insert("fields", &Vec::<(String, String)>::new());
-    super::render("confirm.html", &ctx)
+    super::common::render("confirm.html", &ctx)
 }
 
 async fn logout(req: HttpRequest, a: LoginAction) -> Result<HttpResponse, WebError> {

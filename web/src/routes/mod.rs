@@ -1,28 +1,23 @@
 //! Routes: one module per page area, each with `configure`, merged in [`configure`].
-//!
-//! Registration helpers keep the method rules in one place: [`page`] serves GET;
-//! [`action`] serves POST (CSRF-checked by the handler's extractor) and answers GET with a
-//! confirmation form that re-posts the same parameters, so upstream's GET links and
-//! bookmarks still work but never change state by themselves. Anything else is 405.
+//! The helpers they share (registration with the method rules, 404/405, rendering) are in
+//! [`common`].
 
-pub mod api;
-pub mod blacklist;
-pub mod dashboard;
-pub mod login;
-pub mod queues;
-pub mod sensors;
-pub mod server;
-pub mod settings;
+pub(crate) mod api;
+pub(crate) mod blacklist;
+pub(crate) mod common;
+pub(crate) mod dashboard;
+pub(crate) mod login;
+pub(crate) mod queues;
+pub(crate) mod sensors;
+pub(crate) mod server;
+pub(crate) mod settings;
 
-use crate::auth::{Admin, User, Viewer};
-use crate::error::{error_page, WebError};
-use crate::params::Params;
-use actix_web::http::StatusCode;
-use actix_web::{web, FromRequest, Handler, HttpRequest, HttpResponse, Responder};
-use tera::Context;
+pub(crate) use common::not_found;
+
+use actix_web::web;
 
 /// Registers every route.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     crate::assets::configure(cfg);
     login::configure(cfg);
     dashboard::configure(cfg);
@@ -32,133 +27,4 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     queues::configure(cfg);
     settings::configure(cfg);
     api::configure(cfg);
-}
-
-/// A GET page.
-pub fn page<F, Args>(cfg: &mut web::ServiceConfig, path: &str, handler: F)
-where
-    F: Handler<Args>,
-    Args: FromRequest + 'static,
-    F::Output: Responder + 'static,
-{
-    cfg.service(
-        web::resource(path)
-            .route(web::get().to(handler))
-            .default_service(web::to(method_not_allowed)),
-    );
-}
-
-/// A POST action (GET shows a confirmation form). `admin` picks the confirm page's role.
-pub fn action<F, Args>(cfg: &mut web::ServiceConfig, path: &str, handler: F, admin: bool)
-where
-    F: Handler<Args>,
-    Args: FromRequest + 'static,
-    F::Output: Responder + 'static,
-{
-    let r = web::resource(path).route(web::post().to(handler));
-    let r = if admin {
-        r.route(web::get().to(confirm_admin))
-    } else {
-        r.route(web::get().to(confirm_user))
-    };
-    cfg.service(r.default_service(web::to(method_not_allowed)));
-}
-
-async fn confirm_user(u: User, req: HttpRequest) -> Result<HttpResponse, WebError> {
-    confirm(&u, &req)
-}
-
-async fn confirm_admin(a: Admin, req: HttpRequest) -> Result<HttpResponse, WebError> {
-    confirm(&a, &req)
-}
-
-/// The confirmation form for a GET on an action URL.
-fn confirm(v: &Viewer, req: &HttpRequest) -> Result<HttpResponse, WebError> {
-    let fields: Vec<(String, String)> = Params::from_query(req.query_string())?
-        .into_iter()
-        .filter(|(k, _)| k != crate::auth::guard::CSRF_FIELD)
-        .collect();
-    let mut ctx = base(v, "");
-    ctx.insert("action", req.path());
-    ctx.insert("fields", &fields);
-    render("confirm.html", &ctx)
-}
-
-/// 405 for any other method (JSON under `/api/`).
-pub async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
-    if req.path().starts_with("/api/") {
-        return api::method_not_allowed(&req);
-    }
-    error_page(
-        StatusCode::METHOD_NOT_ALLOWED,
-        &format!("Method {} is not allowed at {}", req.method(), req.path()),
-    )
-}
-
-/// 404 for unknown paths (JSON under `/api/`).
-pub async fn not_found(req: HttpRequest) -> HttpResponse {
-    if req.path().starts_with("/api/") {
-        return crate::error::pretty_json(
-            StatusCode::NOT_FOUND,
-            &serde_json::json!({"reason": "404 Not Found", "status": "error"}),
-        );
-    }
-    error_page(
-        StatusCode::NOT_FOUND,
-        &format!("Nothing here: {}", req.path()),
-    )
-}
-
-/// The template context every page gets: user, admin flag, CSRF token, active nav item.
-pub fn base(v: &Viewer, nav: &str) -> Context {
-    let mut ctx = Context::new();
-    ctx.insert("user", &v.user);
-    ctx.insert("is_admin", &v.is_admin);
-    ctx.insert("csrf", &v.session.csrf);
-    ctx.insert("nav", nav);
-    ctx
-}
-
-/// Renders a page with status 200.
-pub fn render(name: &str, ctx: &Context) -> Result<HttpResponse, WebError> {
-    render_status(StatusCode::OK, name, ctx)
-}
-
-/// Renders a page with a status.
-pub fn render_status(
-    status: StatusCode,
-    name: &str,
-    ctx: &Context,
-) -> Result<HttpResponse, WebError> {
-    let body = crate::templates::render(name, ctx)?;
-    Ok(HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .insert_header(("Cache-Control", "no-store"))
-        .body(body))
-}
-
-/// Compact JSON (Flask `jsonify`) with status 200.
-pub fn json<T: serde::Serialize>(v: &T) -> HttpResponse {
-    let mut body = serde_json::to_string(v).unwrap_or_else(|_| "null".into());
-    body.push('\n');
-    HttpResponse::Ok()
-        .content_type("application/json")
-        .body(body)
-}
-
-/// The direct peer address (no proxy headers, as upstream).
-pub fn peer_ip(req: &HttpRequest) -> String {
-    req.peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_else(|| "unknown".into())
-}
-
-/// A validated sensor uuid parameter (undashed), or a 400.
-pub fn uuid_param(p: &Params, name: &str) -> Result<String, WebError> {
-    let raw = p.get(name).unwrap_or("").trim();
-    crate::util::sensor_uuid(raw).ok_or_else(|| {
-        WebError::BadRequest(format!(
-            "Invalid uuid: parameter {name} must be a uuid4 (lowercase hex, dashes optional)"
-        ))
-    })
 }

@@ -6,15 +6,16 @@
 //! that is invalid or already used is refused with a message instead of being silently
 //! replaced, unknown queues are 404s, and bad sizes are 400s.
 
-use super::{action, base, json, page, render_status};
+use super::common::{action, base, json, page, render_status};
 use crate::auth::guard::state;
 use crate::auth::{User, UserAction, Viewer};
-use crate::error::{redirect, urlencode, WebError};
+use crate::error::{queue_error, redirect, WebError};
 use crate::params::Params;
 use crate::state::AppState;
-use crate::store::queues::{queue_error, sample, QueueRow};
+use crate::store::queues::{sample, QueueRow};
 use crate::store::server;
 use crate::util::is_valid_uuid;
+use crate::util::urlencode;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use d4_core::queues::{NewQueue, QueueKind};
@@ -42,7 +43,7 @@ const KNOWN_FIELDS: &[&str] = &[
 ];
 
 /// Registers the routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     page(cfg, "/generate_uuid", generate_uuid);
     page(cfg, "/analyzer_queue/create_queue", create_queue);
     action(
@@ -67,7 +68,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Adds the queue table of the server management page to `ctx`.
-pub async fn insert_listing(
+pub(crate) async fn insert_listing(
     st: &AppState,
     accepted: &[u32],
     ctx: &mut Context,

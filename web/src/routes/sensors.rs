@@ -5,14 +5,15 @@
 //! are shown instead of dropped, and every action redirects whether or not `redirect` is
 //! given.
 
-use super::{action, base, json, page, render, uuid_param};
+use super::common::{action, base, json, page, render, uuid_param};
 use crate::auth::guard::state;
 use crate::auth::{User, UserAction};
 use crate::charts::stacked;
-use crate::error::{pretty_json, redirect, urlencode, WebError};
+use crate::error::{pretty_json, redirect, WebError};
 use crate::params::Params;
 use crate::store::sensors;
 use crate::types::describe;
+use crate::util::urlencode;
 use crate::util::{last_days, sensor_uuid, stored_hmac_key};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -21,7 +22,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Registers the routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     page(cfg, "/sensors_status", sensors_status);
     page(cfg, "/show_active_uuid", show_active_uuid);
     page(cfg, "/uuid_management", uuid_management);
@@ -44,11 +45,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Sensor rows per page on the status and registered pages.
-pub const SENSORS_PER_PAGE: usize = 100;
+pub(crate) const SENSORS_PER_PAGE: usize = 100;
 
 /// One page of a sorted uuid list, filtered by a uuid substring.
 #[derive(Debug, Serialize)]
-pub struct Paging {
+pub(crate) struct Paging {
     /// Current page (1-based).
     pub page: usize,
     /// Number of pages.
@@ -60,7 +61,7 @@ pub struct Paging {
 }
 
 /// Sorts, filters (`q`, a uuid substring, dashes ignored) and cuts one page of uuids.
-pub fn paginate(mut uuids: Vec<String>, p: &Params) -> (Vec<String>, Paging) {
+pub(crate) fn paginate(mut uuids: Vec<String>, p: &Params) -> (Vec<String>, Paging) {
     let q = p.get("q").unwrap_or("").trim().to_lowercase();
     let needle = q.replace('-', "");
     uuids.sort();
@@ -124,7 +125,7 @@ fn sensor_page(u: &str) -> HttpResponse {
 
 /// Per-type disk usage of a sensor: (type, bytes, files), plus an `All` row.
 #[derive(Debug, Clone, Serialize)]
-pub struct DiskRow {
+pub(crate) struct DiskRow {
     /// Type directory name or `All`.
     pub ty: String,
     /// Bytes.
@@ -170,7 +171,7 @@ fn type_dirs(data: &Path, u: &str) -> Vec<String> {
 }
 
 /// Disk usage per type directory under `<data>/<uuid>/`.
-pub fn disk_rows(data: &Path, u: &str) -> Vec<DiskRow> {
+pub(crate) fn disk_rows(data: &Path, u: &str) -> Vec<DiskRow> {
     let mut budget = MAX_WALK;
     let mut rows: Vec<DiskRow> = type_dirs(data, u)
         .into_iter()
@@ -194,7 +195,11 @@ pub fn disk_rows(data: &Path, u: &str) -> Vec<DiskRow> {
 }
 
 /// Files (or bytes) per type per day for the last 7 days.
-pub fn disk_history(data: &Path, u: &str, size: bool) -> (Vec<String>, BTreeMap<String, Vec<f64>>) {
+pub(crate) fn disk_history(
+    data: &Path,
+    u: &str,
+    size: bool,
+) -> (Vec<String>, BTreeMap<String, Vec<f64>>) {
     let days = last_days(7);
     let mut budget = MAX_WALK;
     let mut series = BTreeMap::new();
@@ -411,7 +416,11 @@ async fn monitoring_add(a: UserAction, req: HttpRequest) -> Result<HttpResponse,
             "error",
             "Maximum time must be an integer number of seconds ≥ 1",
         );
-        return super::render_status(StatusCode::BAD_REQUEST, "add_sensor_to_monitor.html", &ctx);
+        return super::common::render_status(
+            StatusCode::BAD_REQUEST,
+            "add_sensor_to_monitor.html",
+            &ctx,
+        );
     };
     sensors::monitor_add(&st.stores.meta, &id, delta).await?;
     Ok(sensor_page(&id))

@@ -1,7 +1,7 @@
 //! Server management page, accepted types and sensor registration administration
 //! (web spec §3.1 #6, #10-11, §3.4, §3.6, §5.4, §5.6-5.7).
 
-use super::{action, base, page, render, uuid_param};
+use super::common::{action, base, page, render, uuid_param};
 use crate::auth::guard::state;
 use crate::auth::{Admin, AdminAction, User, UserAction};
 use crate::error::{redirect, WebError};
@@ -13,7 +13,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 
 /// Registers the routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     page(cfg, "/server_management", server_management);
     action(cfg, "/add_accepted_type", add_accepted_type, false);
     action(cfg, "/remove_accepted_type", remove_accepted_type, false);
@@ -87,7 +87,7 @@ fn type_param(p: &Params) -> Result<u32, WebError> {
     let ty: u32 = raw
         .parse()
         .map_err(|_| WebError::BadRequest(format!("Invalid type {raw:?}: expected an integer")))?;
-    lookup(ty).map(|t| t.ty).ok_or_else(|| {
+    lookup(ty).map(|_| ty).ok_or_else(|| {
         WebError::BadRequest(format!(
             "Unknown type {ty}: known types are {}",
             known_list()

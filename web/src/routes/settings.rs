@@ -3,19 +3,20 @@
 //! Unlike upstream, a created or reset password is never put in a URL: it is kept as a
 //! one-shot message in the admin's server-side session and shown once on the users list.
 
-use super::{action, base, page, render, render_status};
+use super::common::{action, base, page, render, render_status};
 use crate::auth::guard::state;
 use crate::auth::password::{self, generate_password, generate_token};
 use crate::auth::session::Flash;
 use crate::auth::{Admin, AdminAction, User, UserAction, Viewer};
-use crate::error::{redirect, urlencode, WebError};
+use crate::error::{redirect, WebError};
 use crate::params::Params;
 use crate::store::users;
+use crate::util::urlencode;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 /// Registers the routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route(
         "/settings",
         web::get().to(|| async {
@@ -37,7 +38,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// Upstream's email rule (`[a-zA-Z0-9._%+-]+@[a-zA-Z0-9.-]+\.[a-zA-Z]{2,6}`), whole string,
 /// under 300 characters.
-pub fn is_valid_email(s: &str) -> bool {
+pub(crate) fn is_valid_email(s: &str) -> bool {
     let Some((local, domain)) = s.split_once('@') else {
         return false;
     };

@@ -4,17 +4,17 @@
 
 use super::StoreResult;
 use d4_core::keys::meta;
-use fred::prelude::*;
+use d4_core::store::{Cmd, Store};
 use std::net::IpAddr;
 
 /// Largest network (in addresses) accepted for (un)blacklisting.
-pub const MAX_NETWORK_ADDRESSES: u128 = 65_536;
+pub(crate) const MAX_NETWORK_ADDRESSES: u128 = 65_536;
 /// Items per blacklist page (shown as two columns).
-pub const PAGE_SIZE: usize = 1000;
+pub(crate) const PAGE_SIZE: usize = 1000;
 
 /// What an `ip` parameter means.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IpTarget {
+pub(crate) enum IpTarget {
     /// One address, in Python's `str(ip_address(x))` form.
     Single(String),
     /// Every address of a strict CIDR network, network and broadcast included.
@@ -23,7 +23,7 @@ pub enum IpTarget {
 
 /// Why an `ip` parameter is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum IpError {
+pub(crate) enum IpError {
     /// Not an address nor a strict CIDR network.
     #[error("Incorrect IP address")]
     Invalid,
@@ -33,7 +33,7 @@ pub enum IpError {
 }
 
 /// Parses an address or a strict network (host bits zero), as upstream's `ipaddress` use.
-pub fn parse_ip_target(s: &str) -> Result<IpTarget, IpError> {
+pub(crate) fn parse_ip_target(s: &str) -> Result<IpTarget, IpError> {
     let s = s.trim();
     if let Ok(ip) = s.parse::<IpAddr>() {
         return Ok(IpTarget::Single(ip.to_string()));
@@ -74,14 +74,15 @@ impl IpTarget {
 }
 
 /// SADD (or SREM) every address of `t` to `blacklist_ip`; true if anything changed.
-pub async fn set_ip(meta_db: &Client, t: &IpTarget, add: bool) -> StoreResult<bool> {
+pub(crate) async fn set_ip(meta_db: &Store, t: &IpTarget, add: bool) -> StoreResult<bool> {
     let mut changed = 0i64;
     for chunk in t.addrs().chunks(1024) {
-        let n: i64 = if add {
-            meta_db.sadd(meta::BLACKLIST_IP, chunk.to_vec()).await?
+        let c = if add {
+            Cmd::sadd(meta::BLACKLIST_IP, chunk)
         } else {
-            meta_db.srem(meta::BLACKLIST_IP, chunk.to_vec()).await?
+            Cmd::srem(meta::BLACKLIST_IP, chunk)
         };
+        let n: i64 = meta_db.query(&c).await?;
         changed += n;
     }
     Ok(changed > 0)
@@ -89,7 +90,7 @@ pub async fn set_ip(meta_db: &Client, t: &IpTarget, add: bool) -> StoreResult<bo
 
 /// Which uuid list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UuidList {
+pub(crate) enum UuidList {
     /// `blacklist_uuid`: the sensor is refused.
     Uuid,
     /// `blacklist_ip_by_uuid`: every IP connecting with the uuid gets blacklisted.
@@ -106,14 +107,14 @@ impl UuidList {
 }
 
 /// Adds the undashed uuid (the form the server checks); true if it was new.
-pub async fn add_uuid(meta_db: &Client, list: UuidList, u: &str) -> StoreResult<bool> {
-    let n: i64 = meta_db.sadd(list.key(), u).await?;
+pub(crate) async fn add_uuid(meta_db: &Store, list: UuidList, u: &str) -> StoreResult<bool> {
+    let n: i64 = meta_db.query(&Cmd::sadd(list.key(), u)).await?;
     Ok(n > 0)
 }
 
 /// Removes the uuid in both spellings (upstream stored dashed ones); true if present.
-pub async fn remove_uuid(
-    meta_db: &Client,
+pub(crate) async fn remove_uuid(
+    meta_db: &Store,
     list: UuidList,
     undashed: &str,
     as_given: &str,
@@ -122,17 +123,17 @@ pub async fn remove_uuid(
     if as_given != undashed {
         members.push(as_given.to_string());
     }
-    let n: i64 = meta_db.srem(list.key(), members).await?;
+    let n: i64 = meta_db.query(&Cmd::srem(list.key(), members)).await?;
     Ok(n > 0)
 }
 
 /// One page of a blacklist: sorted members, total count, number of pages.
-pub async fn page(
-    meta_db: &Client,
+pub(crate) async fn page(
+    meta_db: &Store,
     key: &str,
     page: usize,
 ) -> StoreResult<(Vec<String>, usize, usize)> {
-    let mut all: Vec<String> = meta_db.smembers(key).await?;
+    let mut all: Vec<String> = meta_db.query(&Cmd::smembers(key)).await?;
     all.sort();
     let total = all.len();
     let pages = total.div_ceil(PAGE_SIZE).max(1);
@@ -146,9 +147,9 @@ pub async fn page(
 }
 
 /// META key of the IP blacklist (for [`page`]).
-pub const IP_KEY: &str = meta::BLACKLIST_IP;
+pub(crate) const IP_KEY: &str = meta::BLACKLIST_IP;
 /// META key of the uuid blacklist (for [`page`]).
-pub const UUID_KEY: &str = meta::BLACKLIST_UUID;
+pub(crate) const UUID_KEY: &str = meta::BLACKLIST_UUID;
 
 #[cfg(test)]
 mod tests {

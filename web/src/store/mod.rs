@@ -1,73 +1,48 @@
-//! Redis access for the web: one `fred` client per `server.conf` role, and the read/write
-//! functions the handlers call, grouped by area. Key names come from `d4_core::keys` only.
+//! Redis access for the web: one `d4_core::store::Store` per `server.conf` role, connected
+//! with [`Policy::INTERACTIVE`] (a person is waiting: a dead store is reported within 5 s),
+//! and the read/write functions the handlers call, grouped by area. Key names come from
+//! `d4_core::keys` only; the web names no client library type.
 //!
 //! - [`users`]: users, roles, tokens (SERV) and login counters (CACHE).
-//! - [`sensors`]: sensor metadata, status, monitoring, registration (META, STREAM).
-//! - [`blacklist`]: IP / uuid / IP-by-uuid blacklists (META).
-//! - [`server`]: accepted types, server mode counters, daily statistics (META).
-//! - [`queues`]: analyzer queues, listing and actions (META, ANALYZER).
+//! - `sensors`: sensor metadata, status, monitoring, registration (META, STREAM).
+//! - `blacklist`: IP / uuid / IP-by-uuid blacklists (META).
+//! - `server`: accepted types, server mode counters, daily statistics (META).
+//! - `queues`: analyzer queues, listing and actions (META, ANALYZER).
 
-pub mod blacklist;
-pub mod queues;
-pub mod sensors;
-pub mod server;
+pub(crate) mod blacklist;
+pub(crate) mod queues;
+pub(crate) mod sensors;
+pub(crate) mod server;
 pub mod users;
 
-use d4_core::config::{RedisEndpoint, ServerConfig};
-use fred::prelude::*;
-use std::time::Duration;
+use d4_core::config::ServerConfig;
+use d4_core::store::{Policy, Store};
+use tokio_util::sync::CancellationToken;
 
-/// A store failure (connection lost, timeout, wrong type).
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The Redis client reported an error (kept as text, not as a source, so error
-    /// chains do not print it twice).
-    #[error("redis: {0}")]
-    Redis(fred::error::Error),
-}
-
-impl From<fred::error::Error> for StoreError {
-    fn from(e: fred::error::Error) -> Self {
-        StoreError::Redis(e)
-    }
-}
+pub use d4_core::store::StoreError;
 
 /// Result alias for store calls.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// The five Redis roles of `server.conf`, each its own client.
+/// The five Redis roles of `server.conf`, each its own connection.
 #[derive(Clone)]
 pub struct Stores {
     /// `Redis_STREAM` (live connections, kicks).
-    pub stream: Client,
+    pub stream: Store,
     /// `Redis_METADATA` (sensors, blacklists, stats, queue metadata).
-    pub meta: Client,
+    pub meta: Store,
     /// `Redis_SERV` (users, roles, tokens).
-    pub serv: Client,
+    pub serv: Store,
     /// `Redis_ANALYZER` (queue lists).
-    pub analyzer: Client,
+    pub analyzer: Store,
     /// `Redis_CACHE` (login counters).
-    pub cache: Client,
-}
-
-/// Builds and connects one client; reconnects forever with backoff, commands time out.
-async fn connect(ep: &RedisEndpoint) -> StoreResult<Client> {
-    let config = Config::from_url(&ep.url())?;
-    let client = Builder::from_config(config)
-        .with_performance_config(|p| p.default_command_timeout = Duration::from_secs(5))
-        .with_connection_config(|c| {
-            c.connection_timeout = Duration::from_secs(5);
-            c.internal_command_timeout = Duration::from_secs(5);
-        })
-        .set_policy(ReconnectPolicy::new_exponential(0, 100, 5_000, 2))
-        .build()?;
-    client.init().await?;
-    Ok(client)
+    pub cache: Store,
 }
 
 impl Stores {
-    /// Connects every role named in `server.conf`.
+    /// Connects every role named in `server.conf`; a store that is down is an error.
     pub async fn connect(cfg: &ServerConfig) -> StoreResult<Stores> {
+        let connect = |ep| Store::connect(ep, Policy::INTERACTIVE);
         Ok(Stores {
             stream: connect(&cfg.redis_stream).await?,
             meta: connect(&cfg.redis_metadata).await?,
@@ -77,16 +52,35 @@ impl Stores {
         })
     }
 
-    /// Closes every connection.
-    pub async fn quit(&self) {
-        for c in [
-            &self.stream,
-            &self.meta,
-            &self.serv,
-            &self.analyzer,
-            &self.cache,
-        ] {
-            let _ = c.quit().await;
-        }
+    /// Connects every role, waiting out stores that are still starting (logged, with
+    /// back-off) until they answer or `stop` fires (`None`). A refused connection (bad
+    /// address) is an error at once.
+    pub async fn connect_until(
+        cfg: &ServerConfig,
+        stop: &CancellationToken,
+    ) -> StoreResult<Option<Stores>> {
+        let until = |ep, role| Store::connect_until(ep, Policy::INTERACTIVE, role, stop);
+        let Some(stream) = until(&cfg.redis_stream, "Redis_STREAM").await? else {
+            return Ok(None);
+        };
+        let Some(meta) = until(&cfg.redis_metadata, "Redis_METADATA").await? else {
+            return Ok(None);
+        };
+        let Some(serv) = until(&cfg.redis_serv, "Redis_SERV").await? else {
+            return Ok(None);
+        };
+        let Some(analyzer) = until(&cfg.redis_analyzer, "Redis_ANALYZER").await? else {
+            return Ok(None);
+        };
+        let Some(cache) = until(&cfg.redis_cache, "Redis_CACHE").await? else {
+            return Ok(None);
+        };
+        Ok(Some(Stores {
+            stream,
+            meta,
+            serv,
+            analyzer,
+            cache,
+        }))
     }
 }

@@ -3,15 +3,15 @@
 //! key layout); this module only adapts its results for display.
 
 use super::StoreResult;
-use crate::error::{urlencode, WebError};
+use crate::util::urlencode;
 use d4_core::keys::analyzer;
-use d4_core::queues::{QueueError, QueueInfo, QueueKind, Queues};
-use fred::prelude::*;
+use d4_core::queues::{QueueInfo, QueueKind, Queues};
+use d4_core::store::{Cmd, Store};
 use serde::Serialize;
 
 /// One queue as the server management page and the editor show it.
 #[derive(Debug, Clone, Serialize)]
-pub struct QueueRow {
+pub(crate) struct QueueRow {
     /// Queue uuid as stored.
     pub uuid: String,
     /// Type number, or the extended type name.
@@ -40,7 +40,7 @@ pub struct QueueRow {
 
 impl QueueRow {
     /// Builds the display row of a queue.
-    pub fn from_info(q: &QueueInfo, accepted: bool) -> QueueRow {
+    pub(crate) fn from_info(q: &QueueInfo, accepted: bool) -> QueueRow {
         let ext = q.kind.extended().map(str::to_string);
         QueueRow {
             uuid: q.uuid.clone(),
@@ -61,42 +61,23 @@ impl QueueRow {
     }
 }
 
-/// Maps a queue refusal to a clear 4xx (store failures to 503).
-pub fn queue_error(e: QueueError) -> WebError {
-    match e {
-        QueueError::InvalidType => WebError::BadRequest(
-            "Invalid type: the type is not accepted by the server (see Header Accepted Types)"
-                .into(),
-        ),
-        QueueError::InvalidExtendedType => WebError::BadRequest(
-            "Invalid extended type: the name is not an accepted extended type".into(),
-        ),
-        QueueError::InvalidUuid => WebError::BadRequest("Invalid uuid".into()),
-        QueueError::UnknownQueue => WebError::NotFound("Unknown analyzer queue".into()),
-        QueueError::InvalidMaxSize => WebError::BadRequest(
-            "analyzer max size, Invalid Integer: max_size_analyzer must be an integer ≥ 1".into(),
-        ),
-        QueueError::Store(e) => WebError::Queue(e.to_string()),
-    }
-}
-
 /// The newest `n` items of a queue's list (`LRANGE 0 n-1`), each cut to `max_len`
 /// characters with ` [...]` appended, each followed by a newline (upstream's sample).
-pub async fn sample(
-    analyzer_db: &Client,
+pub(crate) async fn sample(
+    analyzer_db: &Store,
     kind: &QueueKind,
     q: &str,
     max_len: usize,
     n: i64,
 ) -> StoreResult<String> {
     let items: Vec<String> = analyzer_db
-        .lrange(analyzer::queue(kind, q), 0, n - 1)
+        .query(&Cmd::lrange(analyzer::queue(kind, q), 0, (n - 1) as isize))
         .await?;
     Ok(format_sample(&items, max_len))
 }
 
 /// Formats sample items as upstream does.
-pub fn format_sample(items: &[String], max_len: usize) -> String {
+pub(crate) fn format_sample(items: &[String], max_len: usize) -> String {
     let mut out = String::new();
     for it in items {
         if it.chars().count() > max_len {
@@ -111,7 +92,7 @@ pub fn format_sample(items: &[String], max_len: usize) -> String {
 }
 
 /// A `Queues` handle sharing the web's clients.
-pub fn manager(meta: &Client, analyzer_db: &Client, default_max: u64) -> Queues {
+pub(crate) fn manager(meta: &Store, analyzer_db: &Store, default_max: u64) -> Queues {
     Queues::new(meta.clone(), analyzer_db.clone(), default_max)
 }
 

@@ -5,17 +5,17 @@
 use super::StoreResult;
 use crate::util::{fmt_epoch, last_days};
 use d4_core::keys::{meta, stream};
-use fred::prelude::*;
-use fred::types::Value;
+use d4_core::store::value::{flag, members, text};
+use d4_core::store::{cmd, pipe, Cmd, FromRedisValue, Store, Value};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Default per-sensor stream size shown when none is set (upstream constant).
-pub const DEFAULT_STREAM_MAX_SIZE: i64 = 10_000;
+pub(crate) const DEFAULT_STREAM_MAX_SIZE: i64 = 10_000;
 
 /// One badge of the types column.
 #[derive(Debug, Clone, Serialize)]
-pub struct TypeBadge {
+pub(crate) struct TypeBadge {
     /// Type number or extended type name.
     pub name: String,
     /// Connected with this type now.
@@ -26,7 +26,7 @@ pub struct TypeBadge {
 
 /// One row of the sensors status / registered tables.
 #[derive(Debug, Clone, Serialize)]
-pub struct SensorRow {
+pub(crate) struct SensorRow {
     /// Sensor uuid as listed.
     pub uuid: String,
     /// Free text.
@@ -44,82 +44,80 @@ pub struct SensorRow {
 }
 
 fn s(v: Value) -> Option<String> {
-    if v.is_null() {
-        None
-    } else {
-        v.convert::<String>().ok()
-    }
+    text(v)
 }
 
 fn strings(v: Value) -> Vec<String> {
-    v.convert::<Vec<String>>().unwrap_or_default()
+    members(v)
 }
 
 fn boolean(v: Value) -> bool {
-    v.convert::<bool>().unwrap_or(false)
+    flag(&v)
 }
 
 /// Members of `daily_uuid:<date>` (sensors that sent data that day), ascending by count.
-pub async fn daily_uuids(meta_db: &Client, date: &str) -> StoreResult<Vec<String>> {
-    Ok(meta_db
-        .zrange(meta::daily_uuid(date), 0, -1, None, false, None, false)
-        .await?)
+pub(crate) async fn daily_uuids(meta_db: &Store, date: &str) -> StoreResult<Vec<String>> {
+    meta_db
+        .query(&Cmd::zrange(meta::daily_uuid(date), 0, -1))
+        .await
 }
 
 /// STREAM `active_connection`: sensors with a live session.
-pub async fn connected(stream_db: &Client) -> StoreResult<HashSet<String>> {
-    Ok(stream_db.smembers(stream::ACTIVE_CONNECTION).await?)
+pub(crate) async fn connected(stream_db: &Store) -> StoreResult<HashSet<String>> {
+    stream_db
+        .query(&Cmd::smembers(stream::ACTIVE_CONNECTION))
+        .await
 }
 
 /// Builds status rows for `uuids` (any order in, sorted by uuid out).
-pub async fn status_rows(
-    meta_db: &Client,
-    stream_db: &Client,
+pub(crate) async fn status_rows(
+    meta_db: &Store,
+    stream_db: &Store,
     uuids: &[String],
     describe: &dyn Fn(&str) -> String,
 ) -> StoreResult<Vec<SensorRow>> {
     let live = connected(stream_db).await?;
-    let p = meta_db.pipeline();
+    let mut p = pipe();
     for u in uuids {
-        let _: () = p
-            .hmget(
-                meta::metadata_uuid(u),
-                vec![
-                    meta::field::FIRST_SEEN,
-                    meta::field::LAST_SEEN,
-                    meta::field::DESCRIPTION,
-                    meta::field::ERROR,
-                ],
-            )
-            .await?;
-        let _: () = p.smembers(meta::all_types_by_uuid(u)).await?;
-        let _: () = p.smembers(meta::all_extended_types_by_uuid(u)).await?;
-        let _: () = p.sismember(meta::BLACKLIST_IP_BY_UUID, u).await?;
-        let _: () = p.sismember(meta::BLACKLIST_UUID, u).await?;
+        p.hmget(
+            meta::metadata_uuid(u),
+            &[
+                meta::field::FIRST_SEEN,
+                meta::field::LAST_SEEN,
+                meta::field::DESCRIPTION,
+                meta::field::ERROR,
+            ],
+        )
+        .smembers(meta::all_types_by_uuid(u))
+        .smembers(meta::all_extended_types_by_uuid(u))
+        .sismember(meta::BLACKLIST_IP_BY_UUID, u)
+        .sismember(meta::BLACKLIST_UUID, u);
     }
     let values: Vec<Value> = if uuids.is_empty() {
         Vec::new()
     } else {
-        p.all().await?
+        meta_db.run(&p).await?
     };
     let mut it = values.into_iter();
     let mut raw = Vec::with_capacity(uuids.len());
     let mut all_types: HashSet<String> = HashSet::new();
     for u in uuids {
-        let fields = strings_opt(it.next().unwrap_or(Value::Null));
-        let mut types = strings(it.next().unwrap_or(Value::Null));
+        let fields = strings_opt(it.next().unwrap_or(Value::Nil));
+        let mut types = strings(it.next().unwrap_or(Value::Nil));
         types.sort_by_key(|t| t.parse::<i64>().unwrap_or(i64::MAX));
-        let mut ext = strings(it.next().unwrap_or(Value::Null));
+        let mut ext = strings(it.next().unwrap_or(Value::Nil));
         ext.sort();
-        let bl_ip = boolean(it.next().unwrap_or(Value::Null));
-        let bl_uuid = boolean(it.next().unwrap_or(Value::Null));
+        let bl_ip = boolean(it.next().unwrap_or(Value::Nil));
+        let bl_uuid = boolean(it.next().unwrap_or(Value::Nil));
         all_types.extend(types.iter().cloned());
         raw.push((u, fields, types, ext, bl_ip, bl_uuid));
     }
     // Connected-by-type sets, one SMEMBERS per type seen.
     let mut active_by_type: HashMap<String, HashSet<String>> = HashMap::new();
     for t in &all_types {
-        let set: HashSet<String> = stream_db.smembers(stream::active_connection(t)).await?;
+        let set: HashSet<String> = stream_db
+            .query(&Cmd::smembers(stream::active_connection(t)))
+            .await?;
         active_by_type.insert(t.clone(), set);
     }
     let mut rows = Vec::with_capacity(raw.len());
@@ -127,7 +125,7 @@ pub async fn status_rows(
         let connected = live.contains(u);
         let ext_active: HashSet<String> = if connected && types.iter().any(|t| t == "254") {
             stream_db
-                .smembers(stream::active_connection_extended_type(u))
+                .query(&Cmd::smembers(stream::active_connection_extended_type(u)))
                 .await?
         } else {
             HashSet::new()
@@ -174,7 +172,7 @@ fn strings_opt(v: Value) -> Vec<Option<String>> {
 }
 
 /// The status text: IP-by-uuid blacklist, then uuid blacklist, then the stored `Error`.
-pub fn status_error(bl_ip: bool, bl_uuid: bool, error: Option<String>) -> String {
+pub(crate) fn status_error(bl_ip: bool, bl_uuid: bool, error: Option<String>) -> String {
     if bl_ip {
         "All IP using this UUID are Blacklisted".into()
     } else if bl_uuid {
@@ -186,7 +184,7 @@ pub fn status_error(bl_ip: bool, bl_uuid: bool, error: Option<String>) -> String
 
 /// A type row of the detail page.
 #[derive(Debug, Clone, Serialize)]
-pub struct TypeSeen {
+pub(crate) struct TypeSeen {
     /// Type number.
     pub ty: String,
     /// Local time or `-`.
@@ -197,7 +195,7 @@ pub struct TypeSeen {
 
 /// One entry of the last-IP list.
 #[derive(Debug, Clone, Serialize)]
-pub struct IpSeen {
+pub(crate) struct IpSeen {
     /// Peer address.
     pub ip: String,
     /// `YYYY-MM-DD HH:MM:SS` when parseable, else the raw suffix.
@@ -206,7 +204,7 @@ pub struct IpSeen {
 
 /// Everything the sensor detail page shows.
 #[derive(Debug, Clone, Serialize, Default)]
-pub struct SensorDetail {
+pub(crate) struct SensorDetail {
     /// Undashed uuid.
     pub uuid: String,
     /// Description text.
@@ -248,23 +246,25 @@ pub struct SensorDetail {
 }
 
 /// Reads the detail page data of an (undashed) sensor uuid.
-pub async fn detail(meta_db: &Client, stream_db: &Client, u: &str) -> StoreResult<SensorDetail> {
-    let m: HashMap<String, String> = meta_db.hgetall(meta::metadata_uuid(u)).await?;
-    let p = meta_db.pipeline();
-    let _: () = p.sismember(meta::BLACKLIST_UUID, u).await?;
-    let _: () = p.sismember(meta::BLACKLIST_IP_BY_UUID, u).await?;
-    let _: () = p.sismember(meta::TO_MONITOR_SENSORS, u).await?;
-    let _: () = p
+pub(crate) async fn detail(
+    meta_db: &Store,
+    stream_db: &Store,
+    u: &str,
+) -> StoreResult<SensorDetail> {
+    let m: HashMap<String, String> = meta_db.query(&Cmd::hgetall(meta::metadata_uuid(u))).await?;
+    let mut p = pipe();
+    p.sismember(meta::BLACKLIST_UUID, u)
+        .sismember(meta::BLACKLIST_IP_BY_UUID, u)
+        .sismember(meta::TO_MONITOR_SENSORS, u)
         .hget(meta::to_monitor_sensor(u), meta::field::DELTA_TIME)
-        .await?;
-    let _: () = p.hget(meta::STREAM_MAX_SIZE_BY_UUID, u).await?;
-    let _: () = p.get(meta::HMAC_DEFAULT_KEY).await?;
-    let _: () = p.smembers(meta::all_types_by_uuid(u)).await?;
-    let _: () = p.lrange(meta::list_uuid_ip(u), 0, -1).await?;
-    let _: () = p.sismember(meta::SENSORS_MONITORING_ERRORS, u).await?;
-    let v: Vec<Value> = p.all().await?;
+        .hget(meta::STREAM_MAX_SIZE_BY_UUID, u)
+        .get(meta::HMAC_DEFAULT_KEY)
+        .smembers(meta::all_types_by_uuid(u))
+        .lrange(meta::list_uuid_ip(u), 0, -1)
+        .sismember(meta::SENSORS_MONITORING_ERRORS, u);
+    let v: Vec<Value> = meta_db.run(&p).await?;
     let mut it = v.into_iter();
-    let mut next = || it.next().unwrap_or(Value::Null);
+    let mut next = || it.next().unwrap_or(Value::Nil);
     let (bl_uuid, bl_ip, monitored) = (boolean(next()), boolean(next()), boolean(next()));
     let delta = s(next());
     let max_size = s(next()).and_then(|v| v.parse().ok());
@@ -273,17 +273,17 @@ pub async fn detail(meta_db: &Client, stream_db: &Client, u: &str) -> StoreResul
     types.sort_by_key(|t| t.parse::<i64>().unwrap_or(i64::MAX));
     let ips = strings(next()).iter().map(|e| parse_ip_entry(e)).collect();
     let monitoring_error = boolean(next());
-    let p = stream_db.pipeline();
-    let _: () = p.sismember(stream::ACTIVE_CONNECTION, u).await?;
-    let _: () = p.exists(stream::temp_blacklist_uuid(u)).await?;
-    let (connected, temp): (bool, bool) = p.all().await?;
+    let mut p = pipe();
+    p.sismember(stream::ACTIVE_CONNECTION, u)
+        .exists(stream::temp_blacklist_uuid(u));
+    let (connected, temp): (bool, bool) = stream_db.run(&p).await?;
     let mut seen = Vec::with_capacity(types.len());
     for t in types {
         let f: Vec<Option<String>> = meta_db
-            .hmget(
+            .query(&Cmd::hmget(
                 meta::metadata_type_by_uuid(u, &t),
-                vec![meta::field::FIRST_SEEN, meta::field::LAST_SEEN],
-            )
+                &[meta::field::FIRST_SEEN, meta::field::LAST_SEEN],
+            ))
             .await?;
         let at = |i: usize| {
             f.get(i)
@@ -329,7 +329,7 @@ fn epoch_field(m: &HashMap<String, String>, f: &str) -> String {
 }
 
 /// `<ip>-<YYYYmmddHHMMSS>` → ip and a readable date (upstream's display bug not kept).
-pub fn parse_ip_entry(e: &str) -> IpSeen {
+pub(crate) fn parse_ip_entry(e: &str) -> IpSeen {
     match e.rsplit_once('-') {
         Some((ip, d)) if d.len() == 14 && d.bytes().all(|b| b.is_ascii_digit()) => IpSeen {
             ip: ip.to_string(),
@@ -352,29 +352,27 @@ pub fn parse_ip_entry(e: &str) -> IpSeen {
 
 /// Packets per type per day for the last 7 days (`stat_uuid_type:<date>:<uuid>`):
 /// (day labels oldest first, type → counts).
-pub async fn type_history(
-    meta_db: &Client,
+pub(crate) async fn type_history(
+    meta_db: &Store,
     u: &str,
 ) -> StoreResult<(Vec<String>, BTreeMap<String, Vec<f64>>)> {
     let days = last_days(7);
-    let p = meta_db.pipeline();
+    let mut p = pipe();
     for (k, _) in &days {
-        let _: () = p
-            .zrange(meta::stat_uuid_type(k, u), 0, -1, None, false, None, true)
-            .await?;
+        p.zrange_withscores(meta::stat_uuid_type(k, u), 0, -1);
     }
-    let v: Vec<Value> = p.all().await?;
+    let v: Vec<Value> = meta_db.run(&p).await?;
     Ok(collect_series(&days, v))
 }
 
 /// Turns per-day `(member, score)` lists into a series map.
-pub fn collect_series(
+pub(crate) fn collect_series(
     days: &[(String, String)],
     v: Vec<Value>,
 ) -> (Vec<String>, BTreeMap<String, Vec<f64>>) {
     let mut series: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for (i, day) in v.into_iter().enumerate() {
-        let pairs: Vec<(String, f64)> = day.convert().unwrap_or_default();
+        let pairs = Vec::<(String, f64)>::from_redis_value(day).unwrap_or_default();
         for (member, score) in pairs {
             let e = series
                 .entry(member)
@@ -388,83 +386,91 @@ pub fn collect_series(
 }
 
 /// HSET `metadata_uuid:<u> description`.
-pub async fn set_description(meta_db: &Client, u: &str, d: &str) -> StoreResult<()> {
-    let _: i64 = meta_db
-        .hset(meta::metadata_uuid(u), (meta::field::DESCRIPTION, d))
-        .await?;
-    Ok(())
+pub(crate) async fn set_description(meta_db: &Store, u: &str, d: &str) -> StoreResult<()> {
+    meta_db
+        .query(&Cmd::hset(
+            meta::metadata_uuid(u),
+            meta::field::DESCRIPTION,
+            d,
+        ))
+        .await
 }
 
 /// HSET `stream_max_size_by_uuid <u> <n>`.
-pub async fn set_stream_max_size(meta_db: &Client, u: &str, n: u64) -> StoreResult<()> {
-    let _: i64 = meta_db
-        .hset(meta::STREAM_MAX_SIZE_BY_UUID, (u, n.to_string()))
-        .await?;
-    Ok(())
+pub(crate) async fn set_stream_max_size(meta_db: &Store, u: &str, n: u64) -> StoreResult<()> {
+    meta_db
+        .query(&Cmd::hset(meta::STREAM_MAX_SIZE_BY_UUID, u, n.to_string()))
+        .await
 }
 
 /// HSET `metadata_uuid:<u> hmac_key` (already escaped and cut).
-pub async fn set_hmac_key(meta_db: &Client, u: &str, key: &str) -> StoreResult<()> {
-    let _: i64 = meta_db
-        .hset(meta::metadata_uuid(u), (meta::field::HMAC_KEY, key))
-        .await?;
-    Ok(())
+pub(crate) async fn set_hmac_key(meta_db: &Store, u: &str, key: &str) -> StoreResult<()> {
+    meta_db
+        .query(&Cmd::hset(
+            meta::metadata_uuid(u),
+            meta::field::HMAC_KEY,
+            key,
+        ))
+        .await
 }
 
 /// SADD STREAM `server:sensor_to_kick`.
-pub async fn kick(stream_db: &Client, u: &str) -> StoreResult<()> {
-    let _: i64 = stream_db.sadd(stream::SENSOR_TO_KICK, u).await?;
-    Ok(())
+pub(crate) async fn kick(stream_db: &Store, u: &str) -> StoreResult<()> {
+    stream_db.query(&Cmd::sadd(stream::SENSOR_TO_KICK, u)).await
 }
 
 /// Monitoring on: set, delta, last_updated, clear error (server spec §6).
-pub async fn monitor_add(meta_db: &Client, u: &str, delta: u64) -> StoreResult<()> {
-    let _: i64 = meta_db.sadd(meta::TO_MONITOR_SENSORS, u).await?;
-    let _: i64 = meta_db
-        .hset(
+pub(crate) async fn monitor_add(meta_db: &Store, u: &str, delta: u64) -> StoreResult<()> {
+    meta_db
+        .query::<()>(&Cmd::sadd(meta::TO_MONITOR_SENSORS, u))
+        .await?;
+    meta_db
+        .query::<()>(&Cmd::hset(
             meta::to_monitor_sensor(u),
-            (meta::field::DELTA_TIME, delta.to_string()),
-        )
+            meta::field::DELTA_TIME,
+            delta.to_string(),
+        ))
         .await?;
     touch_monitoring(meta_db, u).await
 }
 
 /// Monitoring off (only if monitored).
-pub async fn monitor_delete(meta_db: &Client, u: &str) -> StoreResult<bool> {
-    let removed: i64 = meta_db.srem(meta::TO_MONITOR_SENSORS, u).await?;
+pub(crate) async fn monitor_delete(meta_db: &Store, u: &str) -> StoreResult<bool> {
+    let removed: i64 = meta_db
+        .query(&Cmd::srem(meta::TO_MONITOR_SENSORS, u))
+        .await?;
     if removed == 0 {
         return Ok(false);
     }
-    let _: i64 = meta_db.del(meta::to_monitor_sensor(u)).await?;
+    meta_db
+        .query::<()>(&Cmd::del(meta::to_monitor_sensor(u)))
+        .await?;
     touch_monitoring(meta_db, u).await?;
     Ok(true)
 }
 
-async fn touch_monitoring(meta_db: &Client, u: &str) -> StoreResult<()> {
+async fn touch_monitoring(meta_db: &Store, u: &str) -> StoreResult<()> {
     let now = chrono::Utc::now().timestamp().to_string();
-    let _: () = meta_db
-        .set(
-            meta::SENSORS_MONITORING_LAST_UPDATED,
-            now,
-            None,
-            None,
-            false,
-        )
+    meta_db
+        .query::<()>(&Cmd::set(meta::SENSORS_MONITORING_LAST_UPDATED, now))
         .await?;
-    let _: i64 = meta_db.srem(meta::SENSORS_MONITORING_ERRORS, u).await?;
-    Ok(())
+    meta_db
+        .query(&Cmd::srem(meta::SENSORS_MONITORING_ERRORS, u))
+        .await
 }
 
 /// Sensors currently in monitoring error.
-pub async fn monitoring_errors(meta_db: &Client) -> StoreResult<Vec<String>> {
-    let mut v: Vec<String> = meta_db.smembers(meta::SENSORS_MONITORING_ERRORS).await?;
+pub(crate) async fn monitoring_errors(meta_db: &Store) -> StoreResult<Vec<String>> {
+    let mut v: Vec<String> = meta_db
+        .query(&Cmd::smembers(meta::SENSORS_MONITORING_ERRORS))
+        .await?;
     v.sort();
     Ok(v)
 }
 
 /// A pending sensor row.
 #[derive(Debug, Clone, Serialize)]
-pub struct PendingRow {
+pub(crate) struct PendingRow {
     /// Sensor uuid.
     pub uuid: String,
     /// Description (empty when none).
@@ -474,22 +480,22 @@ pub struct PendingRow {
 }
 
 /// Sorted members of a META set.
-pub async fn sorted_members(meta_db: &Client, key: &str) -> StoreResult<Vec<String>> {
-    let mut v: Vec<String> = meta_db.smembers(key).await?;
+pub(crate) async fn sorted_members(meta_db: &Store, key: &str) -> StoreResult<Vec<String>> {
+    let mut v: Vec<String> = meta_db.query(&Cmd::smembers(key)).await?;
     v.sort();
     Ok(v)
 }
 
 /// Pending registrations with description and mail.
-pub async fn pending(meta_db: &Client) -> StoreResult<Vec<PendingRow>> {
+pub(crate) async fn pending(meta_db: &Store) -> StoreResult<Vec<PendingRow>> {
     let ids = sorted_members(meta_db, meta::SENSOR_PENDING_REGISTRATION).await?;
     let mut rows = Vec::with_capacity(ids.len());
     for u in ids {
         let f: Vec<Option<String>> = meta_db
-            .hmget(
+            .query(&Cmd::hmget(
                 meta::metadata_uuid(&u),
-                vec![meta::field::DESCRIPTION, meta::field::USER_MAIL],
-            )
+                &[meta::field::DESCRIPTION, meta::field::USER_MAIL],
+            ))
             .await?;
         rows.push(PendingRow {
             description: f.first().cloned().flatten().unwrap_or_default(),
@@ -502,7 +508,7 @@ pub async fn pending(meta_db: &Client) -> StoreResult<Vec<PendingRow>> {
 
 /// Why an approval or deletion was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RegistrationRefusal {
+pub(crate) enum RegistrationRefusal {
     /// Already in `registered_uuid`.
     AlreadyApproved,
     /// Not in `sensor_pending_registration`.
@@ -514,22 +520,33 @@ pub enum RegistrationRefusal {
 }
 
 /// Approves a sensor (any valid uuid, as upstream): SADD registered, SREM pending.
-pub async fn approve(meta_db: &Client, u: &str) -> StoreResult<Result<(), RegistrationRefusal>> {
-    let already: bool = meta_db.sismember(meta::REGISTERED_UUID, u).await?;
+pub(crate) async fn approve(
+    meta_db: &Store,
+    u: &str,
+) -> StoreResult<Result<(), RegistrationRefusal>> {
+    let already: bool = meta_db
+        .query(&Cmd::sismember(meta::REGISTERED_UUID, u))
+        .await?;
     if already {
         return Ok(Err(RegistrationRefusal::AlreadyApproved));
     }
-    let _: i64 = meta_db.sadd(meta::REGISTERED_UUID, u).await?;
-    let _: i64 = meta_db.srem(meta::SENSOR_PENDING_REGISTRATION, u).await?;
+    meta_db
+        .query::<()>(&Cmd::sadd(meta::REGISTERED_UUID, u))
+        .await?;
+    meta_db
+        .query::<()>(&Cmd::srem(meta::SENSOR_PENDING_REGISTRATION, u))
+        .await?;
     Ok(Ok(()))
 }
 
 /// Drops a pending registration.
-pub async fn delete_pending(
-    meta_db: &Client,
+pub(crate) async fn delete_pending(
+    meta_db: &Store,
     u: &str,
 ) -> StoreResult<Result<(), RegistrationRefusal>> {
-    let n: i64 = meta_db.srem(meta::SENSOR_PENDING_REGISTRATION, u).await?;
+    let n: i64 = meta_db
+        .query(&Cmd::srem(meta::SENSOR_PENDING_REGISTRATION, u))
+        .await?;
     Ok(if n == 0 {
         Err(RegistrationRefusal::NotPending)
     } else {
@@ -538,11 +555,11 @@ pub async fn delete_pending(
 }
 
 /// Drops an approval (metadata kept).
-pub async fn delete_registered(
-    meta_db: &Client,
+pub(crate) async fn delete_registered(
+    meta_db: &Store,
     u: &str,
 ) -> StoreResult<Result<(), RegistrationRefusal>> {
-    let n: i64 = meta_db.srem(meta::REGISTERED_UUID, u).await?;
+    let n: i64 = meta_db.query(&Cmd::srem(meta::REGISTERED_UUID, u)).await?;
     Ok(if n == 0 {
         Err(RegistrationRefusal::NotRegistered)
     } else {
@@ -551,21 +568,21 @@ pub async fn delete_registered(
 }
 
 /// Whether `metadata_uuid:<u>` exists (the sensor ever connected or registered).
-pub async fn is_known(meta_db: &Client, u: &str) -> StoreResult<bool> {
-    Ok(meta_db.exists(meta::metadata_uuid(u)).await?)
+pub(crate) async fn is_known(meta_db: &Store, u: &str) -> StoreResult<bool> {
+    meta_db.query(&Cmd::exists(meta::metadata_uuid(u))).await
 }
 
 /// API registration (server spec §6): refuses known sensors, stores the key, mail and
 /// third-party flag (as the string `True`), then queues the sensor for approval.
-pub async fn register(
-    meta_db: &Client,
+pub(crate) async fn register(
+    meta_db: &Store,
     u: &str,
     hmac_key: &str,
     mail: Option<&str>,
     third_party: bool,
 ) -> StoreResult<Result<(), RegistrationRefusal>> {
     let key = meta::metadata_uuid(u);
-    let exists: bool = meta_db.exists(&key).await?;
+    let exists: bool = meta_db.query(&Cmd::exists(&key)).await?;
     if exists {
         return Ok(Err(RegistrationRefusal::AlreadyRegistered));
     }
@@ -576,8 +593,12 @@ pub async fn register(
     if third_party {
         fields.push((meta::field::THIRD_PARTY, "True"));
     }
-    let _: i64 = meta_db.hset(&key, fields).await?;
-    let _: i64 = meta_db.sadd(meta::SENSOR_PENDING_REGISTRATION, u).await?;
+    meta_db
+        .query::<()>(cmd("HSET").arg(&key).arg(&fields))
+        .await?;
+    meta_db
+        .query::<()>(&Cmd::sadd(meta::SENSOR_PENDING_REGISTRATION, u))
+        .await?;
     Ok(Ok(()))
 }
 

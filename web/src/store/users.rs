@@ -7,7 +7,7 @@
 
 use super::StoreResult;
 use d4_core::keys::{cache, serv};
-use fred::prelude::*;
+use d4_core::store::{cmd, pipe, Cmd, Store};
 use std::collections::HashMap;
 
 /// Role names and scores created when `d4:all_role` is missing.
@@ -43,60 +43,56 @@ pub struct UserRow {
 }
 
 /// Creates `d4:all_role` with the default roles if it is missing.
-pub async fn ensure_roles(serv: &Client) -> StoreResult<()> {
-    let exists: i64 = serv.exists(serv::ALL_ROLES).await?;
-    if exists == 0 {
+pub async fn ensure_roles(serv: &Store) -> StoreResult<()> {
+    let exists: bool = serv.query(&Cmd::exists(serv::ALL_ROLES)).await?;
+    if !exists {
         let members: Vec<(f64, &str)> = DEFAULT_ROLES.iter().map(|(r, s)| (*s, *r)).collect();
-        let _: i64 = serv
-            .zadd(serv::ALL_ROLES, None, None, false, false, members)
+        serv.query::<()>(&Cmd::zadd_multiple(serv::ALL_ROLES, &members))
             .await?;
     }
     Ok(())
 }
 
 /// Every role with its score, most privileged first.
-pub async fn roles(serv: &Client) -> StoreResult<Vec<(String, f64)>> {
-    let v: Vec<(String, f64)> = serv
-        .zrange(serv::ALL_ROLES, 0, -1, None, false, None, true)
-        .await?;
-    Ok(v)
+pub async fn roles(serv: &Store) -> StoreResult<Vec<(String, f64)>> {
+    serv.query(&Cmd::zrange_withscores(serv::ALL_ROLES, 0, -1))
+        .await
 }
 
 /// The score of `role`, if it is a known role.
-pub async fn role_score(serv: &Client, role: &str) -> StoreResult<Option<f64>> {
-    Ok(serv.zscore(serv::ALL_ROLES, role).await?)
+pub async fn role_score(serv: &Store, role: &str) -> StoreResult<Option<f64>> {
+    serv.query(&Cmd::zscore(serv::ALL_ROLES, role)).await
 }
 
 /// Number of users.
-pub async fn user_count(serv: &Client) -> StoreResult<i64> {
-    Ok(serv.hlen(serv::USER_ALL).await?)
+pub async fn user_count(serv: &Store) -> StoreResult<i64> {
+    serv.query(&Cmd::hlen(serv::USER_ALL)).await
 }
 
 /// Whether a user exists (`HEXISTS user:all`).
-pub async fn user_exists(serv: &Client, id: &str) -> StoreResult<bool> {
-    Ok(serv.hexists(serv::USER_ALL, id).await?)
+pub async fn user_exists(serv: &Store, id: &str) -> StoreResult<bool> {
+    serv.query(&Cmd::hexists(serv::USER_ALL, id)).await
 }
 
 /// The stored bcrypt hash of a user.
-pub async fn password_hash(serv: &Client, id: &str) -> StoreResult<Option<String>> {
-    Ok(serv.hget(serv::USER_ALL, id).await?)
+pub async fn password_hash(serv: &Store, id: &str) -> StoreResult<Option<String>> {
+    serv.query(&Cmd::hget(serv::USER_ALL, id)).await
 }
 
 /// Membership in `user_role:<role>`.
-pub async fn has_role(serv: &Client, id: &str, role: &str) -> StoreResult<bool> {
-    Ok(serv.sismember(serv::user_role(role), id).await?)
+pub async fn has_role(serv: &Store, id: &str, role: &str) -> StoreResult<bool> {
+    serv.query(&Cmd::sismember(serv::user_role(role), id)).await
 }
 
 /// Existence, roles and password-change flag of a user, in one pipeline.
-pub async fn user_state(serv: &Client, id: &str) -> StoreResult<UserState> {
-    let p = serv.pipeline();
-    let _: () = p.hexists(serv::USER_ALL, id).await?;
-    let _: () = p.sismember(serv::user_role("user"), id).await?;
-    let _: () = p.sismember(serv::user_role("admin"), id).await?;
-    let _: () = p
-        .hget(serv::user_metadata(id), serv::field::CHANGE_PASSWD)
-        .await?;
-    let (exists, is_user, is_admin, flag): (bool, bool, bool, Option<String>) = p.all().await?;
+pub async fn user_state(serv: &Store, id: &str) -> StoreResult<UserState> {
+    let mut p = pipe();
+    p.hexists(serv::USER_ALL, id)
+        .sismember(serv::user_role("user"), id)
+        .sismember(serv::user_role("admin"), id)
+        .hget(serv::user_metadata(id), serv::field::CHANGE_PASSWD);
+    let (exists, is_user, is_admin, flag): (bool, bool, bool, Option<String>) =
+        serv.run(&p).await?;
     Ok(UserState {
         exists,
         is_user,
@@ -106,67 +102,64 @@ pub async fn user_state(serv: &Client, id: &str) -> StoreResult<UserState> {
 }
 
 /// `user_metadata:<id>` as a map (empty when the user is unknown).
-pub async fn metadata(serv: &Client, id: &str) -> StoreResult<HashMap<String, String>> {
-    Ok(serv.hgetall(serv::user_metadata(id)).await?)
+pub async fn metadata(serv: &Store, id: &str) -> StoreResult<HashMap<String, String>> {
+    serv.query(&Cmd::hgetall(serv::user_metadata(id))).await
 }
 
 /// Replaces a user's API token: the old one leaves `user:tokens`, the new one is stored
 /// in both places (web spec §2.7).
-pub async fn set_token(serv: &Client, id: &str, token: &str) -> StoreResult<()> {
+pub async fn set_token(serv: &Store, id: &str, token: &str) -> StoreResult<()> {
     let meta = serv::user_metadata(id);
-    let old: Option<String> = serv.hget(&meta, serv::field::TOKEN).await?;
+    let old: Option<String> = serv.query(&Cmd::hget(&meta, serv::field::TOKEN)).await?;
     if let Some(old) = old {
-        let _: i64 = serv.hdel(serv::USER_TOKENS, old).await?;
+        serv.query::<()>(&Cmd::hdel(serv::USER_TOKENS, old)).await?;
     }
-    let _: i64 = serv.hset(serv::USER_TOKENS, (token, id)).await?;
-    let _: i64 = serv.hset(&meta, (serv::field::TOKEN, token)).await?;
-    Ok(())
+    serv.query::<()>(&Cmd::hset(serv::USER_TOKENS, token, id))
+        .await?;
+    serv.query::<()>(&Cmd::hset(&meta, serv::field::TOKEN, token))
+        .await
 }
 
 /// The user owning an API token.
-pub async fn token_user(serv: &Client, token: &str) -> StoreResult<Option<String>> {
-    Ok(serv.hget(serv::USER_TOKENS, token).await?)
+pub async fn token_user(serv: &Store, token: &str) -> StoreResult<Option<String>> {
+    serv.query(&Cmd::hget(serv::USER_TOKENS, token)).await
 }
 
 /// Stores a new password hash.
-pub async fn set_password_hash(serv: &Client, id: &str, hash: &str) -> StoreResult<()> {
-    let _: i64 = serv.hset(serv::USER_ALL, (id, hash)).await?;
-    Ok(())
+pub async fn set_password_hash(serv: &Store, id: &str, hash: &str) -> StoreResult<()> {
+    serv.query(&Cmd::hset(serv::USER_ALL, id, hash)).await
 }
 
 /// Sets or clears the forced password change flag.
-pub async fn set_change_password(serv: &Client, id: &str, required: bool) -> StoreResult<()> {
+pub async fn set_change_password(serv: &Store, id: &str, required: bool) -> StoreResult<()> {
     let meta = serv::user_metadata(id);
-    if required {
-        let _: i64 = serv
-            .hset(meta, (serv::field::CHANGE_PASSWD, CHANGE_PASSWD_TRUE))
-            .await?;
+    let c = if required {
+        Cmd::hset(meta, serv::field::CHANGE_PASSWD, CHANGE_PASSWD_TRUE)
     } else {
-        let _: i64 = serv.hdel(meta, serv::field::CHANGE_PASSWD).await?;
-    }
-    Ok(())
+        Cmd::hdel(meta, serv::field::CHANGE_PASSWD)
+    };
+    serv.query(&c).await
 }
 
 /// Gives `id` exactly the role sets implied by `role`'s score (cumulative: every role
 /// whose score is ≥ it), and records the role name.
-pub async fn set_role(serv: &Client, id: &str, role: &str, score: f64) -> StoreResult<()> {
+pub async fn set_role(serv: &Store, id: &str, role: &str, score: f64) -> StoreResult<()> {
     for (r, s) in roles(serv).await? {
         let key = serv::user_role(&r);
-        if s >= score && s <= MAX_ROLE_SCORE {
-            let _: i64 = serv.sadd(key, id).await?;
+        let c = if s >= score && s <= MAX_ROLE_SCORE {
+            Cmd::sadd(key, id)
         } else {
-            let _: i64 = serv.srem(key, id).await?;
-        }
+            Cmd::srem(key, id)
+        };
+        serv.query::<()>(&c).await?;
     }
-    let _: i64 = serv
-        .hset(serv::user_metadata(id), (serv::field::ROLE, role))
-        .await?;
-    Ok(())
+    serv.query(&Cmd::hset(serv::user_metadata(id), serv::field::ROLE, role))
+        .await
 }
 
 /// Creates a user the way upstream's `create_user_db` does: token, flag, role sets, hash.
 pub async fn create_user(
-    serv: &Client,
+    serv: &Store,
     id: &str,
     hash: &str,
     role: &str,
@@ -183,28 +176,29 @@ pub async fn create_user(
 }
 
 /// Deletes a user: role sets, token, metadata, hash (spec §3.7 `delete_user`).
-pub async fn delete_user(serv: &Client, id: &str) -> StoreResult<bool> {
+pub async fn delete_user(serv: &Store, id: &str) -> StoreResult<bool> {
     let meta = serv::user_metadata(id);
-    let known: bool = serv.exists(&meta).await?;
+    let known: bool = serv.query(&Cmd::exists(&meta)).await?;
     let in_all = user_exists(serv, id).await?;
     if !known && !in_all {
         return Ok(false);
     }
     for (r, _) in roles(serv).await? {
-        let _: i64 = serv.srem(serv::user_role(&r), id).await?;
+        serv.query::<()>(&Cmd::srem(serv::user_role(&r), id))
+            .await?;
     }
-    let token: Option<String> = serv.hget(&meta, serv::field::TOKEN).await?;
+    let token: Option<String> = serv.query(&Cmd::hget(&meta, serv::field::TOKEN)).await?;
     if let Some(t) = token {
-        let _: i64 = serv.hdel(serv::USER_TOKENS, t).await?;
+        serv.query::<()>(&Cmd::hdel(serv::USER_TOKENS, t)).await?;
     }
-    let _: i64 = serv.del(&meta).await?;
-    let _: i64 = serv.hdel(serv::USER_ALL, id).await?;
+    serv.query::<()>(&Cmd::del(&meta)).await?;
+    serv.query::<()>(&Cmd::hdel(serv::USER_ALL, id)).await?;
     Ok(true)
 }
 
 /// Every user with role and token, sorted by id.
-pub async fn list_users(serv: &Client) -> StoreResult<Vec<UserRow>> {
-    let mut ids: Vec<String> = serv.hkeys(serv::USER_ALL).await?;
+pub async fn list_users(serv: &Store) -> StoreResult<Vec<UserRow>> {
+    let mut ids: Vec<String> = serv.query(&Cmd::hkeys(serv::USER_ALL)).await?;
     ids.sort();
     let mut rows = Vec::with_capacity(ids.len());
     for id in ids {
@@ -219,21 +213,23 @@ pub async fn list_users(serv: &Client) -> StoreResult<Vec<UserRow>> {
 }
 
 /// A brute-force counter and its remaining lifetime in seconds.
-pub async fn counter(cache_db: &Client, key: &str) -> StoreResult<(i64, i64)> {
-    let v: Option<String> = cache_db.get(key).await?;
+pub async fn counter(cache_db: &Store, key: &str) -> StoreResult<(i64, i64)> {
+    let v: Option<String> = cache_db.query(&Cmd::get(key)).await?;
     let n = v.and_then(|s| s.parse().ok()).unwrap_or(0);
     if n == 0 {
         return Ok((0, 0));
     }
-    let ttl: i64 = cache_db.ttl(key).await?;
+    let ttl: i64 = cache_db.query(&Cmd::ttl(key)).await?;
     Ok((n, ttl.max(0)))
 }
 
 /// `INCR` + `EXPIRE 300` on each counter key.
-pub async fn count_failure(cache_db: &Client, keys: &[String]) -> StoreResult<()> {
+pub async fn count_failure(cache_db: &Store, keys: &[String]) -> StoreResult<()> {
     for k in keys {
-        let _: i64 = cache_db.incr(k).await?;
-        let _: bool = cache_db.expire(k, cache::FAILED_LOGIN_TTL, None).await?;
+        cache_db.query::<()>(cmd("INCR").arg(k)).await?;
+        cache_db
+            .query::<()>(&Cmd::expire(k, cache::FAILED_LOGIN_TTL))
+            .await?;
     }
     Ok(())
 }

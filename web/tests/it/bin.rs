@@ -12,7 +12,7 @@ fn web_cmd(conf: &std::path::Path, dir: &std::path::Path) -> Command {
     cmd.arg("-c")
         .arg(conf)
         .current_dir(dir)
-        .env("RUST_LOG", "info");
+        .env("D4_LOG", "info");
     cmd
 }
 

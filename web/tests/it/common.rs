@@ -13,10 +13,10 @@ use d4_web::store::users;
 use d4_web::{AppState, Settings};
 
 /// Password of the test accounts.
-pub const PW: &str = "Passw0rd1234";
+pub(crate) const PW: &str = "Passw0rd1234";
 
 /// A running store and the state built on it.
-pub struct Env {
+pub(crate) struct Env {
     /// The store (killed on drop).
     pub store: Store,
     /// App state.
@@ -26,7 +26,7 @@ pub struct Env {
 }
 
 /// server.conf text pointing every role at one store (stream on db 4 to keep it apart).
-pub fn conf_text(port: u16, web_port: u16, dir: &std::path::Path) -> String {
+pub(crate) fn conf_text(port: u16, web_port: u16, dir: &std::path::Path) -> String {
     format!(
         "[Save_Directories]\nuse_default_save_directory = no\nsave_directory = {data}\n\
          [D4_Server]\nserver_mode = registration\nanalyzer_queues_max_size = 1000\n\
@@ -43,7 +43,7 @@ pub fn conf_text(port: u16, web_port: u16, dir: &std::path::Path) -> String {
 }
 
 /// Starts a store and builds the state (None = redis-server missing outside CI).
-pub async fn env() -> Option<Env> {
+pub(crate) async fn env() -> Option<Env> {
     let store = Store::start()?;
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = ServerConfig::from_text(&conf_text(store.port, 7000, dir.path())).expect("conf");
@@ -60,7 +60,7 @@ pub async fn env() -> Option<Env> {
 
 impl Env {
     /// Creates a user with [`PW`] (no forced change) and the given role.
-    pub async fn user(&self, id: &str, role: &str) -> String {
+    pub(crate) async fn user(&self, id: &str, role: &str) -> String {
         let score = users::role_score(&self.state.stores.serv, role)
             .await
             .unwrap()
@@ -74,13 +74,13 @@ impl Env {
     }
 
     /// A META command on the store.
-    pub fn meta(&self, args: &[&str]) -> d4_testkit::Reply {
+    pub(crate) fn meta(&self, args: &[&str]) -> d4_testkit::Reply {
         self.store.cmd_db(0, args)
     }
 }
 
 /// A response with its body read.
-pub struct Resp {
+pub(crate) struct Resp {
     /// Status.
     pub status: StatusCode,
     /// `Location` header, if any.
@@ -94,13 +94,13 @@ pub struct Resp {
 }
 
 /// Extracts `name="csrf_token" value="..."` from a page.
-pub fn csrf_of(body: &str) -> Option<String> {
+pub(crate) fn csrf_of(body: &str) -> Option<String> {
     let i = body.find("name=\"csrf_token\" value=\"")? + 25;
     Some(body[i..].split('"').next()?.to_string())
 }
 
 /// An in-process client keeping the session cookie and CSRF token.
-pub struct Client<S> {
+pub(crate) struct Client<S> {
     /// The service.
     pub app: S,
     /// Cookies to send.
@@ -112,7 +112,7 @@ pub struct Client<S> {
 }
 
 /// Builds the app service for a state.
-pub async fn service(
+pub(crate) async fn service(
     state: &web::Data<AppState>,
 ) -> impl Service<
     actix_http::Request,
@@ -128,7 +128,7 @@ where
     B: MessageBody,
 {
     /// A client without a session.
-    pub fn new(app: S) -> Self {
+    pub(crate) fn new(app: S) -> Self {
         Client {
             app,
             cookies: Vec::new(),
@@ -179,12 +179,12 @@ where
     }
 
     /// GET a path.
-    pub async fn get(&mut self, path: &str) -> Resp {
+    pub(crate) async fn get(&mut self, path: &str) -> Resp {
         self.send(test::TestRequest::get().uri(path)).await
     }
 
     /// POST a form, adding the current CSRF token.
-    pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Resp {
+    pub(crate) async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Resp {
         let mut f: Vec<(&str, &str)> = form.to_vec();
         let csrf = self.csrf.clone();
         f.push(("csrf_token", &csrf));
@@ -192,13 +192,18 @@ where
     }
 
     /// POST a form as given (no CSRF token added).
-    pub async fn post_raw(&mut self, path: &str, form: &[(&str, &str)]) -> Resp {
+    pub(crate) async fn post_raw(&mut self, path: &str, form: &[(&str, &str)]) -> Resp {
         self.send(test::TestRequest::post().uri(path).set_form(form))
             .await
     }
 
     /// POST with custom headers and raw body.
-    pub async fn post_body(&mut self, path: &str, headers: &[(&str, &str)], body: &str) -> Resp {
+    pub(crate) async fn post_body(
+        &mut self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Resp {
         let mut r = test::TestRequest::post()
             .uri(path)
             .set_payload(body.to_string());
@@ -209,7 +214,7 @@ where
     }
 
     /// GET with headers.
-    pub async fn get_with(&mut self, path: &str, headers: &[(&str, &str)]) -> Resp {
+    pub(crate) async fn get_with(&mut self, path: &str, headers: &[(&str, &str)]) -> Resp {
         let mut r = test::TestRequest::get().uri(path);
         for (k, v) in headers {
             r = r.insert_header((*k, *v));
@@ -218,13 +223,13 @@ where
     }
 
     /// Any method without body.
-    pub async fn send_method(&mut self, m: actix_web::http::Method, path: &str) -> Resp {
+    pub(crate) async fn send_method(&mut self, m: actix_web::http::Method, path: &str) -> Resp {
         self.send(test::TestRequest::default().method(m).uri(path))
             .await
     }
 
     /// Logs in through the form; returns the login response.
-    pub async fn login(&mut self, user: &str, pw: &str) -> Resp {
+    pub(crate) async fn login(&mut self, user: &str, pw: &str) -> Resp {
         self.get("/login").await;
         let r = self
             .post(

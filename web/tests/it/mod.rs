@@ -3,7 +3,7 @@ mod api;
 mod auth;
 mod bin;
 mod browser;
-pub mod common;
+pub(crate) mod common;
 mod compat;
 mod pages;
 mod queues;
