@@ -414,7 +414,11 @@ fn no_module_of_any_crate_is_in_an_import_cycle() {
     let mut cycles = Vec::new();
     for krate in CRATES {
         let src = root.join(krate);
-        assert!(src.is_dir(), "{} is not a crate source folder", src.display());
+        assert!(
+            src.is_dir(),
+            "{} is not a crate source folder",
+            src.display()
+        );
         for r in roots(&src) {
             let t = target(&r);
             if let Some(c) = find_cycle(&graph(&t)) {
@@ -441,11 +445,23 @@ fn the_guard_sees_a_cycle_between_siblings_and_with_a_parent() {
     let c = find_cycle(&graph(&t)).expect("a <-> b is a cycle");
     assert_eq!(show(&c), "a -> b -> a");
 
-    w("b.rs", "pub struct Y;\n#[cfg(test)]\nmod tests {\n    use crate::a::X;\n}\n");
-    assert_eq!(find_cycle(&graph(&target(&dir.path().join("lib.rs")))), None);
+    w(
+        "b.rs",
+        "pub struct Y;\n#[cfg(test)]\nmod tests {\n    use crate::a::X;\n}\n",
+    );
+    assert_eq!(
+        find_cycle(&graph(&target(&dir.path().join("lib.rs")))),
+        None
+    );
 
-    w("lib.rs", "mod a;\nmod b;\npub struct Ctx;\nfn run() { a::go(); }\n");
+    w(
+        "lib.rs",
+        "mod a;\nmod b;\npub struct Ctx;\nfn run() { a::go(); }\n",
+    );
     w("a.rs", "use super::Ctx;\npub fn go() {}\n");
     let c = find_cycle(&graph(&target(&dir.path().join("lib.rs"))));
-    assert_eq!(c.map(|c| show(&c)).as_deref(), Some("(root) -> a -> (root)"));
+    assert_eq!(
+        c.map(|c| show(&c)).as_deref(),
+        Some("(root) -> a -> (root)")
+    );
 }

@@ -19,4 +19,3 @@ mod interop;
 
 #[path = "kv_common/differential.rs"]
 mod differential;
-

@@ -148,7 +148,7 @@ pub fn accepted_by_default() -> impl Iterator<Item = DataType> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

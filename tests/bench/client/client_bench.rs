@@ -147,7 +147,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    let args: Vec<u64> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<u64> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let secs = args.first().copied().unwrap_or(4);
     let rounds = args.get(1).copied().unwrap_or(3);
     let store = d4_testkit::Store::start_kind(d4_testkit::StoreKind::Redis).expect("redis-server");
