@@ -140,6 +140,20 @@ where
     code
 }
 
+/// Connects a daemon's store `role` (e.g. `Redis_STREAM`) with the daemon policy, waiting
+/// out an outage with the facade's back-off until `stop` fires (`Ok(None)`); a refused
+/// connection is an error naming the role and its address.
+pub async fn connect_role(
+    ep: &crate::config::RedisEndpoint,
+    role: &str,
+    stop: &CancellationToken,
+) -> anyhow::Result<Option<crate::store::Store>> {
+    use anyhow::Context as _;
+    crate::store::Store::connect_until(ep, crate::store::Policy::DAEMON, role, stop)
+        .await
+        .with_context(|| format!("Error: Redis server {role} ({}), ConnectionError", ep.url()))
+}
+
 /// Loads `server.conf` and logs each option this program does not know.
 pub fn load_server_config(path: &std::path::Path) -> anyhow::Result<crate::config::ServerConfig> {
     use anyhow::Context as _;

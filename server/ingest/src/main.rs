@@ -3,10 +3,8 @@
 
 use anyhow::Context;
 use clap::Parser;
-use d4_core::config::RedisEndpoint;
 use d4_core::proto::Limits;
-use d4_core::runtime::DaemonArgs;
-use d4_core::store::{Policy, Store};
+use d4_core::runtime::{connect_role, DaemonArgs};
 use d4_server::connection::{self, Ctx};
 use d4_server::effects::Stores;
 use d4_server::{kick, server, startup};
@@ -30,17 +28,6 @@ fn main() {
     d4_core::runtime::run_daemon("d4-server", &log, |stop| run(cli, stop));
 }
 
-/// Connects one store role, waiting out an outage until `stop` (then `None`).
-async fn connect(
-    ep: &RedisEndpoint,
-    role: &str,
-    stop: &CancellationToken,
-) -> anyhow::Result<Option<Store>> {
-    Store::connect_until(ep, Policy::DAEMON, role, stop)
-        .await
-        .with_context(|| format!("Error: Redis server {role}, ConnectionError"))
-}
-
 async fn run(cli: Cli, stop: CancellationToken) -> anyhow::Result<()> {
     let cfg = d4_core::runtime::load_server_config(&cli.daemon.config)?;
     let tls = server::tls_config(&cfg.tls_cert_file, &cfg.tls_key_file)
@@ -49,11 +36,11 @@ async fn run(cli: Cli, stop: CancellationToken) -> anyhow::Result<()> {
         println!("{}: OK", cli.daemon.config.display());
         return Ok(());
     }
-    let Some(stream) = connect(&cfg.redis_stream, "Redis_STREAM", &stop).await? else {
+    let Some(stream) = connect_role(&cfg.redis_stream, "Redis_STREAM", &stop).await? else {
         info!("Stopped before the stores were reachable.");
         return Ok(());
     };
-    let Some(meta) = connect(&cfg.redis_metadata, "Redis_METADATA", &stop).await? else {
+    let Some(meta) = connect_role(&cfg.redis_metadata, "Redis_METADATA", &stop).await? else {
         info!("Stopped before the stores were reachable.");
         return Ok(());
     };

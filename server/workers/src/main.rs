@@ -5,10 +5,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use d4_core::config::RedisEndpoint;
 use d4_core::queues::{deliver::DEFAULT_TARGET_TTL, Queues};
-use d4_core::runtime::DaemonArgs;
-use d4_core::store::{Policy, Store};
+use d4_core::runtime::{connect_role, DaemonArgs};
 use d4_workers::{Kind, DEFAULT_FAMILIES};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
@@ -37,13 +35,13 @@ async fn run(cli: Cli, stop: CancellationToken) -> anyhow::Result<()> {
         println!("{}: OK", cli.daemon.config.display());
         return Ok(());
     }
-    let Some(stream) = connect(&cfg.redis_stream, "Redis_STREAM", &stop).await? else {
+    let Some(stream) = connect_role(&cfg.redis_stream, "Redis_STREAM", &stop).await? else {
         return Ok(());
     };
-    let Some(meta) = connect(&cfg.redis_metadata, "Redis_METADATA", &stop).await? else {
+    let Some(meta) = connect_role(&cfg.redis_metadata, "Redis_METADATA", &stop).await? else {
         return Ok(());
     };
-    let Some(analyzer) = connect(&cfg.redis_analyzer, "Redis_ANALYZER", &stop).await? else {
+    let Some(analyzer) = connect_role(&cfg.redis_analyzer, "Redis_ANALYZER", &stop).await? else {
         return Ok(());
     };
     let ctx = Arc::new(d4_workers::Ctx {
@@ -65,15 +63,4 @@ async fn run(cli: Cli, stop: CancellationToken) -> anyhow::Result<()> {
         .context("worker family")?;
     info!("D4 workers stopped.");
     Ok(())
-}
-
-/// Connects one store role, waiting out a store that is down until `stop` (`None`).
-async fn connect(
-    ep: &RedisEndpoint,
-    role: &str,
-    stop: &CancellationToken,
-) -> anyhow::Result<Option<Store>> {
-    Store::connect_until(ep, Policy::DAEMON, role, stop)
-        .await
-        .with_context(|| format!("connecting {role} ({})", ep.url()))
 }
