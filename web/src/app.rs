@@ -26,11 +26,13 @@ pub fn state_for(stores: Stores, settings: Settings) -> web::Data<AppState> {
         &stores.analyzer,
         settings.analyzer_default_max,
     );
+    let decoy_hash = crate::auth::password::decoy_hash(settings.bcrypt_cost);
     web::Data::new(AppState {
         stores,
         queues,
         sessions: Sessions::default(),
         settings,
+        decoy_hash,
     })
 }
 

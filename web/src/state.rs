@@ -49,4 +49,8 @@ pub struct AppState {
     pub sessions: Sessions,
     /// Settings.
     pub settings: Settings,
+    /// A hash of a random password at `settings.bcrypt_cost`: checked instead of a real one
+    /// when the account does not exist, so that an unknown account costs the same time as a
+    /// wrong password and login timing does not tell which accounts exist.
+    pub decoy_hash: String,
 }

@@ -1,6 +1,7 @@
 //! The login check with upstream's brute-force counters (web spec §2.4-2.5): CACHE
 //! `failed_login_ip:<ip>` and `failed_login_user_id:<user>`, blocked at 5, 300 s expiry
-//! re-armed on each failure, plus a random 1-300 ms delay before each password check.
+//! re-armed on each failure, plus a random 1-300 ms delay before each password check. An
+//! unknown account takes the same work as a wrong password (a decoy bcrypt check).
 
 use crate::state::AppState;
 use crate::store::{users, StoreResult};
@@ -51,16 +52,17 @@ pub async fn check(
     if n >= MAX_ATTEMPTS {
         return Ok(LoginOutcome::Locked(ttl));
     }
-    let ok = match (users::password_hash(&st.stores.serv, user).await?, pw) {
-        (Some(hash), Some(pw)) => {
-            jitter(st).await;
-            let pw = pw.to_string();
-            tokio::task::spawn_blocking(move || super::password::verify(&pw, &hash))
-                .await
-                .unwrap_or(false)
-        }
-        _ => false,
-    };
+    // An unknown account (or a missing password) runs the same jitter and bcrypt work as a
+    // wrong password, against the decoy hash, and then fails.
+    let stored = users::password_hash(&st.stores.serv, user).await?;
+    let known = stored.is_some() && pw.is_some();
+    let hash = stored.unwrap_or_else(|| st.decoy_hash.clone());
+    let pw = pw.unwrap_or_default().to_string();
+    jitter(st).await;
+    let matches = tokio::task::spawn_blocking(move || super::password::verify(&pw, &hash))
+        .await
+        .unwrap_or(false);
+    let ok = known && matches;
     if ok {
         return Ok(LoginOutcome::Ok);
     }

@@ -21,6 +21,14 @@ pub fn hash(pw: &str, cost: u32) -> Result<String, bcrypt::BcryptError> {
     bcrypt::hash(pw, cost)
 }
 
+/// A hash of a fresh random password at `cost`, for [`crate::AppState::decoy_hash`].
+pub fn decoy_hash(cost: u32) -> String {
+    // A cost bcrypt refuses falls back to the default, which is what real hashes use.
+    hash(&generate_password(), cost)
+        .or_else(|_| hash(&generate_password(), DEFAULT_COST))
+        .unwrap_or_default()
+}
+
 /// Checks `pw` against a stored hash (`$2a$`, `$2b$`, `$2y$`); malformed hashes fail.
 pub fn verify(pw: &str, stored: &str) -> bool {
     bcrypt::verify(pw, stored).unwrap_or(false)

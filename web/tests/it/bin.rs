@@ -185,3 +185,95 @@ fn bad_config_or_missing_cert_exits_non_zero_with_a_message() {
     let help = web_cmd(&conf, dir.path()).arg("--help").output().unwrap();
     assert!(String::from_utf8_lossy(&help.stdout).contains("--config"));
 }
+
+/// Seconds curl spent on one form login (GET /login for the cookie and CSRF token, then the
+/// timed POST), sent from the loopback address `src` so that the per-address lock (5 failures)
+/// is not reached.
+fn timed_login(url: &str, ca: &std::path::Path, src: &str, user: &str, pw: &str) -> f64 {
+    let jar = tempfile::NamedTempFile::new().unwrap();
+    let curl = |extra: &[&str]| {
+        let out = Command::new("curl")
+            .args(["-sS", "--interface", src, "--cacert"])
+            .arg(ca)
+            .arg("-b")
+            .arg(jar.path())
+            .arg("-c")
+            .arg(jar.path())
+            .args(extra)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let page = curl(&[&format!("{url}/login")]);
+    let csrf = page
+        .split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("CSRF token on the login page")
+        .to_string();
+    let secs = curl(&[
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{time_total}",
+        "--data-urlencode",
+        &format!("username={user}"),
+        "--data-urlencode",
+        &format!("password={pw}"),
+        "--data-urlencode",
+        &format!("csrf_token={csrf}"),
+        &format!("{url}/login"),
+    ]);
+    secs.trim().parse().expect("curl's time_total")
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+#[test]
+fn login_timing_does_not_tell_which_accounts_exist() {
+    if !require("openssl") || !require("curl") {
+        return;
+    }
+    let Some(store) = Store::start() else { return };
+    let certs = Certs::generate();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(certs.cert(), dir.path().join("server.crt")).unwrap();
+    std::fs::copy(certs.key(), dir.path().join("server.key")).unwrap();
+    let port = free_port();
+    let conf = dir.path().join("server.conf");
+    std::fs::write(&conf, conf_text(store.port, port, dir.path())).unwrap();
+    let mut web = Proc::spawn("d4-web", web_cmd(&conf, dir.path()));
+    assert!(
+        web.wait_for_output("d4-web listening on", Duration::from_secs(30)),
+        "{}",
+        web.output()
+    );
+    let url = format!("https://127.0.0.1:{port}");
+    let ca = certs.root_ca();
+    // The real settings: bcrypt cost 12 and the 1-300 ms jitter. Four wrong passwords for
+    // the existing admin (one under its lock) against four unknown accounts, alternated.
+    let (mut known, mut unknown) = (Vec::new(), Vec::new());
+    for i in 0..4 {
+        let src = format!("127.0.0.{}", 10 + 2 * i);
+        known.push(timed_login(
+            &url,
+            &ca,
+            &src,
+            "admin@admin.test",
+            "Wr0ngPassword",
+        ));
+        let src = format!("127.0.0.{}", 11 + 2 * i);
+        let nobody = format!("nobody{i}@example.test");
+        unknown.push(timed_login(&url, &ca, &src, &nobody, "Wr0ngPassword"));
+    }
+    let (k, u) = (median(known.clone()), median(unknown.clone()));
+    // Before the decoy check an unknown account answered in ~4 ms against ~450 ms.
+    assert!(
+        u > k / 2.0 && u < k * 2.0,
+        "known {known:?} vs unknown {unknown:?} (medians {k:.3} s vs {u:.3} s)"
+    );
+    assert_eq!(web.terminate(Duration::from_secs(15)), Some(0));
+}
