@@ -13,6 +13,7 @@ use d4_web::app::{app, state_for};
 use d4_web::auth::bootstrap::ensure_default_users;
 use d4_web::store::Stores;
 use d4_web::Settings;
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -113,8 +114,12 @@ async fn serve(
     {
         let path = std::fs::canonicalize(&admin.file).unwrap_or(admin.file.clone());
         println!("new user created: {}", admin.user);
-        println!("password: {}", admin.password);
-        println!("token: {}", admin.token);
+        // Secrets go to a terminal only: under LAUNCH.sh or systemd stdout is a log file or
+        // the journal, and the credentials are in DEFAULT_PASSWORD (mode 0600).
+        if std::io::stdout().is_terminal() {
+            println!("password: {}", admin.password);
+            println!("token: {}", admin.token);
+        }
         println!("DEFAULT_PASSWORD written to {}", path.display());
         tracing::info!(file = %path.display(), "Created the default admin; credentials in DEFAULT_PASSWORD.");
     }

@@ -52,6 +52,15 @@ fn binary_serves_tls_and_the_curl_flow_creates_a_queue() {
         .find_map(|l| l.strip_prefix("API_Key="))
         .unwrap()
         .to_string();
+    // The secrets are in the file only: stdout here is a pipe, as under LAUNCH.sh or systemd.
+    let file_password = text
+        .lines()
+        .find_map(|l| l.strip_prefix("password="))
+        .unwrap();
+    assert!(
+        !out.contains(file_password) && !out.contains(&file_token),
+        "{out}"
+    );
     // --show-token gives the same token.
     let shown = web_cmd(&conf, dir.path())
         .args(["--show-token", "admin@admin.test"])
