@@ -63,7 +63,10 @@ if [ ! -x "$bin" ]; then
 fi
 port="$(free_port)"
 data="$(mktemp -d)"
-"$bin" --port "$port" --bind 127.0.0.1 --dir "$data" --save "" >"$data/d4-kv.log" 2>&1 &
+# DEBUG is refused by default (Redis 7's enable-debug-command no); the suite uses it
+# (DEBUG RELOAD, SET-ACTIVE-EXPIRE, ...), as Redis's own test config enables it.
+"$bin" --port "$port" --bind 127.0.0.1 --dir "$data" --save "" --enable-debug-command yes \
+    >"$data/d4-kv.log" 2>&1 &
 kv_pid=$!
 cleanup() {
     kill "$kv_pid" 2>/dev/null || true

@@ -67,6 +67,91 @@ impl Fsync {
     }
 }
 
+/// Who may use a protected feature (`enable-debug-command`, `enable-protected-configs`):
+/// Redis 7's `no` (nobody, the default), `yes` (everybody) or `local` (loopback clients).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protection {
+    /// Refused to every client.
+    No,
+    /// Allowed to every client.
+    Yes,
+    /// Allowed to clients connected over loopback.
+    Local,
+}
+
+impl Protection {
+    /// The redis.conf spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protection::No => "no",
+            Protection::Yes => "yes",
+            Protection::Local => "local",
+        }
+    }
+    fn parse(v: &str) -> Option<Protection> {
+        match v.to_ascii_lowercase().as_str() {
+            "no" => Some(Protection::No),
+            "yes" => Some(Protection::Yes),
+            "local" => Some(Protection::Local),
+            _ => None,
+        }
+    }
+    /// True when a client connected from `peer` may use the feature.
+    pub fn allows(self, peer: Option<std::net::IpAddr>) -> bool {
+        match self {
+            Protection::No => false,
+            Protection::Yes => true,
+            Protection::Local => peer.is_some_and(|ip| ip.is_loopback()),
+        }
+    }
+}
+
+/// Options `CONFIG SET` refuses because they only take effect at start-up: immutable in
+/// Redis 7, or (`port`, `bind`) in d4-kv, which binds once.
+const IMMUTABLE: &[&str] = &[
+    "port",
+    "bind",
+    "databases",
+    "daemonize",
+    "pidfile",
+    "logfile",
+    "appendfilename",
+    "appenddirname",
+    "io-threads",
+    "io-threads-do-reads",
+    "enable-debug-command",
+    "enable-protected-configs",
+    "enable-module-command",
+    "supervised",
+    "cluster-enabled",
+    "unixsocket",
+    "unixsocketperm",
+    "syslog-enabled",
+    "syslog-ident",
+    "always-show-logo",
+    "set-proc-title",
+    "disable-thp",
+];
+
+/// Options Redis 7 lets `CONFIG SET` change only with `enable-protected-configs`.
+const PROTECTED: &[&str] = &["dir", "dbfilename"];
+
+/// Why `CONFIG SET` may not change an option at run time, in Redis's words.
+pub(crate) fn runtime_refusal(name: &str, protected_ok: bool) -> Option<&'static str> {
+    if PROTECTED.contains(&name) {
+        // With protected configs enabled Redis would move its files; d4-kv keeps the
+        // files it opened at start-up, so the option is immutable here.
+        return Some(if protected_ok {
+            "can't set immutable config"
+        } else {
+            "can't set protected config"
+        });
+    }
+    IMMUTABLE
+        .contains(&name)
+        .then_some("can't set immutable config")
+}
+
 /// Options of real Redis that d4-kv accepts and ignores (with their Redis defaults).
 const IGNORED: &[(&str, &str)] = &[
     ("tcp-backlog", "511"),
@@ -76,7 +161,6 @@ const IGNORED: &[(&str, &str)] = &[
     ("always-show-logo", "no"),
     ("set-proc-title", "yes"),
     ("proc-title-template", "{title} {listen-addr} {server-mode}"),
-    ("stop-writes-on-bgsave-error", "yes"),
     ("rdbcompression", "yes"),
     ("rdbchecksum", "yes"),
     ("rdb-del-sync-files", "no"),
@@ -143,8 +227,6 @@ const IGNORED: &[(&str, &str)] = &[
     ("maxmemory-samples", "5"),
     ("maxmemory-eviction-tenacity", "10"),
     ("io-threads-do-reads", "no"),
-    ("enable-debug-command", "no"),
-    ("enable-protected-configs", "no"),
     ("enable-module-command", "no"),
     ("crash-log-enabled", "yes"),
     ("crash-memcheck-enabled", "yes"),
@@ -208,6 +290,12 @@ pub struct KvConfig {
     pub pidfile: String,
     /// Worker threads of the async runtime (`io-threads`; 0: half the CPUs, at least 1).
     pub io_threads: usize,
+    /// Refuse writes while the last snapshot failed (and save rules exist).
+    pub stop_writes_on_bgsave_error: bool,
+    /// Who may run `DEBUG`.
+    pub enable_debug_command: Protection,
+    /// Who may change protected options (`dir`, `dbfilename`) with `CONFIG SET`.
+    pub enable_protected_configs: Protection,
     /// Accepted-but-ignored options with their current values.
     pub ignored: BTreeMap<String, String>,
 }
@@ -236,6 +324,9 @@ impl Default for KvConfig {
             logfile: String::new(),
             pidfile: String::new(),
             io_threads: 0,
+            stop_writes_on_bgsave_error: true,
+            enable_debug_command: Protection::No,
+            enable_protected_configs: Protection::No,
             ignored: IGNORED
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -393,6 +484,18 @@ impl KvConfig {
                 self.aof_load_truncated = yes_no(&v).ok_or_else(|| bad("expected yes or no"))?
             }
             "timeout" => self.timeout = v.parse().map_err(|_| bad("not a number"))?,
+            "stop-writes-on-bgsave-error" => {
+                self.stop_writes_on_bgsave_error =
+                    yes_no(&v).ok_or_else(|| bad("expected yes or no"))?
+            }
+            "enable-debug-command" => {
+                self.enable_debug_command =
+                    Protection::parse(&v).ok_or_else(|| bad("expected no, yes or local"))?
+            }
+            "enable-protected-configs" => {
+                self.enable_protected_configs =
+                    Protection::parse(&v).ok_or_else(|| bad("expected no, yes or local"))?
+            }
             "loglevel" => self.loglevel = v,
             "io-threads" => self.io_threads = v.parse().map_err(|_| bad("not a number"))?,
             "logfile" => self.logfile = v,
@@ -454,6 +557,14 @@ impl KvConfig {
             "pidfile" => self.pidfile.clone(),
             "daemonize" => "no".into(),
             "io-threads" => self.io_threads.to_string(),
+            "stop-writes-on-bgsave-error" => if self.stop_writes_on_bgsave_error {
+                "yes"
+            } else {
+                "no"
+            }
+            .into(),
+            "enable-debug-command" => self.enable_debug_command.as_str().into(),
+            "enable-protected-configs" => self.enable_protected_configs.as_str().into(),
             n => self.ignored.get(n)?.clone(),
         })
     }
@@ -483,6 +594,9 @@ impl KvConfig {
             "pidfile",
             "daemonize",
             "io-threads",
+            "stop-writes-on-bgsave-error",
+            "enable-debug-command",
+            "enable-protected-configs",
         ];
         own.iter()
             .map(|s| s.to_string())
@@ -568,5 +682,25 @@ mod tests {
         let err = KvConfig::load(None, &s(&["--frobnicate", "1"])).unwrap_err();
         assert!(err.to_string().contains("frobnicate"), "{err}");
         assert!(KvConfig::load(None, &s(&["--appendfsync", "sometimes"])).is_err());
+    }
+
+    #[test]
+    fn protected_features_default_to_redis_7s_no() {
+        let (c, _) = KvConfig::load(None, &[]).unwrap();
+        assert_eq!(c.enable_debug_command, Protection::No);
+        assert!(c.stop_writes_on_bgsave_error);
+        let (c, _) = KvConfig::load(None, &s(&["--enable-debug-command", "local"])).unwrap();
+        assert!(c.enable_debug_command.allows(Some([127, 0, 0, 1].into())));
+        assert!(!c.enable_debug_command.allows(Some([10, 0, 0, 1].into())));
+        assert!(KvConfig::load(None, &s(&["--enable-debug-command", "maybe"])).is_err());
+        assert_eq!(
+            runtime_refusal("dir", false),
+            Some("can't set protected config")
+        );
+        assert_eq!(
+            runtime_refusal("port", true),
+            Some("can't set immutable config")
+        );
+        assert_eq!(runtime_refusal("maxmemory", false), None);
     }
 }

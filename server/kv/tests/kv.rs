@@ -19,3 +19,6 @@ mod interop;
 
 #[path = "kv_common/differential.rs"]
 mod differential;
+
+#[path = "kv_common/faults.rs"]
+mod faults;

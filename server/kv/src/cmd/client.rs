@@ -36,6 +36,16 @@ pub(crate) struct ClientState {
 }
 
 impl ClientState {
+    /// The peer's IP address (None for the internal replay client): decides what
+    /// `enable-debug-command local` and `enable-protected-configs local` allow.
+    pub(crate) fn peer_ip(&self) -> Option<std::net::IpAddr> {
+        self.info
+            .addr
+            .parse::<std::net::SocketAddr>()
+            .ok()
+            .map(|a| a.ip())
+    }
+
     /// A new connection.
     pub(crate) fn new(id: u64, addr: String, laddr: String, authed: bool) -> ClientState {
         ClientState {

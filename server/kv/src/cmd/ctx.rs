@@ -45,6 +45,9 @@ pub(crate) struct Ctx<'a> {
     /// Set by commands that run other commands (EXEC, DEBUG RELOAD): the dispatcher runs
     /// them right after the handler returns.
     pub nested: Option<Nested>,
+    /// Set by the dispatcher when the command's reply acknowledges a write (a write
+    /// command or `EXEC` ran): the connection withholds it if the write is not persisted.
+    pub acks_write: bool,
 }
 
 /// Commands a handler asks the dispatcher to run once it returns. Running commands is
@@ -76,6 +79,7 @@ impl<'a> Ctx<'a> {
             prop: None,
             block: None,
             nested: None,
+            acks_write: false,
         }
     }
     /// Current database.

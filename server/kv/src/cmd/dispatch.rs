@@ -1,11 +1,12 @@
-//! Dispatch: what is common to every command (lookup, arity, authentication, `MULTI`
-//! queueing, `maxmemory`, append-only propagation, `WATCH` marking), nested commands
-//! (`EXEC`, `DEBUG RELOAD`), and serving clients blocked on keys a command just filled.
+//! Dispatch: what is common to every command (lookup, arity, protected commands,
+//! authentication, `MISCONF` refusal while persistence fails, `MULTI` queueing,
+//! `maxmemory`, append-only propagation, `WATCH` marking), nested commands (`EXEC`,
+//! `DEBUG RELOAD`), and serving clients blocked on keys a command just filled.
 
 use bytes::Bytes;
 
 use super::ctx::{Ctx, Nested};
-use super::spec::{Spec, DENYOOM, NOAUTH, NOMULTI, WRITE};
+use super::spec::{Spec, DENYOOM, NOAUTH, NOMULTI, PROTECTED, WRITE};
 use super::table::lookup;
 use super::{lists, streams};
 use crate::keyspace::blocking::BlockKind;
@@ -51,9 +52,20 @@ pub(crate) fn exec(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         flag_multi_error(ctx);
         return arity(spec.name);
     }
+    if spec.flags & PROTECTED != 0 && !protected_allowed(ctx) {
+        flag_multi_error(ctx);
+        return Reply::err(format!("{} command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.", spec.name.to_ascii_uppercase()));
+    }
     if !ctx.client.authed && spec.flags & NOAUTH == 0 {
         flag_multi_error(ctx);
         return Reply::Error("NOAUTH Authentication required.".into());
+    }
+    if let Some(refusal) = disk_refusal(ctx, spec) {
+        if spec.name == "exec" {
+            return exec_abort(ctx, &refusal);
+        }
+        flag_multi_error(ctx);
+        return Reply::Error(refusal);
     }
     if ctx.client.multi.is_some() && spec.flags & NOMULTI == 0 {
         if spec.flags & DENYOOM != 0 && ctx.shared.over_maxmemory() {
@@ -65,7 +77,56 @@ pub(crate) fn exec(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         }
         return Reply::Status("QUEUED");
     }
+    // A write command's or EXEC's reply acknowledges a write: it must not go out before
+    // the write is persisted. Read commands also feed the append-only file (a lazily
+    // expired key's `DEL`) but acknowledge nothing.
+    ctx.acks_write = spec.flags & WRITE != 0 || spec.name == "exec";
     run(ctx, spec, args)
+}
+
+/// True when `enable-debug-command` lets this client run `DEBUG` (the only protected
+/// command d4-kv has; it has no `MODULE`).
+fn protected_allowed(ctx: &Ctx) -> bool {
+    let peer = ctx.client.peer_ip();
+    ctx.shared.config.read().enable_debug_command.allows(peer)
+}
+
+/// True for commands Redis refuses while persistence fails: writes, `EXEC` of a queue
+/// holding a write, and `PING` (so health checks notice).
+fn refused_on_disk_error(spec: &Spec, multi: Option<&[Vec<Bytes>]>) -> bool {
+    match spec.name {
+        "ping" => true,
+        "exec" => multi.is_some_and(|q| q.iter().any(|a| is_write(&a[0]))),
+        _ => spec.flags & WRITE != 0,
+    }
+}
+
+/// True when `name` is a command that modifies data.
+fn is_write(name: &[u8]) -> bool {
+    lookup(name).is_some_and(|s| s.flags & WRITE != 0)
+}
+
+/// The `MISCONF` error when persistence is failing and `spec` must be refused.
+/// Asks the status first: two atomic loads while the disk is healthy.
+fn disk_refusal(ctx: &Ctx, spec: &Spec) -> Option<String> {
+    if ctx.store.loading {
+        return None;
+    }
+    let refusal = ctx.shared.persist.status.refusal(|| {
+        let cfg = ctx.shared.config.read();
+        cfg.stop_writes_on_bgsave_error && !cfg.save.is_empty()
+    })?;
+    refused_on_disk_error(spec, ctx.client.multi.as_deref()).then_some(refusal)
+}
+
+/// Redis's answer to an `EXEC` refused before it ran: the transaction is discarded.
+fn exec_abort(ctx: &mut Ctx, refusal: &str) -> Reply {
+    ctx.client.multi = None;
+    ctx.client.multi_error = false;
+    super::transactions::unwatch_all(ctx);
+    Reply::Error(format!(
+        "EXECABORT Transaction discarded because of: {refusal}"
+    ))
 }
 
 fn flag_multi_error(ctx: &mut Ctx) {

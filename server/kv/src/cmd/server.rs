@@ -7,8 +7,10 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 
 use super::ctx::{tri, Ctx, Nested};
-use super::spec::{spec, Spec, ADMIN, FAST, NOMULTI, READONLY, WRITE};
+use super::spec::{spec, Spec, ADMIN, FAST, NOMULTI, PROTECTED, READONLY, WRITE};
+use crate::config::runtime_refusal;
 use crate::keyspace::{now_ms, Value};
+use crate::persistence::status::Target;
 use crate::persistence::{parse_file, serialize};
 use crate::protocol::args::{is, parse_f64, parse_i64, syntax, unknown_subcommand};
 use crate::protocol::reply::{Reply, OK};
@@ -32,7 +34,7 @@ pub(crate) static SPECS: &[Spec] = &[
     spec!("time", 1, FAST, (0, 0, 0), time),
     spec!("shutdown", -1, ADMIN | NOMULTI, (0, 0, 0), shutdown),
     spec!("object", -2, READONLY, (2, 2, 1), object),
-    spec!("debug", -2, ADMIN, (0, 0, 0), debug),
+    spec!("debug", -2, ADMIN | PROTECTED, (0, 0, 0), debug),
     spec!("function", -2, WRITE, (0, 0, 0), function),
     spec!("memory", -2, READONLY, (0, 0, 0), memory),
 ];
@@ -118,14 +120,15 @@ fn info_section(ctx: &mut Ctx, name: &str) -> Option<String> {
             )
         }
         "persistence" => {
-            let f = sh.persist.file.lock();
+            let status = |t| if sh.persist.status.is_failing(t) { "err" } else { "ok" };
             format!(
-                "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\naof_enabled:{}\r\naof_rewrite_in_progress:{}\r\naof_rewrite_scheduled:0\r\naof_last_bgrewrite_status:ok\r\naof_last_write_status:{}\r\n",
+                "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\naof_enabled:{}\r\naof_rewrite_in_progress:{}\r\naof_rewrite_scheduled:0\r\naof_last_bgrewrite_status:ok\r\naof_last_write_status:{}\r\n",
                 st.dirty,
                 st.last_save,
+                status(Target::Snapshot),
                 cfg.appendonly as u8,
                 sh.persist.rewriting.load(Ordering::Relaxed) as u8,
-                if f.last_error.is_some() { "err" } else { "ok" }
+                status(Target::Aof)
             )
         }
         "stats" => format!(
@@ -211,25 +214,24 @@ fn config(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
     }
 }
 
+/// `CONFIG SET`: all pairs or none. Options that only take effect at start-up, and
+/// protected ones (`dir`, `dbfilename`), are refused with Redis 7's texts.
 fn config_set(ctx: &mut Ctx, pairs: &[Bytes]) -> Reply {
-    const STARTUP_ONLY: &[&str] = &[
-        "port",
-        "bind",
-        "databases",
-        "daemonize",
-        "pidfile",
-        "logfile",
-        "dbfilename",
-        "appendfilename",
-    ];
     let mut cfg = ctx.shared.config.read().clone();
+    let peer = ctx.client.peer_ip();
+    let protected_ok = cfg.enable_protected_configs.allows(peer);
     let mut notes = Vec::new();
     for kv in pairs.chunks(2) {
         let name = String::from_utf8_lossy(&kv[0]).to_ascii_lowercase();
         let val = String::from_utf8_lossy(&kv[1]).into_owned();
-        if STARTUP_ONLY.contains(&name.as_str()) || cfg.get(&name).is_none() {
+        if cfg.get(&name).is_none() {
             return Reply::err(format!(
                 "Unknown option or number of arguments for CONFIG SET - '{name}'"
+            ));
+        }
+        if let Some(why) = runtime_refusal(&name, protected_ok) {
+            return Reply::err(format!(
+                "CONFIG SET failed (possibly related to argument '{name}') - {why}"
             ));
         }
         if let Err(e) = cfg.set(&name, &[val], "CONFIG SET", &mut notes) {

@@ -25,6 +25,8 @@ pub(crate) const BLOCKING: u16 = 32;
 pub(crate) const ADMIN: u16 = 64;
 /// Fast (O(1)) command.
 pub(crate) const FAST: u16 = 128;
+/// Protected (Redis 7's `DEBUG`): refused unless `enable-debug-command` allows the client.
+pub(crate) const PROTECTED: u16 = 256;
 
 /// One command's static description.
 pub(crate) struct Spec {

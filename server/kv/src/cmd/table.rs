@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use bytes::Bytes;
 
 use super::ctx::Ctx;
-use super::spec::{spec, Spec, ADMIN, BLOCKING, DENYOOM, FAST, NOAUTH, READONLY, WRITE};
+use super::spec::{spec, Spec, ADMIN, BLOCKING, DENYOOM, FAST, NOAUTH, PROTECTED, READONLY, WRITE};
 use super::{connection, hashes, keys, lists, server, sets, streams, strings, transactions, zsets};
 use crate::keyspace::Map;
 use crate::protocol::args::unknown_subcommand;
@@ -65,6 +65,7 @@ fn command_entry(s: &Spec) -> Reply {
         (FAST, "fast"),
         (BLOCKING, "blocking"),
         (NOAUTH, "no_auth"),
+        (PROTECTED, "protected"),
     ] {
         if s.flags & bit != 0 {
             flags.push(Reply::Status(name));

@@ -1,5 +1,7 @@
 //! One client connection: read, parse every complete request, apply the batch under one
 //! lock, make the append-only file durable as configured, write all replies at once.
+//! When the file cannot take the batch's records, the replies that acknowledge writes
+//! become `MISCONF` errors before anything is sent.
 //!
 //! A blocking command that finds nothing parks the connection: later requests in the
 //! buffer wait (as in Redis), the socket is still watched so a client that goes away is
@@ -112,7 +114,12 @@ impl Conn {
                     client.close = true;
                     return Ok(());
                 };
-                self.flush_aof_all();
+                // The pop that served this client is only acknowledged once persisted.
+                let reply = if self.flush_aof_all() || reply.is_nil() {
+                    reply
+                } else {
+                    self.misconf()
+                };
                 reply.encode(&mut self.out, client.resp3);
                 sock.write_all(&self.out).await?;
                 self.out.clear();
@@ -145,10 +152,15 @@ impl Conn {
         let now = now_ms();
         let mut blocked = None;
         let mut last_cmd = None;
+        // Where the replies acknowledging writes are in `out`, in case the append-only
+        // file cannot take their records.
+        let mut acks: Vec<(usize, usize)> = Vec::new();
         while let Some(a) = self.pending.pop_front() {
+            let fed = st.aof.seq;
             let mut ctx = Ctx::new(&mut st, client, &sh, now, false);
             let r = cmd::exec(&mut ctx, &a);
             let block = ctx.block.take();
+            let acks_write = ctx.acks_write;
             if !client.info.last_cmd.as_bytes().eq_ignore_ascii_case(&a[0]) {
                 last_cmd = Some(String::from_utf8_lossy(&a[0]).to_ascii_lowercase());
             }
@@ -157,7 +169,11 @@ impl Conn {
                 break;
             }
             if !std::mem::take(&mut client.skip_reply) {
+                let start = self.out.len();
                 r.encode(&mut self.out, client.resp3);
+                if acks_write && st.aof.seq > fed && !r.is_error() {
+                    acks.push((start, self.out.len()));
+                }
             }
             if client.close {
                 break;
@@ -184,18 +200,43 @@ impl Conn {
         if after > before {
             // fsync (`always`) blocks for milliseconds: let the runtime move the other
             // connections to another thread meanwhile. A plain write(2) is cheap.
-            if *sh.persist.fsync.lock() == Fsync::Always {
-                tokio::task::block_in_place(|| sh.persist.flush(&sh.store, after));
+            let durable = if *sh.persist.fsync.lock() == Fsync::Always {
+                tokio::task::block_in_place(|| sh.persist.flush(&sh.store, after))
             } else {
-                sh.persist.flush(&sh.store, after);
+                sh.persist.flush(&sh.store, after)
+            };
+            if !durable {
+                self.refuse_acks(&acks, client.resp3);
             }
         }
         blocked
     }
 
-    fn flush_aof_all(&self) {
+    /// Replaces the replies at `acks` in `out` with the `MISCONF` error: their writes
+    /// are applied in memory and pending for the file, but not persisted, so they must
+    /// not be acknowledged.
+    fn refuse_acks(&mut self, acks: &[(usize, usize)], resp3: bool) {
+        let mut out = Vec::with_capacity(self.out.len());
+        let mut at = 0;
+        for &(start, end) in acks {
+            out.extend_from_slice(&self.out[at..start]);
+            self.misconf().encode(&mut out, resp3);
+            at = end;
+        }
+        out.extend_from_slice(&self.out[at..]);
+        self.out = out;
+    }
+
+    /// The current `MISCONF` refusal (append-only failure).
+    fn misconf(&self) -> Reply {
+        let text = self.sh.persist.status.refusal(|| false);
+        Reply::Error(text.unwrap_or_else(|| "MISCONF Errors writing to the AOF file".into()))
+    }
+
+    /// Makes everything fed so far durable; false when the file cannot take it.
+    fn flush_aof_all(&self) -> bool {
         let seq = self.sh.store.lock().aof.seq;
-        self.sh.persist.flush(&self.sh.store, seq);
+        self.sh.persist.flush(&self.sh.store, seq)
     }
 
     /// Waits for a blocked command's reply; `None` when the client disconnected.

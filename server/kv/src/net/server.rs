@@ -69,7 +69,8 @@ fn load(sh: &Shared) -> Result<(), AofError> {
                 why: "truncated file (aof-load-truncated is no)".into(),
             });
         }
-        tracing::warn!(path = %path.display(), valid = good, size = data.len(), "Truncated data file: dropping the incomplete tail.");
+        let dropped = data.len() - good;
+        tracing::warn!(path = %path.display(), valid = good, size = data.len(), dropped, "Truncated data file (aof-load-truncated yes): dropped {dropped} bytes of an incomplete last command.");
         let f = std::fs::OpenOptions::new()
             .write(true)
             .open(&path)
@@ -166,6 +167,7 @@ pub async fn run(cfg: KvConfig, conf_file: Option<PathBuf>) -> Result<(), Server
     )?;
     let sh = Arc::new(Shared::new(&cfg, persist, conf_file));
     load(&sh)?;
+    sh.persist.refresh_size();
     if !cfg.pidfile.is_empty() {
         let _ = std::fs::write(&cfg.pidfile, format!("{}\n", std::process::id()));
     }

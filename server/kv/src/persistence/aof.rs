@@ -21,6 +21,17 @@
 //! `no` the OS decides. So a kill -9 never loses an acknowledged write (the kernel has
 //! it), and `always` also survives power loss.
 //!
+//! **Write failures** (a full disk, an I/O error). [`Persistence::flush`] reports whether
+//! the records are durable; when not, the connection answers the write commands of that
+//! batch with `MISCONF` instead of their replies, and [`DiskStatus`] refuses every later
+//! write command until a write succeeds again (Redis 7's behaviour, minus its exit under
+//! `always`). A failed `write(2)` may have appended part of a record: the file is cut back
+//! to the last complete record at once (`ftruncate`, which needs no free space), so the
+//! next successful write never follows half a command. The unwritten records stay
+//! pending, in order, and the background thread retries them every second; they already
+//! changed the keyspace, so they must reach the file before anything newer. A failed
+//! fsync is retried the same way.
+//!
 //! **Rewrite.** `BGREWRITEAOF` or growth past `auto-aof-rewrite-percentage` (and
 //! `auto-aof-rewrite-min-size`) makes the background thread serialise the keyspace under
 //! the store lock into a minimal command list, then write it to a temp file *without*
@@ -46,6 +57,7 @@ use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 
 use super::snapshot::serialize;
+use super::status::{DiskStatus, Target};
 use crate::config::Fsync;
 use crate::keyspace::Store;
 use crate::protocol::frame::parse_request;
@@ -134,12 +146,23 @@ pub(crate) fn parse_file(path: &Path, data: &[u8]) -> Result<(Vec<Vec<Bytes>>, u
 pub(crate) struct AofFile {
     file: Option<File>,
     path: PathBuf,
+    /// Feed position up to which records are in the file.
     written: u64,
+    /// Feed position up to which records are fsynced.
     synced: u64,
+    /// Length of the file's complete records: the truncation point after a failed write.
     size: u64,
     base_size: u64,
-    /// Last write or fsync error (for `INFO persistence`).
-    pub last_error: Option<String>,
+    /// Records taken from the feed whose write failed, retried before anything newer.
+    pending: Vec<u8>,
+    /// Feed position at the end of `pending`.
+    pending_upto: u64,
+    /// A failed write left bytes past `size` that truncation could not remove yet.
+    torn: bool,
+    /// The last write failed (cleared by the next successful one).
+    write_failed: bool,
+    /// The last fsync failed (cleared by the next successful one).
+    sync_failed: bool,
 }
 
 /// Persistence state shared by connections and the background thread.
@@ -152,6 +175,8 @@ pub(crate) struct Persistence {
     pub dump_path: PathBuf,
     /// True while a rewrite runs.
     pub rewriting: std::sync::atomic::AtomicBool,
+    /// Whether writes are acknowledged (see [`DiskStatus`]).
+    pub status: DiskStatus,
 }
 
 impl Persistence {
@@ -181,33 +206,67 @@ impl Persistence {
                 synced: 0,
                 size,
                 base_size: size,
-                last_error: None,
+                pending: Vec::new(),
+                pending_upto: 0,
+                torn: false,
+                write_failed: false,
+                sync_failed: false,
             }),
             fsync: Mutex::new(fsync),
             dump_path,
             rewriting: std::sync::atomic::AtomicBool::new(false),
+            status: DiskStatus::default(),
         })
     }
 
-    /// Writes everything fed up to `seq` (and fsyncs with `always`) before replies go out.
-    pub(crate) fn flush(&self, store: &Mutex<Store>, seq: u64) {
+    /// Re-reads the file's length after loading cut a torn tail off, so that a failed
+    /// write later truncates back to a record boundary and never past the end.
+    pub(crate) fn refresh_size(&self) {
+        let mut f = self.file.lock();
+        if let Some(len) = f
+            .file
+            .as_ref()
+            .and_then(|h| h.metadata().ok())
+            .map(|m| m.len())
+        {
+            f.size = len;
+            f.base_size = len;
+        }
+    }
+
+    /// Writes everything fed up to `seq` (and fsyncs with `always`) before replies go
+    /// out. Returns whether those records are now as durable as the policy promises;
+    /// when not, the caller must not acknowledge the writes that produced them.
+    pub(crate) fn flush(&self, store: &Mutex<Store>, seq: u64) -> bool {
         let mut f = self.file.lock();
         let always = *self.fsync.lock() == Fsync::Always;
-        if f.written < seq {
+        if f.written < seq || f.write_failed {
             let (buf, upto) = store.lock().aof.take();
-            f.write(&buf, upto);
+            f.pending.extend_from_slice(&buf);
+            f.pending_upto = f.pending_upto.max(upto);
+            // A failure is recorded in the status and shows in the result below.
+            let _ = f.write_pending(&self.status);
         }
-        if always && f.synced < seq {
-            f.sync();
+        if always && f.synced < f.written {
+            f.sync(&self.status);
         }
+        f.written >= seq && (!always || f.synced >= seq)
     }
 
     /// fsyncs if anything was written since the last fsync (the `everysec` tick).
     pub(crate) fn sync_if_needed(&self) {
         let mut f = self.file.lock();
-        if f.synced < f.written {
-            f.sync();
+        if f.synced < f.written || f.sync_failed {
+            f.sync(&self.status);
         }
+    }
+
+    /// Retries a failed write or fsync (the background thread calls this every second
+    /// while the append-only file is failing), so writes resume once space returns.
+    pub(crate) fn retry(&self, store: &Mutex<Store>) {
+        let seq = store.lock().aof.seq;
+        self.flush(store, seq);
+        self.sync_if_needed();
     }
 
     /// True when the file outgrew the automatic rewrite threshold.
@@ -225,7 +284,15 @@ impl Persistence {
             let mut f = self.file.lock();
             let mut st = store.lock();
             let (buf, upto) = st.aof.take();
-            f.write(&buf, upto);
+            f.pending.extend_from_slice(&buf);
+            f.pending_upto = f.pending_upto.max(upto);
+            if let Err(source) = f.write_pending(&self.status) {
+                // Start from a file that holds every record fed so far, or not at all.
+                return Err(AofError::Io {
+                    path: f.path.clone(),
+                    source,
+                });
+            }
             st.aof.start_rewrite();
             (f.path.clone(), serialize(&st))
         };
@@ -234,10 +301,17 @@ impl Persistence {
         let mut f = self.file.lock();
         let mut st = store.lock();
         let tail = st.aof.finish_rewrite();
-        let mut tmpf = res?;
-        tmpf.write_all(&tail).map_err(io(&tmp))?;
-        tmpf.sync_all().map_err(io(&tmp))?;
-        // Whatever is still pending is also in `tail`; the new file supersedes the old.
+        let res = res.and_then(|mut tmpf| {
+            tmpf.write_all(&tail).map_err(io(&tmp))?;
+            tmpf.sync_all().map_err(io(&tmp))
+        });
+        if let Err(e) = res {
+            // The temp file would keep a full disk full; the old file is still whole.
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+        // Whatever is still pending (in the feed, or in `pending` after a failed write
+        // during the rewrite) is also in `tail`; the new file supersedes the old.
         let (_, upto) = st.aof.take();
         drop(st);
         std::fs::rename(&tmp, &path).map_err(io(&path))?;
@@ -248,19 +322,35 @@ impl Persistence {
             .map_err(io(&path))?;
         let size = (snapshot.len() + tail.len()) as u64;
         f.file = Some(file);
-        f.written = f.written.max(upto);
+        f.written = f.written.max(upto).max(f.pending_upto);
         f.synced = f.written;
         f.size = size;
         f.base_size = size;
+        f.pending.clear();
+        f.torn = false;
+        f.write_failed = false;
+        f.sync_failed = false;
+        self.status.succeeded(Target::Aof);
         Ok(())
     }
 
-    /// Writes a snapshot file from serialised bytes (temp file + rename).
+    /// Writes a snapshot file from serialised bytes (temp file + rename). A failure
+    /// removes the temp file and marks snapshots as failing, which refuses writes while
+    /// `stop-writes-on-bgsave-error` is on and save rules exist; a success clears it.
     pub(crate) fn write_snapshot(&self, data: &[u8]) -> Result<(), AofError> {
         let tmp = self.dump_path.with_extension("tmp");
-        write_new(&tmp, data)?.sync_all().map_err(io(&tmp))?;
-        std::fs::rename(&tmp, &self.dump_path).map_err(io(&self.dump_path))?;
+        let res = write_new(&tmp, data)
+            .and_then(|f| f.sync_all().map_err(io(&tmp)))
+            .and_then(|()| std::fs::rename(&tmp, &self.dump_path).map_err(io(&self.dump_path)));
+        if let Err(e) = res {
+            let _ = std::fs::remove_file(&tmp);
+            if let AofError::Io { source, .. } = &e {
+                self.status.failed(Target::Snapshot, "snapshot", source);
+            }
+            return Err(e);
+        }
         sync_dir(&self.dump_path);
+        self.status.succeeded(Target::Snapshot);
         Ok(())
     }
 
@@ -269,47 +359,81 @@ impl Persistence {
         let mut f = self.file.lock();
         if f.file.is_none() {
             let path = f.path.clone();
-            f.file = Some(
-                OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&path)
-                    .map_err(io(&path))?,
-            );
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(io(&path))?;
+            f.size = file.metadata().map(|m| m.len()).unwrap_or(0);
+            f.file = Some(file);
         }
         Ok(())
     }
 
-    /// Final flush and fsync at shutdown.
+    /// Final flush and fsync at shutdown. Records that still cannot be written were
+    /// answered with `MISCONF`, never acknowledged; they are reported, not retried.
     pub(crate) fn close(&self, store: &Mutex<Store>) {
         let seq = store.lock().aof.seq;
         self.flush(store, seq);
         self.sync_if_needed();
+        let f = self.file.lock();
+        if !f.pending.is_empty() {
+            tracing::error!(path = %f.path.display(), bytes = f.pending.len(), "Stopping with append-only records that could not be written (their commands were refused with MISCONF).");
+        }
     }
 }
 
 impl AofFile {
-    fn write(&mut self, buf: &[u8], upto: u64) {
-        if let Some(file) = self.file.as_mut() {
-            if let Err(e) = file.write_all(buf) {
-                tracing::error!(path = %self.path.display(), error = %e, "Append-only write failed; acknowledged writes may be lost.");
-                self.last_error = Some(e.to_string());
-                return;
+    /// Writes `pending` after the last complete record. On failure the file is cut
+    /// back to that record (a partial write must not leave half a command for the next
+    /// record to follow), the records stay pending for a retry, and the status refuses
+    /// writes.
+    fn write_pending(&mut self, status: &DiskStatus) -> std::io::Result<()> {
+        let Some(file) = self.file.as_mut() else {
+            self.pending.clear();
+            self.written = self.written.max(self.pending_upto);
+            return Ok(());
+        };
+        let res = (|| {
+            if self.torn {
+                file.set_len(self.size)?;
+                self.torn = false;
             }
-            self.size += buf.len() as u64;
+            file.write_all(&self.pending)
+        })();
+        match res {
+            Ok(()) => {
+                self.size += self.pending.len() as u64;
+                self.pending.clear();
+                self.written = self.written.max(self.pending_upto);
+                self.write_failed = false;
+                if !self.sync_failed {
+                    status.succeeded(Target::Aof);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.torn = file.set_len(self.size).is_err();
+                self.write_failed = true;
+                status.failed(Target::Aof, "append-only write", &e);
+                Err(e)
+            }
         }
-        self.written = self.written.max(upto);
     }
 
-    fn sync(&mut self) {
+    fn sync(&mut self, status: &DiskStatus) {
         if let Some(file) = self.file.as_ref() {
             if let Err(e) = file.sync_data() {
-                tracing::error!(path = %self.path.display(), error = %e, "Append-only fsync failed.");
-                self.last_error = Some(e.to_string());
+                self.sync_failed = true;
+                status.failed(Target::Aof, "append-only fsync", &e);
                 return;
             }
         }
         self.synced = self.written;
+        self.sync_failed = false;
+        if !self.write_failed {
+            status.succeeded(Target::Aof);
+        }
     }
 }
 

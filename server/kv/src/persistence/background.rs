@@ -1,5 +1,8 @@
 //! Persistence work off the request path: the `everysec` fsync tick, append-only
-//! rewrites (requested or automatic) and snapshots (requested or by `save` rules).
+//! rewrites (requested or automatic), snapshots (requested or by `save` rules), and the
+//! retries after a failure: a failing append-only file every [`RETRY_EVERY`], a failed
+//! snapshot rule after [`SNAPSHOT_RETRY_DELAY`] (Redis waits 5 s too), so a full disk
+//! is not hammered and the log is not flooded.
 
 use std::time::{Duration, Instant};
 
@@ -7,8 +10,14 @@ use parking_lot::{Mutex, RwLock};
 
 use super::aof::{AofError, Persistence};
 use super::snapshot::serialize;
+use super::status::Target;
 use crate::config::{Fsync, KvConfig};
 use crate::keyspace::{now_ms, Store};
+
+/// How often a failing append-only write or fsync is retried.
+const RETRY_EVERY: Duration = Duration::from_secs(1);
+/// Least time between a failed snapshot and the next one started by a `save` rule.
+const SNAPSHOT_RETRY_DELAY: Duration = Duration::from_secs(5);
 
 /// The body of the background thread: `everysec` fsyncs, rewrites and snapshots on
 /// request or rule, until `stopping` says so.
@@ -19,6 +28,8 @@ pub(crate) fn background(
     stopping: impl Fn() -> bool,
 ) {
     let mut last_sync = Instant::now();
+    let mut last_retry = Instant::now();
+    let mut snapshot_failed_at: Option<Instant> = None;
     while !stopping() {
         std::thread::sleep(Duration::from_millis(50));
         if *persist.fsync.lock() == Fsync::EverySec && last_sync.elapsed() >= Duration::from_secs(1)
@@ -26,14 +37,20 @@ pub(crate) fn background(
             persist.sync_if_needed();
             last_sync = Instant::now();
         }
+        if persist.status.is_failing(Target::Aof) && last_retry.elapsed() >= RETRY_EVERY {
+            persist.retry(store);
+            last_retry = Instant::now();
+        }
         let cfg = config.read().clone();
         let (rewrite, save) = {
             let mut st = store.lock();
             let now = now_ms() / 1000;
-            let rule = cfg
-                .save
-                .iter()
-                .any(|(secs, changes)| st.dirty >= *changes && now >= st.last_save + secs);
+            let retry_ok = snapshot_failed_at.is_none_or(|t| t.elapsed() >= SNAPSHOT_RETRY_DELAY);
+            let rule = retry_ok
+                && cfg
+                    .save
+                    .iter()
+                    .any(|(secs, changes)| st.dirty >= *changes && now >= st.last_save + secs);
 
             (
                 std::mem::take(&mut st.rewrite_requested),
@@ -49,9 +66,14 @@ pub(crate) fn background(
             run_rewrite(persist, store);
         }
         if save {
-            if let Err(e) = bgsave(persist, store) {
-                tracing::error!(error = %e, "Background save failed.");
-            }
+            // A failure is logged (rate-limited) by the status; this line is for debugging.
+            snapshot_failed_at = match bgsave(persist, store) {
+                Ok(()) => None,
+                Err(e) => {
+                    tracing::debug!(error = %e, "Background save failed.");
+                    Some(Instant::now())
+                }
+            };
         }
     }
 }

@@ -54,6 +54,14 @@ impl Server {
         Some(s)
     }
 
+    /// Starts real redis-server on a given data dir (None when missing outside CI).
+    pub(crate) fn start_redis_in(dir: &Path, extra: &[&str]) -> Option<Server> {
+        if !d4_testkit::require("redis-server") {
+            return None;
+        }
+        Some(Server::spawn("redis-server", dir, extra))
+    }
+
     fn spawn(bin: &str, dir: &Path, extra: &[&str]) -> Server {
         let port = free_port();
         let mut cmd = Command::new(bin);
