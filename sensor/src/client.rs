@@ -46,9 +46,14 @@ pub struct ClientFlags {
     /// Debug logging.
     #[arg(short = 'v', value_parser = go_bool, default_value = "false", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
     pub verbose: bool,
-    /// Folder source: watch DIR/YYYYMMDD of the start day (UTC); not re-armed at midnight.
+    /// Folder source: watch DIR/YYYYMMDD of the current UTC day, moving to the next day's
+    /// folder once it exists (the current one stays watched until then).
     #[arg(long = "daily", value_parser = go_bool, default_value = "false", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
     pub daily: bool,
+    /// Folder source: also send the files already in the folder at start (by default
+    /// only files that appear later are sent).
+    #[arg(long = "send-existing", value_parser = go_bool, default_value = "false", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub send_existing: bool,
     /// Folder source: send raw file bytes instead of base64.
     #[arg(long = "json", value_parser = go_bool, default_value = "false", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
     pub json: bool,
@@ -159,23 +164,20 @@ pub fn log_config(cfg: &ClientConfig) {
     tracing::info!(%uuid, data_type = %cfg.data_type, snaplen = cfg.snaplen, destination = ?cfg.destination, "D4 client configured.");
 }
 
-/// The folder to watch: `folder`, or `folder/YYYYMMDD` with `-daily` (UTC day).
-pub fn folder_path(base: &std::path::Path, daily: bool) -> PathBuf {
-    if !daily {
-        return base.to_path_buf();
+/// `--print-uuid`: prints the sensor uuid of `dir` on stdout, generated and saved
+/// first if needed (d4-core#34).
+pub fn print_uuid(dir: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let id = crate::config::ensure_uuid(dir).context("uuid")?;
+    for w in &id.warnings {
+        tracing::warn!("{w}");
     }
-    let day = utc_day(crate::packetizer::now_secs());
-    base.join(day)
-}
-
-/// `YYYYMMDD` of a Unix time (UTC).
-fn utc_day(secs: u64) -> String {
-    i64::try_from(secs)
-        .ok()
-        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
-        .unwrap_or_default()
-        .format("%Y%m%d")
-        .to_string()
+    let uuid = crate::config::format_uuid(&id.uuid);
+    if id.generated {
+        tracing::info!(%uuid, file = %dir.join("uuid").display(), "UUIDv4 generated and saved.");
+    }
+    println!("{uuid}");
+    Ok(())
 }
 
 /// Waits for the sender to deliver everything. A SIGINT/SIGTERM during that wait (the
@@ -193,15 +195,5 @@ pub async fn wait_sender(
             tracing::error!(stats = %stats.summary(), "Interrupted before everything was delivered.");
             anyhow::bail!("interrupted: packets still buffered in memory are lost (the spool file, if any, keeps its part)")
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn day_folder_names() {
-        assert_eq!(super::utc_day(0), "19700101");
-        assert_eq!(super::utc_day(1_703_350_733), "20231223");
-        assert_eq!(super::utc_day(951_782_400), "20000229");
     }
 }

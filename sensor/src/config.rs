@@ -222,6 +222,37 @@ fn load_uuid(path: &Path, warnings: &mut Vec<String>) -> Result<([u8; 16], bool)
     Ok((fresh, true))
 }
 
+/// The sensor identity of a configuration directory, for `--print-uuid` (d4-core#34:
+/// register and approve a sensor before it ever connects).
+#[derive(Debug, Clone)]
+pub struct SensorUuid {
+    /// The uuid (raw RFC 4122 bytes).
+    pub uuid: [u8; 16],
+    /// True when it was generated and written to `DIR/uuid` now.
+    pub generated: bool,
+    /// Problems that were tolerated (an unparsable old uuid).
+    pub warnings: Vec<String>,
+}
+
+/// Reads `DIR/uuid`, generating and writing it as a first start would when missing or
+/// unusable; an existing valid uuid is kept. Only that file is read, so a directory
+/// whose other settings are not written yet works.
+pub fn ensure_uuid(dir: &Path) -> Result<SensorUuid, ConfigError> {
+    if !dir.is_dir() {
+        return Err(ConfigError::Dir {
+            dir: dir.to_path_buf(),
+            reason: "not a directory".into(),
+        });
+    }
+    let mut warnings = Vec::new();
+    let (uuid, generated) = load_uuid(&dir.join("uuid"), &mut warnings)?;
+    Ok(SensorUuid {
+        uuid,
+        generated,
+        warnings,
+    })
+}
+
 fn load_snaplen(path: &Path, warnings: &mut Vec<String>) -> Result<usize, ConfigError> {
     let text = read_text(path)?;
     if text.is_empty() {

@@ -15,6 +15,8 @@ const GO_LONG: &[&str] = &[
     "rl",
     "tor",
     "daily",
+    "send-existing",
+    "print-uuid",
     "json",
     "help",
     "replay-mb",

@@ -3,7 +3,8 @@
 //! - [`config`]: the goclient configuration directory (`key`, `uuid`, `snaplen`, ...).
 //! - [`goflags`]: goclient's Go-style flags and durations.
 //! - [`packetizer`]: snaplen chunking (line-preserving for line types) and signing.
-//! - [`source`]: stdin, file, folder and d4server (Redis queue) sources.
+//! - [`source`]: stdin, file and d4server (Redis queue) sources.
+//! - [`folder`]: the folder source (new files, `-daily` day folders).
 //! - [`queue`]: bounded memory buffer with an optional on-disk spool.
 //! - [`capture`]: DNS capture → passivedns lines (pcap, etherparse, hickory-proto).
 //! - [`pdns_cli`]: passivedns flags and line sinks (log files, D4 packets).
@@ -15,6 +16,7 @@
 pub mod capture;
 pub mod client;
 pub mod config;
+pub mod folder;
 pub mod goflags;
 pub mod packetizer;
 pub mod pdns_cli;

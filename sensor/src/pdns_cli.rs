@@ -65,14 +65,20 @@ pub struct PdnsFlags {
     /// Key of `--client-ip hash` (a random per-run key when absent).
     #[arg(long = "hash-key")]
     pub hash_key: Option<String>,
+    /// With `-X d`, log NSEC3PARAM answers too (passivedns 1.2.1 never logs them).
+    #[arg(long = "nsec3param")]
+    pub nsec3param: bool,
 }
 
 impl PdnsFlags {
     /// Engine settings; unknown `-X` letters are logged as passivedns prints them.
     pub fn engine_options(&self) -> EngineOptions {
-        let (filter, unknown) = TypeFilter::parse(&self.types);
+        let (mut filter, unknown) = TypeFilter::parse(&self.types);
         for c in unknown {
             tracing::warn!("[*] Unknown DNS flag '{c}'");
+        }
+        if self.nsec3param {
+            filter.log_nsec3param();
         }
         EngineOptions {
             filter,

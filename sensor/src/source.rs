@@ -1,9 +1,9 @@
 //! Data sources of the D4 client (`source` file): stdin or a file (a byte stream cut
-//! by the [`Chunker`]), a folder of new files, or an analyzer queue of another D4
-//! server's Redis. Every source pushes signed packets into the sender's bounded
+//! by the [`Chunker`]), or an analyzer queue of another D4 server's Redis (the folder
+//! source is [`crate::folder`]). Every source pushes signed packets into the sender's bounded
 //! channel and waits when it is full.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -115,78 +115,6 @@ pub async fn copy_file(path: &Path, snaplen: usize, em: &Emitter) -> Result<(), 
             source,
         })?;
     copy_stream(f, &what, snaplen, em).await
-}
-
-/// goclient's folder source: each new file is sent once (base64 in 3072-byte pieces,
-/// or raw with `-json`), followed by a packet holding `\n`. Polls every `poll`; a file
-/// is taken once its size stopped changing between two polls. Runs until cancelled.
-pub async fn watch_folder(
-    dir: PathBuf,
-    json: bool,
-    poll: Duration,
-    snaplen: usize,
-    em: Emitter,
-) -> Result<(), SourceError> {
-    use base64::Engine as _;
-    let mut seen = std::collections::HashSet::new();
-    // Files already present at start are not sent (only new ones, as with inotify).
-    for p in list_files(&dir) {
-        seen.insert(p.0);
-    }
-    tracing::info!(folder = %dir.display(), existing = seen.len(), "Watching folder for new files.");
-    let mut sizes = std::collections::HashMap::new();
-    loop {
-        for (path, size) in list_files(&dir) {
-            if seen.contains(&path) {
-                continue;
-            }
-            if sizes.insert(path.clone(), size) != Some(size) {
-                continue;
-            }
-            seen.insert(path.clone());
-            let data = match tokio::fs::read(&path).await {
-                Ok(d) => d,
-                Err(e) => {
-                    tracing::warn!(path = %path.display(), error = %e, "Cannot read new file.");
-                    continue;
-                }
-            };
-            Stats::add(&em.stats.source_bytes, data.len() as u64);
-            let mut payloads: Vec<Vec<u8>> = if json {
-                data.chunks(snaplen.max(1)).map(<[u8]>::to_vec).collect()
-            } else {
-                data.chunks(3072)
-                    .map(|c| {
-                        base64::engine::general_purpose::STANDARD
-                            .encode(c)
-                            .into_bytes()
-                    })
-                    .collect()
-            };
-            payloads.push(b"\n".to_vec());
-            em.emit(&mut payloads).await?;
-        }
-        tokio::time::sleep(poll.max(Duration::from_millis(50))).await;
-    }
-}
-
-/// Regular files under `dir`, recursively, with their sizes.
-fn list_files(dir: &Path) -> Vec<(PathBuf, u64)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            match e.metadata() {
-                Ok(m) if m.is_dir() => stack.push(e.path()),
-                Ok(m) if m.is_file() => out.push((e.path(), m.len())),
-                _ => {}
-            }
-        }
-    }
-    out
 }
 
 /// goclient's d4server source: `LPOP queue` in a loop on the configured database; every

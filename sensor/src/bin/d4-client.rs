@@ -9,7 +9,9 @@ use anyhow::Context as _;
 use clap::Parser;
 use d4_sensor::client::{self, ClientFlags};
 use d4_sensor::config::{ClientConfig, Source};
+use d4_sensor::folder::{self, FolderOptions};
 use d4_sensor::goflags::normalize_args;
+use d4_sensor::packetizer::now_secs;
 use d4_sensor::source;
 use d4_sensor::stats::Stats;
 use tokio_util::sync::CancellationToken;
@@ -24,6 +26,12 @@ struct Cli {
     /// Check the configuration directory and exit.
     #[arg(long)]
     validate: bool,
+    /// Print the sensor uuid and exit. A missing or unusable CONFDIR/uuid is generated
+    /// and written first, as at a first start, so the sensor can be registered and
+    /// approved on the server before it connects; an existing uuid is kept. Only the
+    /// uuid file is read.
+    #[arg(long = "print-uuid", conflicts_with = "validate")]
+    print_uuid: bool,
     #[command(flatten)]
     flags: ClientFlags,
 }
@@ -39,6 +47,9 @@ fn main() {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    if cli.print_uuid {
+        return client::print_uuid(&cli.config);
+    }
     let cfg = ClientConfig::load(&cli.config).context("bad configuration")?;
     client::log_config(&cfg);
     if cli.validate {
@@ -71,8 +82,15 @@ async fn async_main(cfg: ClientConfig, flags: ClientFlags) -> anyhow::Result<()>
                 source::copy_file(std::path::Path::new("capture.pcap"), snaplen, &em).await
             }
             Source::Folder(dir) => {
-                let dir = client::folder_path(dir, flags.daily);
-                source::watch_folder(dir, flags.json, flags.reload, snaplen, em.clone()).await
+                let opts = FolderOptions {
+                    base: dir.clone(),
+                    daily: flags.daily,
+                    send_existing: flags.send_existing,
+                    json: flags.json,
+                    poll: flags.reload,
+                    snaplen,
+                };
+                folder::watch_folder(opts, &now_secs, em.clone()).await
             }
             Source::D4Server { redis, queue } => {
                 source::pop_queue(redis, queue, flags.reload, snaplen, &em, &stop).await

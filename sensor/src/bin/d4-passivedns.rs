@@ -24,10 +24,12 @@ struct Cli {
     /// Answer log file (`-` = stdout), appended to.
     #[arg(short = 'l', default_value = DEFAULT_LOG)]
     log: String,
-    /// NXDOMAIN/error log file (`-` = stdout); the same as -l shares its handle.
-    #[arg(short = 'L', default_value = DEFAULT_LOG)]
-    nxd_log: String,
-    /// Quiet (the banner goes to stderr anyway; accepted for compatibility).
+    /// NXDOMAIN/error log file (`-` = stdout), created at start even when no error
+    /// rcode is enabled; the same as -l shares its handle. Default: /var/log/passivedns.log,
+    /// opened only when -X enables an error rcode.
+    #[arg(short = 'L')]
+    nxd_log: Option<String>,
+    /// Quiet: only warnings and errors on stderr (no start, progress or end lines).
     #[arg(short = 'q')]
     quiet: bool,
     /// PF_RING cluster id (accepted, ignored).
@@ -68,9 +70,26 @@ fn open(path: &str) -> anyhow::Result<Box<dyn Write + Send>> {
     Ok(Box::new(std::io::BufWriter::new(f)))
 }
 
+/// The error log to open apart from the answer log, if any. An explicit `-L` is always
+/// opened (created), as passivedns does; the default one only when an error rcode is
+/// enabled, so `-l -` works without write access to /var/log. The same path as `-l`
+/// shares the answer writer.
+fn error_log<'a>(
+    nxd_log: Option<&'a str>,
+    log: &str,
+    opts: &d4_sensor::capture::EngineOptions,
+) -> Option<&'a str> {
+    let path = match nxd_log {
+        Some(p) => p,
+        None if opts.filter.logs_any_rcode() => DEFAULT_LOG,
+        None => return None,
+    };
+    (path != log).then_some(path)
+}
+
 fn main() {
     let cli = Cli::parse();
-    d4_core::runtime::init_tracing("info");
+    d4_core::runtime::init_tracing(if cli.quiet { "warn" } else { "info" });
     if let Err(e) = run(cli) {
         eprintln!("d4-passivedns: {e:#}");
         std::process::exit(1);
@@ -91,11 +110,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let fmt = cli.pdns.line_format();
     let source = cli.pdns.source()?;
     let answers = open(&cli.log)?;
-    // The error log is opened only when an error rcode is enabled (passivedns always opens it).
-    let errors = if cli.nxd_log != cli.log && opts.filter.logs_any_rcode() {
-        Some(open(&cli.nxd_log)?)
-    } else {
-        None
+    let errors = match error_log(cli.nxd_log.as_deref(), &cli.log, &opts) {
+        Some(path) => Some(open(path)?),
+        None => None,
     };
     let mut sink = FileSink::new(fmt, answers, errors);
     sink.json = (cli.json, cli.json_errors);
@@ -103,7 +120,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     d4_sensor::spawn_signal_thread(stop.clone(), stats.clone());
     let mut engine = Engine::new(&opts, stats.clone());
-    let _ = cli.quiet;
     pcapio::run(&source, &cli.pdns.bpf, &mut engine, &mut sink, &stop)?;
     tracing::info!(stats = %stats.summary(), bad = ?engine.bad, "[*] passivedns ended.");
     stop.store(true, Ordering::Relaxed);

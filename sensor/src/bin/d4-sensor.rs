@@ -31,6 +31,10 @@ struct Cli {
     /// Check the configuration directory and flags, then exit.
     #[arg(long)]
     validate: bool,
+    /// Print the sensor uuid and exit (generated and written to CONFDIR/uuid first when
+    /// missing, as at a first start; an existing uuid is kept).
+    #[arg(long = "print-uuid", conflicts_with = "validate")]
+    print_uuid: bool,
     #[command(flatten)]
     pdns: PdnsFlags,
     #[command(flatten)]
@@ -48,6 +52,9 @@ fn main() {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    if cli.print_uuid {
+        return client::print_uuid(&cli.config);
+    }
     let cfg = ClientConfig::load(&cli.config).context("bad configuration")?;
     if cfg.data_type != DataType::PASSIVEDNS {
         anyhow::bail!(

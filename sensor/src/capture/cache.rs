@@ -12,6 +12,13 @@
 //!   seconds, never at expiry.
 //!
 //! A soft memory limit (`-S`) forces earlier expiry, oldest records first.
+//!
+//! Expiry prints in passivedns's order, so that the end-of-file flush gives the same
+//! file byte for byte: passivedns keeps its records in a table of [`BUCKETS`] chained
+//! buckets indexed by the djb2 hash of the qname, a new record goes to the head of its
+//! chain and a new asset to the head of its record's list, and every expiry walks
+//! buckets 0.., each chain from its head. [`Cache::walk_order`] sorts by the same keys
+//! (bucket, then newest record first; assets newest first).
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::collections::HashMap;
@@ -54,7 +61,10 @@ struct Asset {
 
 #[derive(Debug)]
 struct Entry {
+    /// Oldest first; walked newest first (passivedns prepends new assets).
     assets: Vec<Asset>,
+    /// Creation number: a newer record comes first in its bucket.
+    seq: u64,
     last_seen: Ts,
     err_last_print: Option<Ts>,
     proto: Proto,
@@ -88,6 +98,19 @@ pub struct Cache {
     records: HashMap<String, Entry>,
     last_expiry: Option<u64>,
     est_bytes: usize,
+    next_seq: u64,
+}
+
+/// Number of buckets of passivedns's record table (`DBUCKET_SIZE`).
+pub const BUCKETS: u64 = 3967;
+
+/// passivedns's bucket of a qname: djb2 (`h = h * 33 + byte`, from 5381, wrapping on 64
+/// bits) modulo [`BUCKETS`].
+pub fn bucket(qname: &str) -> u64 {
+    let h = qname.bytes().fold(5381u64, |h, c| {
+        h.wrapping_shl(5).wrapping_add(h).wrapping_add(u64::from(c))
+    });
+    h % BUCKETS
 }
 
 const ENTRY_COST: usize = 96;
@@ -118,16 +141,19 @@ impl Cache {
             records: HashMap::new(),
             last_expiry: None,
             est_bytes: 0,
+            next_seq: 0,
         }
     }
 
     fn entry(&mut self, qname: &str, s: &Sighting) -> &mut Entry {
         if !self.records.contains_key(qname) {
             self.est_bytes += ENTRY_COST + qname.len();
+            self.next_seq += 1;
             self.records.insert(
                 qname.to_string(),
                 Entry {
                     assets: Vec::new(),
+                    seq: self.next_seq,
                     last_seen: s.ts,
                     err_last_print: None,
                     proto: s.proto,
@@ -256,28 +282,44 @@ impl Cache {
         }
     }
 
-    /// Drops what was last seen at or before `threshold` seconds.
+    /// The cached qnames in passivedns's walk order: by bucket, newest record first.
+    fn walk_order(&self) -> Vec<String> {
+        let mut keys: Vec<(u64, std::cmp::Reverse<u64>, &String)> = self
+            .records
+            .iter()
+            .map(|(q, e)| (bucket(q), std::cmp::Reverse(e.seq), q))
+            .collect();
+        keys.sort_unstable();
+        keys.into_iter().map(|(_, _, q)| q.clone()).collect()
+    }
+
+    /// Drops what was last seen at or before `threshold` seconds, printing in
+    /// passivedns's walk order.
     fn expire(&mut self, threshold: u64, out: &mut Vec<PdnsLine>) {
         let mut freed = 0;
-        self.records.retain(|qname, e| {
+        for qname in self.walk_order() {
+            let Some(e) = self.records.get_mut(&qname) else {
+                continue;
+            };
             let whole = e.last_seen.sec <= threshold;
-            let proto = e.proto;
-            e.assets.retain(|a| {
+            let mut kept = Vec::with_capacity(e.assets.len());
+            for a in e.assets.drain(..).rev() {
                 if whole || a.last_seen.sec <= threshold {
                     if a.last_seen > a.last_print {
-                        out.push(asset_line(qname, proto, a, a.seen, a.last_seen));
+                        out.push(asset_line(&qname, e.proto, &a, a.seen, a.last_seen));
                     }
                     freed += ASSET_COST + a.answer.len();
-                    false
                 } else {
-                    true
+                    kept.push(a);
                 }
-            });
+            }
+            kept.reverse();
+            e.assets = kept;
             if whole {
                 freed += ENTRY_COST + qname.len();
+                self.records.remove(&qname);
             }
-            !whole
-        });
+        }
         self.est_bytes = self.est_bytes.saturating_sub(freed);
     }
 
@@ -408,6 +450,74 @@ mod tests {
         assert!(c.est_bytes <= 2_000);
         assert!(!out.is_empty() && out.iter().all(|l| l.count == 1));
         assert!(out.first().unwrap().query == "n0.example.", "oldest first");
+    }
+
+    #[test]
+    fn djb2_buckets_like_passivedns() {
+        // h = 5381 * 33 + 'a' = 177670; 177670 % 3967 = 3122.
+        assert_eq!(bucket("a"), 177_670 % 3967);
+        assert_eq!(bucket(""), 5381 % 3967);
+        // Long names wrap on 64 bits instead of overflowing.
+        let long = "x".repeat(300);
+        assert!(bucket(&long) < BUCKETS);
+    }
+
+    /// The flush walks buckets in order, newest record first within a bucket, and
+    /// each record's assets newest first.
+    #[test]
+    fn flush_in_passivedns_walk_order() {
+        let mut c = Cache::new(CacheOptions::default());
+        let mut names: Vec<String> = (0..200).map(|i| format!("n{i}.example.")).collect();
+        // Two names in one bucket, seen in this order.
+        let (first, second) = {
+            let mut by_bucket = std::collections::HashMap::new();
+            let mut pair = None;
+            for n in &names {
+                if let Some(prev) = by_bucket.insert(bucket(n), n.clone()) {
+                    pair = Some((prev, n.clone()));
+                    break;
+                }
+            }
+            pair.unwrap()
+        };
+        assert_eq!(bucket(&first), bucket(&second));
+        names.retain(|n| *n != first && *n != second);
+        names.truncate(20);
+        names.insert(0, first.clone());
+        names.push(second.clone());
+        for (i, n) in names.iter().enumerate() {
+            for answer in ["10.0.0.1", "10.0.0.2"] {
+                c.answer(n, "A", answer.into(), "IN".into(), 60, &at(1000 + i as u64));
+                c.answer(n, "A", answer.into(), "IN".into(), 60, &at(2000 + i as u64));
+            }
+        }
+        let mut out = Vec::new();
+        c.flush_all(&mut out);
+        let got: Vec<(String, String)> = out
+            .iter()
+            .map(|l| (l.query.clone(), l.answer.clone()))
+            .collect();
+        let mut want: Vec<(u64, usize, &String)> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (bucket(n), usize::MAX - i, n))
+            .collect();
+        want.sort();
+        let want: Vec<(String, String)> = want
+            .into_iter()
+            .flat_map(|(_, _, n)| {
+                [
+                    (n.clone(), "10.0.0.2".to_string()),
+                    (n.clone(), "10.0.0.1".to_string()),
+                ]
+            })
+            .collect();
+        assert_eq!(got, want);
+        let pos = |q: &str| got.iter().position(|(n, _)| n == q).unwrap();
+        assert!(
+            pos(&second) < pos(&first),
+            "the newer record of a bucket comes first"
+        );
     }
 
     #[test]

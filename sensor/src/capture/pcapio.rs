@@ -11,9 +11,14 @@ use super::line::Ts;
 use super::{Engine, LineSink};
 
 /// Default BPF: passivedns's `port 53`, plus every VLAN-tagged frame (`port 53` misses
-/// them, and libpcap's `vlan` offsets make nested expressions unreliable); with this
-/// default the engine keeps only port-53 segments itself ([`super::EngineOptions::dns_port_only`]).
-pub const DEFAULT_BPF: &str = "port 53 or vlan";
+/// them, and libpcap's `vlan` offsets make nested expressions unreliable), plus IPv6
+/// packets whose first next-header is neither TCP, UDP nor ICMPv6: libpcap's `port`
+/// only looks at the header right after the fixed IPv6 header, so UDP or TCP behind
+/// hop-by-hop, routing or destination options would never reach the decoder (passivedns
+/// loses them). `vlan` comes last because libpcap shifts the offsets of every primitive
+/// after it by the tag. With this default the engine keeps only port-53 segments itself
+/// ([`super::EngineOptions::dns_port_only`]).
+pub const DEFAULT_BPF: &str = "port 53 or (ip6 and not tcp and not udp and not icmp6) or vlan";
 
 /// Pause of the live loop when no packet is waiting.
 const IDLE_SLEEP: std::time::Duration = std::time::Duration::from_millis(20);

@@ -252,7 +252,13 @@ fn format_raw(code: u16, b: &[u8]) -> Option<String> {
         46 => rrsig(&mut r, &mut s)?,
         47 => {
             r.name(&mut s)?;
-            bitmap(r.rest(), &mut s)?;
+            let types = r.rest();
+            // passivedns joins ldns's two NSEC fields with a space; ldns prints every
+            // bitmap type followed by a space, so the answer ends in one.
+            if !types.is_empty() {
+                s.push(' ');
+                bitmap(types, &mut s)?;
+            }
         }
         50 => {
             nsec3_head(&mut r, &mut s)?;
@@ -304,7 +310,7 @@ fn sig_time(t: u32) -> String {
         .unwrap_or_default()
 }
 
-/// NSEC type bitmap: ` TYPE1 TYPE2 ...`.
+/// NSEC type bitmap as ldns prints it: `TYPE1 TYPE2 ` (each type followed by a space).
 fn bitmap(mut b: &[u8], s: &mut String) -> Option<()> {
     while !b.is_empty() {
         let (&win, rest) = b.split_first()?;
@@ -314,8 +320,8 @@ fn bitmap(mut b: &[u8], s: &mut String) -> Option<()> {
             for bit in 0..8 {
                 if byte & (0x80 >> bit) != 0 {
                     let code = u16::from(win) * 256 + (i as u16) * 8 + bit;
-                    s.push(' ');
                     s.push_str(&any_type_name(code));
+                    s.push(' ');
                 }
             }
         }
@@ -351,7 +357,10 @@ fn base32hex(b: &[u8]) -> String {
     out
 }
 
-/// RFC 1876 LOC in ldns's text form: `52 22 23.000 N 4 53 32.000 E -2.00m 0.00m 10000m 10m`.
+/// RFC 1876 LOC as ldns's `ldns_rdf2buffer_str_loc` prints it:
+/// `52 11 17.000 N 04 43 10.000 E -2m 1m 10000m 10m`. Degrees and minutes are
+/// zero-padded to two digits (longitude degrees may take three); the altitude shows
+/// centimetres only when they are not zero; size and precisions use [`loc_cm`].
 fn loc(r: &mut Rd<'_>, s: &mut String) -> Option<()> {
     if r.u8()? != 0 {
         return None;
@@ -367,20 +376,22 @@ fn loc(r: &mut Rd<'_>, s: &mut String) -> Option<()> {
         };
         let (h, m) = (v / 3_600_000, (v % 3_600_000) / 60_000);
         let sec = f64::from(v % 60_000) / 1000.0;
-        let _ = write!(s, "{h} {m} {sec:.3} {hemi} ");
+        let _ = write!(s, "{h:02} {m:02} {sec:.3} {hemi} ");
     }
+    // ldns computes the altitude in floating point and prints whole metres with
+    // `%.0f` when the centimetres are zero, `%.2f` otherwise.
     let alt_m = f64::from(alt) / 100.0 - 100_000.0;
-    let _ = write!(
-        s,
-        "{alt_m:.2}m {}m {}m {}m",
-        loc_cm(size),
-        loc_cm(hp),
-        loc_cm(vp)
-    );
+    if alt % 100 == 0 {
+        let _ = write!(s, "{alt_m:.0}m ");
+    } else {
+        let _ = write!(s, "{alt_m:.2}m ");
+    }
+    let _ = write!(s, "{}m {}m {}m", loc_cm(size), loc_cm(hp), loc_cm(vp));
     Some(())
 }
 
-/// LOC size/precision: mantissa × 10^exponent centimetres, printed in metres.
+/// LOC size/precision: mantissa × 10^exponent centimetres, printed in metres as ldns
+/// does (`0.MM` below one metre, else the mantissa followed by zeros).
 fn loc_cm(v: u8) -> String {
     let (mantissa, exponent) = (v >> 4, v & 0x0f);
     match exponent {
@@ -434,11 +445,13 @@ mod tests {
             format_raw(50, &[1, 0, 0, 1, 1, 0xAA, 2, 0xFF, 0xFF, 0, 1, 0x40]).unwrap(),
             "1 0 1 aa  vvvg"
         );
-        // NSEC with A and MX (window 0, bits 1 and 15).
+        // NSEC with A and MX (window 0, bits 1 and 15): ldns's trailing space.
         assert_eq!(
             format_raw(47, &[1, b'a', 0, 0, 2, 0x40, 0x01]).unwrap(),
-            "a. A MX"
+            "a. A MX "
         );
+        // NSEC without a type bitmap: the next name alone.
+        assert_eq!(format_raw(47, &[1, b'a', 0]).unwrap(), "a.");
         // Truncated rdata is skipped.
         assert_eq!(format_raw(43, &[1]), None);
         assert_eq!(format_raw(39, b"\x05ab"), None);
@@ -504,19 +517,82 @@ mod tests {
         );
     }
 
-    #[test]
-    fn loc_like_the_spec_example() {
-        // 52 22 23.000 N 4 53 32.000 E -2.00m 0.00m 10000m 10m
-        let lat = (1u32 << 31) + (52 * 3_600_000 + 22 * 60_000 + 23_000);
-        let lon = (1u32 << 31) + (4 * 3_600_000 + 53 * 60_000 + 32_000);
-        let alt = 10_000_000 - 200;
-        let mut b = vec![0, 0x00, 0x16, 0x13];
+    /// LOC rdata from its fields (version 0).
+    fn loc_rdata(size: u8, hp: u8, vp: u8, lat: u32, lon: u32, alt: u32) -> Vec<u8> {
+        let mut b = vec![0, size, hp, vp];
         for v in [lat, lon, alt] {
             b.extend_from_slice(&v.to_be_bytes());
         }
-        assert_eq!(
-            format_raw(29, &b).unwrap(),
-            "52 22 23.000 N 4 53 32.000 E -2.00m 0.00m 10000m 10m"
-        );
+        b
+    }
+
+    /// Thousandths of an arc second north/east (`true`) or south/west of the origin.
+    fn arc(deg: u32, min: u32, msec: u32, positive: bool) -> u32 {
+        let v = deg * 3_600_000 + min * 60_000 + msec;
+        if positive {
+            (1u32 << 31) + v
+        } else {
+            (1u32 << 31) - v
+        }
+    }
+
+    /// The cases of ldns's `ldns_rdf2buffer_str_loc` (host2str.c): `%02u` degrees and
+    /// minutes, `%0.3f` seconds, `%.0f` altitude when whole metres else `%.2f`, and
+    /// size/precision as `0.MM` or mantissa plus zeros.
+    #[test]
+    fn loc_like_ldns() {
+        let cases = [
+            // The passivedns 1.2.1 line quoted in the brief.
+            (
+                loc_rdata(
+                    0x12,
+                    0x16,
+                    0x13,
+                    arc(52, 11, 17_000, true),
+                    arc(4, 43, 10_000, true),
+                    10_000_000 - 200,
+                ),
+                "52 11 17.000 N 04 43 10.000 E -2m 1m 10000m 10m",
+            ),
+            // South/west, three-digit longitude, one-digit minutes, centimetres shown.
+            (
+                loc_rdata(
+                    0x00,
+                    0x01,
+                    0x95,
+                    arc(33, 5, 500, false),
+                    arc(151, 0, 1, false),
+                    10_000_000 + 12_345,
+                ),
+                "33 05 0.500 S 151 00 0.001 W 123.45m 0.00m 0.00m 9000m",
+            ),
+            // The equator/prime meridian itself counts as south/west, 0 m altitude.
+            (
+                loc_rdata(0x10, 0x20, 0x30, 1 << 31, 1 << 31, 10_000_000),
+                "00 00 0.000 S 00 00 0.000 W 0m 0.01m 0.02m 0.03m",
+            ),
+            // Below sea level by less than a metre.
+            (
+                loc_rdata(
+                    0x12,
+                    0x16,
+                    0x13,
+                    arc(1, 2, 3, true),
+                    arc(4, 5, 6, true),
+                    9_999_950,
+                ),
+                "01 02 0.003 N 04 05 0.006 E -0.50m 1m 10000m 10m",
+            ),
+        ];
+        for (rdata, want) in cases {
+            assert_eq!(format_raw(29, &rdata).as_deref(), Some(want));
+        }
+        // Another version or truncated rdata: skipped.
+        let mut v1 = loc_rdata(0x12, 0x16, 0x13, 1, 2, 3);
+        if let Some(version) = v1.first_mut() {
+            *version = 1;
+        }
+        assert_eq!(format_raw(29, &v1), None);
+        assert_eq!(format_raw(29, &[0, 0x12, 0x16]), None);
     }
 }

@@ -11,20 +11,20 @@ use hickory_proto::rr::{RData, RecordType};
 
 use crate::pcapgen::{self, name, query, response, rr, tcp, udp, Link, Pcap};
 
-const BIN: &str = env!("CARGO_BIN_EXE_d4-passivedns");
-const T0: u32 = 1_700_000_000;
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_d4-passivedns");
+pub(crate) const T0: u32 = 1_700_000_000;
 
-fn v4(s: &str) -> IpAddr {
+pub(crate) fn v4(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
-struct Capture {
-    pcap: Pcap,
+pub(crate) struct Capture {
+    pub(crate) pcap: Pcap,
     t: u32,
 }
 
 impl Capture {
-    fn new() -> Capture {
+    pub(crate) fn new() -> Capture {
         Capture {
             pcap: Pcap::new(1),
             t: 0,
@@ -32,17 +32,17 @@ impl Capture {
     }
 
     /// Next timestamp: second T0+n, usec n*10.
-    fn tick(&mut self) -> (u32, u32) {
+    pub(crate) fn tick(&mut self) -> (u32, u32) {
         self.t += 1;
         (T0 + self.t, self.t * 10)
     }
 
-    fn ts_str(&self) -> String {
+    pub(crate) fn ts_str(&self) -> String {
         format!("{}.{:06}", T0 + self.t, self.t * 10)
     }
 
     /// Query then response on UDP; returns the response's timestamp string.
-    fn exchange(
+    pub(crate) fn exchange(
         &mut self,
         link: Link,
         client: (IpAddr, u16),
@@ -58,7 +58,7 @@ impl Capture {
     }
 }
 
-fn run(pcap: &Pcap, args: &[&str]) -> (Vec<String>, Vec<String>, String) {
+pub(crate) fn run(pcap: &Pcap, args: &[&str]) -> (Vec<String>, Vec<String>, String) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("in.pcap");
     pcap.write(&file);

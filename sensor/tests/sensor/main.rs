@@ -3,10 +3,13 @@
 mod common;
 
 mod capture;
+mod capture_upstream;
 mod client_stream;
 mod client_tls;
+mod folder;
 mod live;
 mod pcapgen;
+mod print_uuid;
 mod reconnect;
 mod sensor_bin;
 mod sources;
