@@ -2,7 +2,8 @@
 //!
 //! - [`model`]: the shared model: `analyzer.conf`, key names, RR types, the passivedns line.
 //! - `write`: records aggregated into batches and the batched store writer (ingest and import).
-//! - [`ingest`]: `pdns-ingestion`: batched FIFO pops of `analyzer:8:<uuid>` and the ingestion loop.
+//! - [`ingest`]: `pdns-ingestion`: crash-safe batched FIFO pops of `analyzer:8:<uuid>` (through
+//!   a processing list) and the ingestion loop.
 //! - [`import`]: `pdns-import`: COF NDJSON, passivedns logs, gzip and COF websocket streams.
 //! - [`cof`]: `pdns-cof-server`: the COF HTTP API, its store lookups and its NDJSON records.
 //!

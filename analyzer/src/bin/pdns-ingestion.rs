@@ -19,6 +19,10 @@ struct Args {
     /// Lines popped per batch.
     #[arg(long, default_value_t = 2000)]
     batch: usize,
+    /// Names this ingestion's processing list `analyzer:8:<uuid>:processing:<id>` (default:
+    /// `[global] ingestion-id`, else `default`); ingestions sharing a queue need distinct ids.
+    #[arg(long)]
+    id: Option<String>,
     /// Exit once the queue is empty (benchmarks, one-shot backfills).
     #[arg(long)]
     drain: bool,
@@ -39,6 +43,12 @@ fn main() {
     let opts = ingest::Options {
         batch: args.batch.max(1),
         drain: args.drain,
+        id: args
+            .id
+            .clone()
+            .filter(|s| !s.is_empty())
+            .or_else(|| cfg.ingestion_id.clone())
+            .unwrap_or_else(|| ingest::DEFAULT_ID.to_string()),
         ..Default::default()
     };
     d4_core::runtime::run_daemon("pdns-ingestion", cfg.log_filter(), |stop| async move {

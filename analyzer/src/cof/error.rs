@@ -1,4 +1,6 @@
 //! The COF server's error type: each kind maps to a status and a JSON body safe to show.
+//! Every error answer of the server, unknown paths and methods included, has this one shape:
+//! `Content-Type: application/json` and `{"error": "<message>"}`.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
@@ -20,6 +22,12 @@ pub(crate) enum WebError {
     /// Only GET is served (405).
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// Too many failed authentications from this address (429).
+    #[error("too many failed authentications; retry in {retry_after} s")]
+    TooManyRequests {
+        /// Seconds until the next attempt is allowed (`Retry-After`).
+        retry_after: u64,
+    },
     /// The store failed (503); detail is logged, not sent.
     #[error("store error: {0}")]
     Store(#[from] StoreError),
@@ -33,6 +41,7 @@ impl WebError {
             WebError::Unauthorized => StatusCode::UNAUTHORIZED,
             WebError::NotFound => StatusCode::NOT_FOUND,
             WebError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            WebError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             WebError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -53,8 +62,17 @@ impl ResponseError for WebError {
         };
         let body = serde_json::json!({ "error": message }).to_string();
         let mut resp = HttpResponse::build(self.status());
-        if matches!(self, WebError::Unauthorized) {
-            resp.insert_header(("WWW-Authenticate", "Basic realm=\"pdns\""));
+        match self {
+            WebError::Unauthorized => {
+                resp.insert_header(("WWW-Authenticate", "Basic realm=\"pdns\""));
+            }
+            WebError::MethodNotAllowed => {
+                resp.insert_header(("Allow", "GET"));
+            }
+            WebError::TooManyRequests { retry_after } => {
+                resp.insert_header(("Retry-After", retry_after.to_string()));
+            }
+            _ => {}
         }
         resp.content_type("application/json").body(body)
     }

@@ -2,7 +2,9 @@
 //! `/info`, plus `/metrics`.
 //!
 //! - [`serve`] (`server`): the HTTP server, one store connection per worker, until shutdown.
-//! - `request`: the query text, the `dribble-*` headers and authentication of a request.
+//! - `request`: the query text, the `dribble-*` headers, the format options and
+//!   authentication of a request.
+//! - `limit`: the slow-down of failed authentications per client address.
 //! - `query`: COF lookups in the store (`query::Lookup`).
 //! - `record`: COF records and the `/info` body as upstream's bytes.
 //! - `error`: request errors as statuses and JSON bodies; `metrics`: the Prometheus counters.
@@ -11,12 +13,14 @@
 //! parse the request, call the lookup, render NDJSON.
 
 mod error;
+mod limit;
 mod metrics;
 mod query;
 mod record;
 mod request;
 mod server;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::http::header::{self, HeaderValue};
@@ -28,8 +32,10 @@ pub use server::{serve, ServeOptions};
 use crate::model::config::Auth;
 use crate::model::keys;
 use error::WebError;
+use limit::AuthLimiter;
 use metrics::{Metrics, Route};
 use query::Lookup;
+use record::Format;
 use request::Page;
 
 /// NDJSON content type (COF draft §3.8).
@@ -46,8 +52,12 @@ struct State {
     origin: String,
     /// Access control.
     auth: Auth,
+    /// Failed authentications per client address, shared by every worker.
+    limiter: Arc<AuthLimiter>,
+    /// Record shape when the request does not ask for one.
+    format: Format,
     /// Counters for `/metrics`, shared by every worker.
-    metrics: std::sync::Arc<Metrics>,
+    metrics: Arc<Metrics>,
 }
 
 /// Registers every route.
@@ -56,8 +66,46 @@ fn configure(cfg: &mut web::ServiceConfig) {
     // regex on every request, which showed up in the server's profile.
     cfg.service(web::scope("/query").default_service(web::to(query)))
         .service(web::scope("/fquery").default_service(web::to(fquery)))
-        .service(web::resource("/info").route(web::get().to(info)))
-        .service(web::resource("/metrics").route(web::get().to(metrics_page)));
+        .service(
+            web::resource("/info")
+                .route(web::get().to(info))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/metrics")
+                .route(web::get().to(metrics_page))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .default_service(web::to(not_found));
+}
+
+/// Any other path: the JSON 404 of every error.
+async fn not_found() -> Result<HttpResponse, WebError> {
+    Err(WebError::NotFound)
+}
+
+/// A method other than GET on `/info` or `/metrics`.
+async fn method_not_allowed() -> Result<HttpResponse, WebError> {
+    Err(WebError::MethodNotAllowed)
+}
+
+/// Checks the credentials of a request, unless its address failed too often lately
+/// (then 429 with `Retry-After`, without looking at them).
+fn authenticate(req: &HttpRequest, st: &State) -> Result<(), WebError> {
+    if !st.auth.enabled() {
+        return Ok(());
+    }
+    let ip = req.peer_addr().map(|a| a.ip());
+    let now = Instant::now();
+    if let Some(wait) = ip.and_then(|ip| st.limiter.blocked(ip, now)) {
+        let retry_after = wait.as_secs_f64().ceil().max(1.0) as u64;
+        return Err(WebError::TooManyRequests { retry_after });
+    }
+    let res = request::check_auth(req, &st.auth);
+    if let (Err(WebError::Unauthorized), Some(ip)) = (&res, ip) {
+        st.limiter.failed(ip, now);
+    }
+    res
 }
 
 async fn query(req: HttpRequest, st: web::Data<State>) -> Result<HttpResponse, WebError> {
@@ -91,7 +139,7 @@ async fn lookup_inner(
     if req.method() != actix_web::http::Method::GET {
         return Err(WebError::MethodNotAllowed);
     }
-    request::check_auth(req, &st.auth)?;
+    authenticate(req, st)?;
     let prefix = if route == Route::Query {
         "/query/"
     } else {
@@ -103,6 +151,7 @@ async fn lookup_inner(
     }
     let q = request::query_text(req.uri().path(), prefix)?;
     let page = Page::from_headers(req.headers())?;
+    let format = request::format(req.query_string(), st.format)?;
     let types = page.types();
     let lookup = Lookup {
         store: &st.store,
@@ -120,7 +169,14 @@ async fn lookup_inner(
     if let Some(next) = next {
         resp.insert_header((CURSOR_HEADER, next.to_string()));
     }
-    Ok((resp.body(record::ndjson(slice)), slice.len()))
+    let body = if format.bailiwick {
+        let mut page = slice.to_vec();
+        lookup.fill_bailiwicks(&mut page).await?;
+        record::ndjson(&page, format)
+    } else {
+        record::ndjson(slice, format)
+    };
+    Ok((resp.body(body), slice.len()))
 }
 
 async fn info(req: HttpRequest, st: web::Data<State>) -> Result<HttpResponse, WebError> {
@@ -135,7 +191,7 @@ async fn info(req: HttpRequest, st: web::Data<State>) -> Result<HttpResponse, We
 }
 
 async fn info_inner(req: &HttpRequest, st: &State) -> Result<HttpResponse, WebError> {
-    request::check_auth(req, &st.auth)?;
+    authenticate(req, st)?;
     let (stats, sensors) = read_info(&st.store).await?;
     Ok(HttpResponse::Ok()
         .insert_header((
@@ -157,7 +213,7 @@ async fn read_info(store: &Store) -> Result<(i64, Vec<(String, i64)>), StoreErro
 }
 
 async fn metrics_page(req: HttpRequest, st: web::Data<State>) -> Result<HttpResponse, WebError> {
-    request::check_auth(&req, &st.auth)?;
+    authenticate(&req, &st)?;
     let processed = read_info(&st.store).await.map(|(s, _)| s).ok();
     Ok(HttpResponse::Ok()
         .insert_header((

@@ -1,6 +1,10 @@
 //! COF records (spec `pdns.md` §2.5, §4) and the `/info` body, in their text form, byte-identical to upstream's
 //! Python `json.dumps` defaults: `", "` / `": "` separators, `ensure_ascii`, fixed key order
 //! `time_first, time_last, count, rrtype, rrname, rdata, origin`, one object per line.
+//!
+//! Times and count are always integers (never `null`: see `query` for how partial keys are
+//! filled). With [`Format`] options, `rdata` is a one-element array and a `bailiwick` field
+//! follows it (COF draft §3.3/§3.4, as MISP's COF import expects); off by default.
 
 use std::fmt::Write as _;
 
@@ -9,10 +13,10 @@ use std::fmt::Write as _;
 pub(crate) struct CofRecord {
     /// First seen (epoch seconds).
     pub(crate) time_first: i64,
-    /// Last seen, `null` when the store has none.
-    pub(crate) time_last: Option<i64>,
-    /// Occurrences, `null` when the store has none.
-    pub(crate) count: Option<i64>,
+    /// Last seen (epoch seconds).
+    pub(crate) time_last: i64,
+    /// Occurrences.
+    pub(crate) count: i64,
     /// Mnemonic (`A`, `NS`, ...).
     pub(crate) rrtype: String,
     /// Owner name.
@@ -21,46 +25,56 @@ pub(crate) struct CofRecord {
     pub(crate) rdata: String,
     /// Origin (upstream constant `origin not configured`).
     pub(crate) origin: String,
+    /// Zone apex estimate, written when [`Format::bailiwick`] asks for it.
+    pub(crate) bailiwick: Option<String>,
+}
+
+/// Optional shapes of a record (COF draft fields upstream never wrote).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Format {
+    /// `rdata` as an array of strings (the draft's SHOULD) instead of a string.
+    pub(crate) rdata_list: bool,
+    /// Add `bailiwick` after `rdata`.
+    pub(crate) bailiwick: bool,
 }
 
 impl CofRecord {
     /// Appends the record as one NDJSON line (with `\n`).
-    pub(crate) fn write_line(&self, out: &mut String) {
-        out.push_str("{\"time_first\": ");
-        let _ = write!(out, "{}", self.time_first);
-        out.push_str(", \"time_last\": ");
-        opt_int(out, self.time_last);
-        out.push_str(", \"count\": ");
-        opt_int(out, self.count);
-        for (key, val) in [
-            ("rrtype", &self.rrtype),
-            ("rrname", &self.rrname),
-            ("rdata", &self.rdata),
-            ("origin", &self.origin),
-        ] {
+    pub(crate) fn write_line(&self, out: &mut String, fmt: Format) {
+        let _ = write!(
+            out,
+            "{{\"time_first\": {}, \"time_last\": {}, \"count\": {}",
+            self.time_first, self.time_last, self.count
+        );
+        for (key, val) in [("rrtype", &self.rrtype), ("rrname", &self.rrname)] {
             let _ = write!(out, ", \"{key}\": ");
             py_json_str(out, val);
         }
+        out.push_str(", \"rdata\": ");
+        if fmt.rdata_list {
+            out.push('[');
+            py_json_str(out, &self.rdata);
+            out.push(']');
+        } else {
+            py_json_str(out, &self.rdata);
+        }
+        if fmt.bailiwick {
+            out.push_str(", \"bailiwick\": ");
+            py_json_str(out, self.bailiwick.as_deref().unwrap_or(&self.rrname));
+        }
+        out.push_str(", \"origin\": ");
+        py_json_str(out, &self.origin);
         out.push_str("}\n");
     }
 }
 
 /// NDJSON body of records.
-pub(crate) fn ndjson(records: &[CofRecord]) -> String {
+pub(crate) fn ndjson(records: &[CofRecord], fmt: Format) -> String {
     let mut out = String::with_capacity(records.len() * 160);
     for r in records {
-        r.write_line(&mut out);
+        r.write_line(&mut out, fmt);
     }
     out
-}
-
-fn opt_int(out: &mut String, v: Option<i64>) {
-    match v {
-        Some(i) => {
-            let _ = write!(out, "{i}");
-        }
-        None => out.push_str("null"),
-    }
 }
 
 /// A JSON string as Python `json.dumps(ensure_ascii=True)` writes it.
@@ -113,34 +127,47 @@ mod tests {
     fn rec() -> CofRecord {
         CofRecord {
             time_first: 1700000000,
-            time_last: Some(1700000500),
-            count: Some(3),
+            time_last: 1700000500,
+            count: 3,
             rrtype: "A".into(),
-            rrname: "example.com".into(),
+            rrname: "www.example.com".into(),
             rdata: "93.184.216.34".into(),
             origin: "origin not configured".into(),
+            bailiwick: Some("example.com".into()),
         }
     }
 
     #[test]
     fn worked_example_of_spec_2_7() {
         assert_eq!(
-            ndjson(&[rec()]),
-            "{\"time_first\": 1700000000, \"time_last\": 1700000500, \"count\": 3, \"rrtype\": \"A\", \"rrname\": \"example.com\", \"rdata\": \"93.184.216.34\", \"origin\": \"origin not configured\"}\n"
+            ndjson(&[rec()], Format::default()),
+            "{\"time_first\": 1700000000, \"time_last\": 1700000500, \"count\": 3, \"rrtype\": \"A\", \"rrname\": \"www.example.com\", \"rdata\": \"93.184.216.34\", \"origin\": \"origin not configured\"}\n"
         );
     }
 
     #[test]
-    fn nulls_and_python_escapes() {
-        let mut r = rec();
-        r.time_last = None;
-        r.count = None;
-        r.rdata = "v=spf1 \"x\\\" é😀\u{1}\t\u{7f}".into();
-        let line = ndjson(&[r]);
-        assert!(
-            line.contains("\"time_last\": null, \"count\": null"),
-            "{line}"
+    fn rdata_list_and_bailiwick_options() {
+        let fmt = Format {
+            rdata_list: true,
+            bailiwick: true,
+        };
+        assert_eq!(
+            ndjson(&[rec()], fmt),
+            "{\"time_first\": 1700000000, \"time_last\": 1700000500, \"count\": 3, \"rrtype\": \"A\", \"rrname\": \"www.example.com\", \"rdata\": [\"93.184.216.34\"], \"bailiwick\": \"example.com\", \"origin\": \"origin not configured\"}\n"
         );
+        let only_list = Format {
+            rdata_list: true,
+            bailiwick: false,
+        };
+        assert!(ndjson(&[rec()], only_list).contains("\"rdata\": [\"93.184.216.34\"], \"origin\""));
+    }
+
+    #[test]
+    fn python_escapes() {
+        let mut r = rec();
+        r.rdata = "v=spf1 \"x\\\" é😀\u{1}\t\u{7f}".into();
+        let line = ndjson(&[r], Format::default());
+        assert!(!line.contains("null"), "{line}");
         assert!(
             line.contains(r#""rdata": "v=spf1 \"x\\\" \u00e9\ud83d\ude00\u0001\t"#),
             "{line}"

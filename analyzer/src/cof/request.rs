@@ -1,5 +1,5 @@
 //! Request parsing for the COF API: the query text from the raw path, the CIRCL pDNS 2.0
-//! `dribble-*` headers, and authentication.
+//! `dribble-*` headers, the record format options of the query string, and authentication.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use actix_web::http::header::HeaderMap;
@@ -7,7 +7,7 @@ use actix_web::HttpRequest;
 use base64::Engine as _;
 use subtle::ConstantTimeEq as _;
 
-use super::record::CofRecord;
+use super::record::{CofRecord, Format};
 use crate::model::config::Auth;
 use crate::model::rrtype;
 
@@ -52,6 +52,25 @@ fn percent_decode(s: &str) -> Option<Vec<u8>> {
 
 fn bad(msg: &str) -> WebError {
     WebError::BadRequest(msg.to_string())
+}
+
+/// The record format a request asks for with `?rdata-list=<bool>` and `?bailiwick=<bool>`
+/// (configparser words `1/0`, `yes/no`, `true/false`, `on/off`; a bare `?bailiwick` is yes);
+/// what it does not name keeps `default` (`[cof]` of analyzer.conf). Other parameters are
+/// ignored, as upstream ignored the whole query string.
+pub(crate) fn format(query: &str, default: Format) -> Result<Format, WebError> {
+    let mut f = default;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, "1"));
+        let slot = match name {
+            "rdata-list" => &mut f.rdata_list,
+            "bailiwick" => &mut f.bailiwick,
+            _ => continue,
+        };
+        *slot = d4_core::config::parse_bool(value)
+            .ok_or_else(|| bad(&format!("{name}: expected 1 or 0, got {value:?}")))?;
+    }
+    Ok(f)
 }
 
 /// Paging and filtering asked by `dribble-*` headers.
@@ -217,6 +236,22 @@ mod tests {
     }
 
     #[test]
+    fn format_options_from_the_query_string() {
+        let off = Format::default();
+        assert_eq!(format("", off).ok(), Some(off));
+        let both = Format {
+            rdata_list: true,
+            bailiwick: true,
+        };
+        assert_eq!(format("rdata-list=1&bailiwick", off).ok(), Some(both));
+        assert_eq!(
+            format("x=y&rdata-list=no", both).ok().map(|f| f.rdata_list),
+            Some(false)
+        );
+        assert!(format("bailiwick=maybe", off).is_err());
+    }
+
+    #[test]
     fn credentials_compare_by_content_and_length() {
         assert!(ct_eq(b"tok123", b"tok123"));
         assert!(!ct_eq(b"tok123", b"tok124"));
@@ -229,12 +264,13 @@ mod tests {
         let recs: Vec<CofRecord> = (0..5)
             .map(|i| CofRecord {
                 time_first: i,
-                time_last: None,
-                count: None,
+                time_last: i,
+                count: 1,
                 rrtype: "A".into(),
                 rrname: "x".into(),
                 rdata: i.to_string(),
                 origin: String::new(),
+                bailiwick: None,
             })
             .collect();
         let p = Page {

@@ -15,7 +15,9 @@ use anyhow::Context as _;
 use d4_core::store::{Policy, Store};
 use tokio_util::sync::CancellationToken;
 
+use super::limit::AuthLimiter;
 use super::metrics::Metrics;
+use super::record::Format;
 use super::State;
 use crate::model::config::AnalyzerConfig;
 
@@ -54,12 +56,19 @@ pub async fn serve(
     Store::lazy(&endpoint, policy).context("store address")?;
     let metrics = Arc::new(Metrics::default());
     let (origin, auth) = (cfg.origin.clone(), cfg.auth.clone());
+    let limiter = Arc::new(AuthLimiter::new(cfg.auth_limit));
+    let format = Format {
+        rdata_list: cfg.cof_format.rdata_list,
+        bailiwick: cfg.cof_format.bailiwick,
+    };
     let factory = move || {
         let store = Store::lazy(&endpoint, policy).expect("store address checked at startup");
         let state = State {
             store,
             origin: origin.clone(),
             auth: auth.clone(),
+            limiter: limiter.clone(),
+            format,
             metrics: metrics.clone(),
         };
         App::new()

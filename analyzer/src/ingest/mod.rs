@@ -1,12 +1,15 @@
 //! `pdns-ingestion`: pop a batch from the D4 analyzer queue, write it, repeat (STYLE §9).
 //!
-//! - `queue`: batched FIFO pops of `analyzer:8:<uuid>` and give-backs.
+//! - `queue`: crash-safe batched FIFO pops of `analyzer:8:<uuid>` through this ingestion's
+//!   processing list, their acknowledgements and give-backs.
 //! - [`run`]: connects both stores, then runs the loop until shutdown.
 //!
-//! A popped batch is written before the next pop. A store error is retried with capped backoff
-//! (reset after a success) for as long as it takes; the lines stay in memory meanwhile. On
-//! shutdown an unwritten batch is pushed back to the tail of the queue, so it is read first
-//! again later. Bad lines are counted in `stats:rejected` and logged once per batch.
+//! A popped batch sits in the processing list until it is written, then is acknowledged
+//! (the list deleted) before the next pop; a batch left there by a crash is written first at
+//! the next start. A store error is retried with capped backoff (reset after a success) for as
+//! long as it takes; the lines stay in memory meanwhile. On shutdown an unwritten batch is
+//! pushed back to the tail of the queue, so it is read first again later. Bad lines are
+//! counted in `stats:rejected` and logged once per batch.
 
 mod queue;
 
@@ -26,6 +29,9 @@ const STORE_TIMEOUT: Duration = Duration::from_secs(5);
 /// First delay of the retry back-off.
 const MIN_BACKOFF: Duration = Duration::from_millis(50);
 
+/// Ingestion id when neither `--id` nor `[global] ingestion-id` names one.
+pub const DEFAULT_ID: &str = "default";
+
 /// Tunables of the loop.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -37,6 +43,8 @@ pub struct Options {
     pub max_backoff: Duration,
     /// Stop when the queue is empty (for imports and benchmarks) instead of waiting.
     pub drain: bool,
+    /// Names this ingestion's processing list; ingestions sharing a queue need distinct ids.
+    pub id: String,
 }
 
 impl Default for Options {
@@ -46,6 +54,7 @@ impl Default for Options {
             idle: Duration::from_millis(200),
             max_backoff: Duration::from_secs(5),
             drain: false,
+            id: DEFAULT_ID.to_string(),
         }
     }
 }
@@ -86,8 +95,8 @@ pub async fn run(
     let Some(store) = Store::connect_until(&cfg.store, policy, "pDNS store", stop).await? else {
         return Ok(Totals::default());
     };
-    let mut queue = Queue::new(d4_store, uuid);
-    tracing::info!(queue = queue.key(), d4_server = %d4.url(), store = %cfg.store.url(), "Starting and using FIFO {} from D4 server.", queue.key());
+    let mut queue = Queue::new(d4_store, uuid, &opts.id);
+    tracing::info!(queue = queue.key(), processing = queue.processing_key(), d4_server = %d4.url(), store = %cfg.store.url(), "Starting and using FIFO {} from D4 server.", queue.key());
     Ok(ingest(cfg, &mut queue, &store, opts, stop).await)
 }
 
@@ -102,8 +111,10 @@ async fn ingest(
     let mut totals = Totals::default();
     let mut last_log = Instant::now();
     let mut logged = Totals::default();
+    // A batch left in the processing list by an interrupted run is written first.
+    let mut recovering = true;
     loop {
-        let Some(lines) = pop(queue, opts, stop).await else {
+        let Some(lines) = pop(queue, opts, stop, &mut recovering).await else {
             break;
         };
         if lines.is_empty() {
@@ -116,6 +127,9 @@ async fn ingest(
         report_rejects(&batch);
         if !write(cfg, store, &batch, opts, stop).await {
             give_back(queue, &lines).await;
+            break;
+        }
+        if !ack(queue, opts, stop).await {
             break;
         }
         totals.lines += lines.len() as u64;
@@ -131,19 +145,64 @@ async fn ingest(
     totals
 }
 
-/// Pops with retry; `None` on shutdown.
-async fn pop(queue: &mut Queue, opts: &Options, stop: &CancellationToken) -> Option<Vec<Vec<u8>>> {
+/// Pops with retry; `None` on shutdown. While `recovering` (at start and after a failed pop,
+/// whose moves may have partly happened) the processing list is read first; when it is empty
+/// the pop goes on to the queue.
+async fn pop(
+    queue: &mut Queue,
+    opts: &Options,
+    stop: &CancellationToken,
+    recovering: &mut bool,
+) -> Option<Vec<Vec<u8>>> {
     let mut backoff = Backoff::new(MIN_BACKOFF, opts.max_backoff);
     loop {
         if stop.is_cancelled() {
             return None;
         }
-        match queue.pop(opts.batch).await {
+        let res = if *recovering {
+            queue.recover().await
+        } else {
+            queue.pop(opts.batch).await
+        };
+        match res {
+            Ok(lines) if *recovering => {
+                *recovering = false;
+                if !lines.is_empty() {
+                    tracing::warn!(
+                        lines = lines.len(),
+                        processing = queue.processing_key(),
+                        "Writing again the batch of an interrupted run."
+                    );
+                    return Some(lines);
+                }
+            }
             Ok(lines) => return Some(lines),
             Err(e) => {
                 tracing::warn!(queue = queue.key(), error = %e, retry_in = ?backoff.delay(), "Cannot pop the analyzer queue, retrying.");
+                *recovering = true;
                 if !backoff.wait(stop).await {
                     return None;
+                }
+            }
+        }
+    }
+}
+
+/// Acknowledges a written batch with retry; false if shutdown came first (the batch stays in
+/// the processing list and is written again at the next start).
+async fn ack(queue: &Queue, opts: &Options, stop: &CancellationToken) -> bool {
+    let mut backoff = Backoff::new(MIN_BACKOFF, opts.max_backoff);
+    loop {
+        match queue.ack().await {
+            Ok(()) => return true,
+            Err(e) => {
+                tracing::warn!(processing = queue.processing_key(), error = %e, retry_in = ?backoff.delay(), "Cannot acknowledge a written batch, retrying.");
+                if !backoff.wait(stop).await {
+                    tracing::warn!(
+                        processing = queue.processing_key(),
+                        "Written batch not acknowledged: it is written again at the next start."
+                    );
+                    return false;
                 }
             }
         }
@@ -186,7 +245,7 @@ async fn give_back(queue: &Queue, lines: &[Vec<u8>]) {
             "Unwritten batch pushed back to the queue tail."
         ),
         Err(e) => {
-            tracing::error!(lines = lines.len(), error = %e, "Unwritten batch lost: cannot push it back.")
+            tracing::warn!(lines = lines.len(), processing = queue.processing_key(), error = %e, "Cannot push an unwritten batch back: it stays in the processing list for the next start.")
         }
     }
 }

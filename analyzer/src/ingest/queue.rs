@@ -1,28 +1,49 @@
-//! The D4 analyzer queue `analyzer:8:<uuid>` (db 2): batched FIFO pops and give-backs.
+//! The D4 analyzer queue `analyzer:8:<uuid>` (db 2) and this ingestion's processing list
+//! `analyzer:8:<uuid>:processing:<id>` beside it: crash-safe batched FIFO pops.
 //!
-//! The producer `LPUSH`es at the head, so the oldest line is at the tail. [`Queue::pop`] uses
-//! `RPOP key COUNT n` (Redis ≥ 6.2), falling back to `LRANGE -n -1` + `LTRIM 0 -(n+1)` in one
-//! `MULTI` on servers without the count argument. Both return the oldest line first and cost
-//! one round trip.
+//! The producer `LPUSH`es at the head, so the oldest line is at the tail, and every consumer
+//! (ours and upstream's Python analyzers) takes from the tail. A pop ([`Queue::pop`]) moves up
+//! to `n` lines from the queue's tail to the processing list's head with one pipeline of
+//! `LMOVE queue processing RIGHT LEFT` (`RPOPLPUSH` on servers older than Redis 6.2), plus an
+//! `LLEN` of the queue that sizes the next pop, so an idle queue costs two commands per poll,
+//! not `n`. Each move is atomic, so at every instant a line is either in the queue or in the
+//! processing list: a `kill -9` loses nothing.
+//!
+//! Once its batch is written, [`Queue::ack`] deletes the processing list. At start (and after
+//! a failed pop, whose moves may have partly happened) [`Queue::recover`] reads what the
+//! processing list still holds: that batch is written again before anything new is popped. A
+//! crash between a write and its ack therefore writes that one batch twice (its counters count
+//! twice; sets and times are idempotent). Both lists keep the queue's orientation (oldest at
+//! the tail).
 
 use d4_core::store::{self, cmd, value, Store, StoreError, Value};
 
 use crate::model::keys;
 
-/// A type-8 analyzer queue on the D4 server.
+/// A type-8 analyzer queue on the D4 server and this ingestion's processing list.
 pub(crate) struct Queue {
     store: Store,
     key: String,
-    count_supported: bool,
+    processing: String,
+    lmove_supported: bool,
+    /// Queue length after the last pop: the next pop moves at most this many (at least one).
+    backlog: usize,
+    /// The last move pipeline and its size: a busy queue is popped with the same `n` moves
+    /// every time, so it is built once.
+    moves: Option<(usize, store::Pipeline)>,
 }
 
 impl Queue {
-    /// Wraps a store connected to the queue db (2) for the queue of `uuid`.
-    pub(crate) fn new(store: Store, uuid: &str) -> Queue {
+    /// Wraps a store connected to the queue db (2) for the queue of `uuid`, with the
+    /// processing list of ingestion `id`.
+    pub(crate) fn new(store: Store, uuid: &str, id: &str) -> Queue {
         Queue {
             store,
             key: keys::queue(uuid),
-            count_supported: true,
+            processing: keys::processing(uuid, id),
+            lmove_supported: true,
+            backlog: usize::MAX,
+            moves: None,
         }
     }
 
@@ -31,68 +52,111 @@ impl Queue {
         &self.key
     }
 
-    /// Pops up to `n` lines, oldest first.
-    pub(crate) async fn pop(&mut self, n: usize) -> Result<Vec<Vec<u8>>, StoreError> {
-        if self.count_supported {
-            match self
-                .store
-                .query::<Value>(cmd("RPOP").arg(&self.key).arg(n.max(1)))
-                .await
-            {
-                Ok(v) => return Ok(items(v)),
-                Err(e) if !e.is_transient() && e.to_string().contains("arguments") => {
-                    tracing::info!(error = %e, "RPOP COUNT unsupported, using LRANGE+LTRIM.");
-                    self.count_supported = false;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        self.pop_with_transaction(n).await
+    /// The processing list key.
+    pub(crate) fn processing_key(&self) -> &str {
+        &self.processing
     }
 
-    async fn pop_with_transaction(&self, n: usize) -> Result<Vec<Vec<u8>>, StoreError> {
-        let n = i64::try_from(n).unwrap_or(i64::MAX).max(1);
-        let mut trx = store::pipe();
-        trx.atomic()
-            .cmd("LRANGE")
-            .arg(&self.key)
-            .arg(-n)
-            .arg(-1)
-            .cmd("LTRIM")
-            .arg(&self.key)
-            .arg(0)
-            .arg(-(n + 1))
-            .ignore();
-        let (range,): (Value,) = self.store.run(&trx).await?;
+    /// Lines left in the processing list by an interrupted batch, oldest first.
+    pub(crate) async fn recover(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        let range: Value = self
+            .store
+            .query(cmd("LRANGE").arg(&self.processing).arg(0).arg(-1))
+            .await?;
         let mut out = items(range);
         out.reverse();
         Ok(out)
     }
 
-    /// Puts lines (oldest first) back at the tail, so the next pop returns them first.
+    /// Moves up to `n` lines, oldest first, from the queue to the processing list (one round
+    /// trip). The processing list must be empty (acknowledged or recovered) before.
+    pub(crate) async fn pop(&mut self, n: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+        let k = self.backlog.clamp(1, n.max(1));
+        match self.move_batch(k).await {
+            Err(e) if self.lmove_supported && unknown_command(&e) => {
+                tracing::info!(error = %e, "LMOVE unsupported, using RPOPLPUSH.");
+                self.lmove_supported = false;
+                self.moves = None;
+                self.move_batch(k).await
+            }
+            other => other,
+        }
+    }
+
+    async fn move_batch(&mut self, k: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+        if self.moves.as_ref().is_none_or(|(n, _)| *n != k) {
+            self.moves = Some((k, self.move_pipeline(k)));
+        }
+        let Some((_, p)) = &self.moves else {
+            return Ok(Vec::new());
+        };
+        let mut replies: Vec<Value> = self.store.run(p).await?;
+        let left = replies.pop().as_ref().and_then(value::int).unwrap_or(0);
+        self.backlog = usize::try_from(left).unwrap_or(0);
+        Ok(replies.into_iter().filter_map(line).collect())
+    }
+
+    /// `k` moves from the queue to the processing list, then the queue's length.
+    fn move_pipeline(&self, k: usize) -> store::Pipeline {
+        let mut p = store::pipe();
+        for _ in 0..k {
+            if self.lmove_supported {
+                p.cmd("LMOVE")
+                    .arg(&self.key)
+                    .arg(&self.processing)
+                    .arg("RIGHT")
+                    .arg("LEFT");
+            } else {
+                p.cmd("RPOPLPUSH").arg(&self.key).arg(&self.processing);
+            }
+        }
+        p.cmd("LLEN").arg(&self.key);
+        p
+    }
+
+    /// Forgets the processing list once its batch is written (idempotent).
+    pub(crate) async fn ack(&self) -> Result<(), StoreError> {
+        self.store
+            .query::<Value>(cmd("DEL").arg(&self.processing))
+            .await?;
+        Ok(())
+    }
+
+    /// Puts an unwritten batch (oldest first) back at the queue's tail, so the next pop (of
+    /// any consumer) returns it first, and empties the processing list, in one transaction.
     pub(crate) async fn give_back(&self, lines: &[Vec<u8>]) -> Result<(), StoreError> {
         if lines.is_empty() {
             return Ok(());
         }
-        let mut rpush = cmd("RPUSH");
-        rpush.arg(&self.key);
+        let mut trx = store::pipe();
+        trx.atomic();
+        let rpush = trx.cmd("RPUSH").arg(&self.key);
         for l in lines.iter().rev() {
             rpush.arg(l.as_slice());
         }
-        self.store.query::<Value>(&rpush).await?;
+        trx.ignore().cmd("DEL").arg(&self.processing).ignore();
+        self.store.run::<Value>(&trx).await?;
         Ok(())
     }
 }
 
-/// The lines of a pop reply: an array (with a count), one string (without) or nil.
+/// Whether a refusal says the server does not know the command.
+fn unknown_command(e: &StoreError) -> bool {
+    !e.is_transient()
+        && e.to_string()
+            .to_ascii_lowercase()
+            .contains("unknown command")
+}
+
+/// The lines of an `LRANGE` reply (an array) or nil.
 fn items(v: Value) -> Vec<Vec<u8>> {
     match v {
         Value::Array(a) => a.into_iter().filter_map(line).collect(),
-        Value::Nil => Vec::new(),
-        other => line(other).into_iter().collect(),
+        _ => Vec::new(),
     }
 }
 
+/// One moved line (`None` for the nil of an empty queue).
 fn line(v: Value) -> Option<Vec<u8>> {
     match v {
         Value::Int(i) => Some(i.to_string().into_bytes()),
@@ -105,13 +169,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pop_replies_in_both_shapes() {
+    fn replies_become_lines_and_nil_is_nothing() {
         let bulk = |s: &str| Value::BulkString(s.as_bytes().to_vec());
         assert_eq!(
             items(Value::Array(vec![bulk("a"), bulk("b")])),
             vec![b"a".to_vec(), b"b".to_vec()]
         );
-        assert_eq!(items(bulk("one")), vec![b"one".to_vec()]);
         assert!(items(Value::Nil).is_empty());
+        assert_eq!(line(bulk("one")), Some(b"one".to_vec()));
+        assert_eq!(line(Value::Nil), None);
     }
 }

@@ -32,6 +32,39 @@ impl Auth {
     }
 }
 
+/// Failed authentications a client address may make before it is slowed down: a token
+/// bucket of `burst` failures refilled at `per_second` (`[cof] auth-failure-burst`,
+/// `auth-failure-rate`; defaults 10 and 1).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AuthLimit {
+    /// Failures allowed in a row.
+    pub burst: f64,
+    /// Failures allowed per second after the burst.
+    pub per_second: f64,
+}
+
+// Both values are checked finite when read, so equality is an equivalence.
+impl Eq for AuthLimit {}
+
+impl Default for AuthLimit {
+    fn default() -> Self {
+        AuthLimit {
+            burst: 10.0,
+            per_second: 1.0,
+        }
+    }
+}
+
+/// Default shape of COF records (`[cof] rdata-list`, `bailiwick`; both off = upstream's bytes);
+/// a request may ask for another with `?rdata-list=1&bailiwick=1`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CofFormat {
+    /// `rdata` as a one-element array.
+    pub rdata_list: bool,
+    /// Add the `bailiwick` field.
+    pub bailiwick: bool,
+}
+
 /// The validated analyzer configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AnalyzerConfig {
@@ -49,10 +82,16 @@ pub struct AnalyzerConfig {
     pub store: RedisEndpoint,
     /// Static sensor id attributed to every line of the queue (`[global] sensor-id`, d4-rs).
     pub sensor_id: Option<String>,
+    /// Names the ingestion's processing list (`[global] ingestion-id`, d4-rs).
+    pub ingestion_id: Option<String>,
     /// `origin` field of COF records.
     pub origin: String,
     /// COF access control.
     pub auth: Auth,
+    /// Slow-down of failed COF authentications per client address.
+    pub auth_limit: AuthLimit,
+    /// Default optional fields of COF records.
+    pub cof_format: CofFormat,
 }
 
 /// Upstream's constant COF origin.
@@ -123,10 +162,19 @@ impl AnalyzerConfig {
                 .opt("global", "sensor-id")
                 .filter(|s| !s.is_empty())
                 .map(str::to_string),
+            ingestion_id: r
+                .opt("global", "ingestion-id")
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
             origin: r.opt("cof", "origin").unwrap_or(DEFAULT_ORIGIN).to_string(),
             auth: Auth {
                 basic: list(r.opt("cof", "basic-auth")),
                 tokens: list(r.opt("cof", "token")),
+            },
+            auth_limit: auth_limit(&r)?,
+            cof_format: CofFormat {
+                rdata_list: r.boolean("cof", "rdata-list", false)?,
+                bailiwick: r.boolean("cof", "bailiwick", false)?,
             },
         })
     }
@@ -154,6 +202,29 @@ impl AnalyzerConfig {
     pub fn excluded(&self, q: &str) -> bool {
         self.exclude.iter().any(|s| q.contains(s.as_str()))
     }
+}
+
+/// `[cof] auth-failure-burst` (at least 1) and `auth-failure-rate` (above 0, per second).
+fn auth_limit(r: &Reader<'_>) -> Result<AuthLimit, ConfigError> {
+    let d = AuthLimit::default();
+    let burst: f64 = r.parsed("cof", "auth-failure-burst", d.burst)?;
+    let per_second: f64 = r.parsed("cof", "auth-failure-rate", d.per_second)?;
+    let check = |key: &str, v: f64, min: f64| {
+        if v.is_finite() && v >= min && v > 0.0 {
+            Ok(v)
+        } else {
+            Err(r.invalid(
+                "cof",
+                key,
+                &v.to_string(),
+                format!("expected a number of at least {min} (and above 0)"),
+            ))
+        }
+    };
+    Ok(AuthLimit {
+        burst: check("auth-failure-burst", burst, 1.0)?,
+        per_second: check("auth-failure-rate", per_second, 0.0)?,
+    })
 }
 
 fn list(v: Option<&str>) -> Vec<String> {
@@ -286,6 +357,46 @@ mod tests {
         assert!(c.excluded("1.2.3.4.zen.spamhaus.org"));
         assert!(!c.excluded("example.com"));
         assert!(!c.auth.enabled());
+        assert_eq!(c.auth_limit, AuthLimit::default());
+        assert_eq!(c.cof_format, CofFormat::default());
+        assert_eq!(c.ingestion_id, None);
+    }
+
+    #[test]
+    fn cof_options_and_ingestion_id() {
+        let c = load(
+            "[global]\ningestion-id = host-a\n[cof]\nrdata-list = yes\nbailiwick = 1\nauth-failure-burst = 3\nauth-failure-rate = 0.5\n",
+            &[],
+        )
+        .expect("cfg");
+        assert_eq!(c.ingestion_id.as_deref(), Some("host-a"));
+        assert_eq!(
+            c.cof_format,
+            CofFormat {
+                rdata_list: true,
+                bailiwick: true
+            }
+        );
+        assert_eq!(
+            c.auth_limit,
+            AuthLimit {
+                burst: 3.0,
+                per_second: 0.5
+            }
+        );
+        for bad in [
+            "rdata-list = maybe",
+            "bailiwick = 2",
+            "auth-failure-burst = 0",
+            "auth-failure-rate = 0",
+            "auth-failure-rate = x",
+        ] {
+            let key = bad.split(' ').next().unwrap_or_default();
+            let err = load(&format!("[cof]\n{bad}\n"), &[])
+                .expect_err(bad)
+                .to_string();
+            assert!(err.contains(key), "{bad}: {err}");
+        }
     }
 
     #[test]

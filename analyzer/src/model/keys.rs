@@ -2,7 +2,8 @@
 //!
 //! pDNS store (spec `pdns.md` §1.5, db 0 of the store on port 6400 by default): `r:`, `v:`, `s:`,
 //! `l:`, `o:`, `dist:*`, `stats:*`, `sensors:seen`. D4 side (spec `d4-core-server.md` §3.3,
-//! Redis_ANALYZER db 2): the type-8 analyzer queue `analyzer:8:<queue-uuid>`.
+//! Redis_ANALYZER db 2): the type-8 analyzer queue `analyzer:8:<queue-uuid>` and, d4-rs addition,
+//! the ingestion's processing list `analyzer:8:<queue-uuid>:processing:<ingestion-id>`.
 //!
 //! Keys are plain `:`-joined strings; names or answers may themselves contain `:` (IPv6) so keys
 //! are only ever built, never parsed.
@@ -11,6 +12,13 @@
 /// (spec `d4-core-server.md` §3.3; the D4 server's own key module formats the same name).
 pub fn queue(uuid: &str) -> String {
     format!("analyzer:8:{uuid}")
+}
+
+/// The processing list of one ingestion, `analyzer:8:<uuid>:processing:<id>` (d4-rs, same db
+/// as the queue): the batch being written, moved here from the queue and deleted once written,
+/// so a crash of the ingestion loses no popped line (it is replayed at the next start).
+pub fn processing(uuid: &str, id: &str) -> String {
+    format!("{}:processing:{id}", queue(uuid))
 }
 
 /// Database index of the analyzer queues on the D4 server's Redis (spec `d4-core-server.md` §3.3).
@@ -96,5 +104,9 @@ mod tests {
             "analyzer:8:6a2461ce-c29d-44fc-b4fa-947d68826639"
         );
         assert_eq!(QUEUE_DB, 2);
+        assert_eq!(
+            processing("6a2461ce-c29d-44fc-b4fa-947d68826639", "default"),
+            "analyzer:8:6a2461ce-c29d-44fc-b4fa-947d68826639:processing:default"
+        );
     }
 }

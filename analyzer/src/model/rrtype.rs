@@ -30,6 +30,9 @@ pub(crate) const TABLE: &[(&str, u16)] = &[
 /// A, NS, CNAME, MX, TXT, AAAA, SRV, RRSIG.
 pub(crate) const SERVED: [u16; 8] = [1, 2, 5, 15, 16, 28, 33, 46];
 
+/// NS: its sets mark the zone apexes the COF `bailiwick` estimate looks for.
+pub(crate) const NS: u16 = 2;
+
 /// TXT: the type whose first `"` is removed before storing (spec §1.5).
 pub(crate) const TXT: u16 = 16;
 

@@ -28,7 +28,7 @@ ingest('example.com', '15', 'mx.example.com', 1700000002)
 ingest('example.com', '16', 'v=spf1 -all"', 1700000003)
 ingest('example.com', '28', '2001:db8::2', 1700000004)
 ingest('example.com', '12', 'ptr.example.org', 1700000005)
-# NS member without last-seen and count (null fields)
+# NS member without last-seen and count (upstream: null fields)
 r.sadd('r:example.com:2', 'ns2.example.net'); r.set('s:example.com:ns2.example.net:2', '1700000006')
 # AAAA member whose first-seen expired: upstream `break`s and drops 2001:db8::2 too
 r.sadd('r:example.com:28', '2001:db8::1')
@@ -63,10 +63,12 @@ fn example_com() -> String {
             "example.com",
             "ns1.example.net",
         ),
+        // Upstream wrote `null` for the missing l: and o:; we never do (issue 15): last seen
+        // is taken from first seen, the count is 1.
         line(
             1700000006,
-            "null",
-            "null",
+            "1700000006",
+            "1",
             "NS",
             "example.com",
             "ns2.example.net",

@@ -254,8 +254,36 @@ pub(crate) fn http_request(
     path: &str,
     headers: &[(&str, &str)],
 ) -> HttpResponse {
+    let s = std::net::TcpStream::connect(addr).expect("connect COF server");
+    http_exchange(s, addr, method, path, headers)
+}
+
+/// `GET path` from the local address `src` (e.g. 127.0.0.2: another client of a loopback
+/// server).
+pub(crate) fn http_get_from(
+    src: std::net::IpAddr,
+    addr: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> HttpResponse {
+    use socket2::{Domain, SockAddr, Socket, Type};
+    let to: std::net::SocketAddr = addr.parse().expect("server address");
+    let sock = Socket::new(Domain::for_address(to), Type::STREAM, None).expect("socket");
+    sock.bind(&SockAddr::from(std::net::SocketAddr::new(src, 0)))
+        .expect("bind source address");
+    sock.connect(&SockAddr::from(to))
+        .expect("connect COF server");
+    http_exchange(sock.into(), addr, "GET", path, headers)
+}
+
+fn http_exchange(
+    mut s: std::net::TcpStream,
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> HttpResponse {
     use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).expect("connect COF server");
     s.set_read_timeout(Some(Duration::from_secs(10))).ok();
     let mut req = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n"

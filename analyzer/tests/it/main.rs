@@ -2,6 +2,8 @@
 //! one module per topic).
 
 mod cof;
+mod cof_wire;
 mod common;
 mod import;
 mod ingestion;
+mod ingestion_crash;
