@@ -10,10 +10,16 @@
 //! Every byte is written exactly once and in order: concatenating the files of a session
 //! gives its byte stream. (Upstream wrote partial lines twice and dropped the newline at
 //! each rotation point, spec §9 item 19.)
+//!
+//! [`save_element`] is the other way to save: one received element as one whole file,
+//! whose path is then queued (ja3-jl, filewatcher, filewatcherjson). It writes a hidden
+//! temporary file and renames it, so an analyzer that pops the path never reads a
+//! partial file, and a second element with the same name replaces the first whole.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Local};
@@ -229,6 +235,49 @@ pub(crate) fn split_before_bracket(data: &[u8]) -> Option<usize> {
     data.windows(2).position(|w| w == b"\n[").map(|i| i + 1)
 }
 
+/// Saves `bytes` as the file `<dir>/<name>` (`<name>.gz`, gzipped, if `gzip`), creating
+/// `dir`; returns the path. The file appears complete or not at all (see the module doc).
+pub(crate) fn save_element(
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+    gzip: bool,
+) -> std::io::Result<PathBuf> {
+    /// Makes temporary names unique among the tasks of this process.
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    std::fs::create_dir_all(dir)?;
+    let name = if gzip {
+        format!("{name}.gz")
+    } else {
+        name.to_string()
+    };
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.{}-{n}.tmp", std::process::id()));
+    let written = write_file(&tmp, bytes, gzip);
+    let target = dir.join(name);
+    match written.and_then(|()| std::fs::rename(&tmp, &target)) {
+        Ok(()) => Ok(target),
+        Err(e) => {
+            // Best effort: the error that matters is the one returned.
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// Creates `path` holding `bytes`, gzipped if asked.
+fn write_file(path: &Path, bytes: &[u8], gzip: bool) -> std::io::Result<()> {
+    let mut out = BufWriter::new(File::create(path)?);
+    if gzip {
+        let mut enc = flate2::write::GzEncoder::new(out, flate2::Compression::default());
+        enc.write_all(bytes)?;
+        out = enc.finish()?;
+    } else {
+        out.write_all(bytes)?;
+    }
+    out.flush()
+}
+
 /// Gzips `path` to `<path>.gz` (or `<path>.N.gz` if taken) and removes the original.
 pub(crate) fn gzip(path: &Path) -> std::io::Result<PathBuf> {
     let target = gz_name(path);
@@ -311,6 +360,25 @@ mod tests {
                 .copied()
                 .collect::<Vec<u8>>()
         );
+    }
+
+    #[test]
+    fn elements_are_saved_whole_and_replaced_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("a/files");
+        let p = save_element(&sub, "x.bin", b"one", false).unwrap();
+        assert_eq!(p, sub.join("x.bin"));
+        assert_eq!(std::fs::read(&p).unwrap(), b"one");
+        save_element(&sub, "x.bin", b"two", false).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        let gz = save_element(&sub, "x.bin", b"three", true).unwrap();
+        assert_eq!(gz, sub.join("x.bin.gz"));
+        assert_eq!(gunzip(&gz), b"three");
+        let names: Vec<String> = std::fs::read_dir(&sub)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 2, "no temporary file left: {names:?}");
     }
 
     #[test]

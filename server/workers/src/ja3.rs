@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use sha1::{Digest, Sha1};
 
+use super::files::save_element;
+
 /// Why a line could not be handled.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum Ja3Error {
@@ -52,18 +54,15 @@ pub(crate) fn save(data: &Path, line: &[u8]) -> Result<PathBuf, Ja3Error> {
         let Ok(der) = base64::engine::general_purpose::STANDARD.decode(raw) else {
             continue;
         };
-        let dir = base.join("certs");
-        std::fs::create_dir_all(&dir)?;
-        std::fs::write(
-            dir.join(format!("{}.crt", hex::encode(Sha1::digest(&der)))),
-            der,
-        )?;
+        let name = format!("{}.crt", hex::encode(Sha1::digest(&der)));
+        save_element(&base.join("certs"), &name, &der, false)?;
     }
-    let dir = base.join("jsons");
-    std::fs::create_dir_all(&dir)?;
-    let path = dir.join(format!("{ts}.json"));
-    std::fs::write(&path, line)?;
-    Ok(path)
+    Ok(save_element(
+        &base.join("jsons"),
+        &format!("{ts}.json"),
+        line,
+        false,
+    )?)
 }
 
 #[cfg(test)]

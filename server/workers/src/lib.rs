@@ -13,10 +13,11 @@
 //! - `family`: the manager loop, delivery, `XDEL`, end-of-session and shutdown.
 //! - `session`: the per-session worker, one variant per family.
 //! - `text`: line types (3, 4, 8 and any other type registered as `Lines`).
-//! - `meta`: types 2/254; `ja3`: its ja3-jl module.
+//! - `meta`: types 2/254; `ext`: its extended-type modules (default handler, `maltrail`,
+//!   `ja3-jl` in `ja3`, `filewatcher` and `filewatcherjson` in `filewatcher`).
 //! - `pcap`: type 1.
 //! - `lines`: line reassembly across packets.
-//! - `files`: rotating files and gzip.
+//! - `files`: rotating files, gzip, and whole-element files whose paths are queued.
 //!
 //! A new D4 type handler: a row (and, if new, a `Handler` variant) in `d4_proto::types`,
 //! then one worker file here with its arm in `dispatch` and its variant in `session`.
@@ -26,8 +27,10 @@
 mod ctx;
 mod dispatch;
 mod entry;
+mod ext;
 mod family;
 mod files;
+mod filewatcher;
 mod flow;
 mod ja3;
 mod lines;

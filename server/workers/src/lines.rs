@@ -6,7 +6,9 @@
 //! (`Bytes`), so nothing is copied unless a line spans entries.
 //!
 //! Upstream's guard against endless lines was dead code (spec §9 item 19); here a tail
-//! longer than [`MAX_LINE`] is emitted as a line of its own and counted.
+//! longer than the buffer's maximum is emitted as a line of its own and counted, or, for
+//! elements that are only useful whole (files sent by a file watcher,
+//! [`LineBuffer::dropping`]), dropped with the rest of its line and counted.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use bytes::{Bytes, BytesMut};
@@ -19,8 +21,12 @@ pub(crate) const MAX_LINE: usize = 100_000;
 pub(crate) struct LineBuffer {
     pending: BytesMut,
     max: usize,
-    /// Lines cut because they exceeded the maximum.
+    /// Lines cut (or dropped) because they exceeded the maximum.
     pub(crate) forced: u64,
+    /// Drop an oversized line instead of emitting its pieces.
+    drop_oversized: bool,
+    /// Inside a dropped line: discard bytes up to the next `\n`.
+    skipping: bool,
 }
 
 impl LineBuffer {
@@ -30,6 +36,17 @@ impl LineBuffer {
             pending: BytesMut::new(),
             max: max.max(1),
             forced: 0,
+            drop_oversized: false,
+            skipping: false,
+        }
+    }
+
+    /// A buffer that drops (and counts) a line longer than `max` bytes whole, rather
+    /// than emitting it in pieces: a piece of a file is no file.
+    pub(crate) fn dropping(max: usize) -> Self {
+        LineBuffer {
+            drop_oversized: true,
+            ..LineBuffer::new(max)
         }
     }
 
@@ -39,6 +56,9 @@ impl LineBuffer {
         while let Some(i) = memchr(b'\n', &rest) {
             let head = rest.slice(..i);
             rest = rest.slice(i + 1..);
+            if std::mem::take(&mut self.skipping) {
+                continue;
+            }
             if self.pending.is_empty() {
                 if !head.is_empty() {
                     out.push(head);
@@ -48,12 +68,20 @@ impl LineBuffer {
                 out.push(self.pending.split().freeze());
             }
         }
+        if self.skipping {
+            return;
+        }
         if !rest.is_empty() {
             self.pending.extend_from_slice(&rest);
         }
         if self.pending.len() > self.max {
             self.forced += 1;
-            out.push(self.pending.split().freeze());
+            let cut = self.pending.split().freeze();
+            if self.drop_oversized {
+                self.skipping = true;
+            } else {
+                out.push(cut);
+            }
         }
     }
 
@@ -113,6 +141,21 @@ mod tests {
         b.push(&Bytes::from_static(b"abcdef"), &mut out);
         assert_eq!(out, vec![Bytes::from_static(b"abcdef")]);
         assert_eq!(b.forced, 1);
+    }
+
+    #[test]
+    fn oversized_lines_can_be_dropped_whole() {
+        let mut b = LineBuffer::dropping(4);
+        let mut out = Vec::new();
+        for m in [&b"ok\nabc"[..], b"def", b"gh\nyes", b"\n"] {
+            b.push(&Bytes::copy_from_slice(m), &mut out);
+        }
+        assert_eq!(
+            out,
+            vec![Bytes::from_static(b"ok"), Bytes::from_static(b"yes")]
+        );
+        assert_eq!(b.forced, 1);
+        assert_eq!(b.take_tail(), None);
     }
 
     proptest! {

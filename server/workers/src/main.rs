@@ -44,17 +44,21 @@ async fn run(cli: Cli, stop: CancellationToken) -> anyhow::Result<()> {
     let Some(analyzer) = connect_role(&cfg.redis_analyzer, "Redis_ANALYZER", &stop).await? else {
         return Ok(());
     };
+    // Queued file paths are read by analyzers running elsewhere: make them absolute
+    // (upstream's default `$D4_HOME/data` was).
+    let data_dir = std::path::absolute(&cfg.data_dir)
+        .with_context(|| format!("data directory {}", cfg.data_dir.display()))?;
     let ctx = Arc::new(d4_workers::Ctx {
         stream,
         stream_endpoint: cfg.redis_stream.clone(),
         meta: meta.clone(),
         queues: Queues::new(meta, analyzer, cfg.analyzer_queues_max_size),
-        data_dir: cfg.data_dir.clone(),
+        data_dir: data_dir.clone(),
         target_ttl: DEFAULT_TARGET_TTL,
     });
     info!(
         types = ?cli.types,
-        data = %cfg.data_dir.display(),
+        data = %data_dir.display(),
         stream = %cfg.redis_stream.url(),
         "D4 workers running (stream store {}).", cfg.redis_stream.url()
     );

@@ -5,9 +5,12 @@
 //! until they parse as one JSON object with a string `type` — the extended type. It must
 //! be in `server:accepted_extended_type`. The JSON is saved to
 //! `<data>/<uuid>/254/YYYY/MM/DD/<ext>/<uuid>-YYYY-MM-DD-HHMMSS.json`.
-//! Data phase (`stream:254:<s>`): the default handler — raw bytes saved to rotating
-//! `.txt` files next to the JSON (gzipped on rotation and at the end), complete lines
-//! pushed to the `<ext>` queues; `ja3-jl` uses its module instead ([`super::ja3`]).
+//! Data phase (`stream:254:<s>`): the data is split into `\n`-separated elements and
+//! handled by the extended type's module ([`Module`], `ext`): the default handler saves
+//! the raw bytes to rotating `.txt` files next to the JSON (gzipped on rotation and at
+//! the end) and queues each element; `maltrail` only queues them; `ja3-jl`,
+//! `filewatcher` and `filewatcherjson` save each element to a file and queue its path.
+//! A header whose module options are unusable is rejected like a bad header.
 //!
 //! The type-2 entries are kept (not `XDEL`ed) until the session ends, so a restarted
 //! worker re-reads the header and knows the extended type again. A JSON syntax error
@@ -19,9 +22,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::entry::Entry;
+use super::ext::Module;
 use super::files::{self, Naming, RotatingFile, ROTATION_CYCLE};
 use super::flow::{record_rejection, Flow};
 use super::lines::{LineBuffer, MAX_LINE};
@@ -43,7 +47,7 @@ pub(crate) struct MetaWorker {
     ext: Option<String>,
     file: Option<RotatingFile>,
     lines: LineBuffer,
-    ja3: bool,
+    module: Module,
 }
 
 impl MetaWorker {
@@ -58,7 +62,7 @@ impl MetaWorker {
             ext: None,
             file: None,
             lines: LineBuffer::new(MAX_LINE),
-            ja3: false,
+            module: Module::Default,
         }
     }
 
@@ -142,6 +146,13 @@ impl MetaWorker {
                 .fail(ctx, &format!("Unsupported extended_type: {ext}"))
                 .await;
         }
+        let module = match Module::of(&ext, &json) {
+            Ok(m) => m,
+            Err(e) => {
+                warn!(session = %self.session, %ext, error = %e, "Unusable meta header option.");
+                return self.fail(ctx, "Incorrect JSON object").await;
+            }
+        };
         if let Err(e) = self.register(ctx, &ext).await {
             warn!(session = %self.session, error = %e, "Cannot record the extended type.");
         }
@@ -156,11 +167,14 @@ impl MetaWorker {
             warn!(session = %self.session, error = %e, "Cannot save the meta header.");
         }
         info!(session = %self.session, %ext, "Meta header accepted.");
-        // The ja3-jl module keeps no raw file (upstream: rotation mode off, reconstruct only).
-        self.ja3 = ext == "ja3-jl";
-        if !self.ja3 {
+        if module.keeps_raw_file() {
             self.file = Some(RotatingFile::new(naming, ROTATION_CYCLE));
         }
+        // A tail restored from a previous run was fed before the header was known.
+        let mut lines = module.line_buffer();
+        lines.restore(self.lines.tail());
+        self.lines = lines;
+        self.module = module;
         self.ext = Some(ext);
         Flow::Continue
     }
@@ -192,24 +206,19 @@ impl MetaWorker {
 
     async fn data_entries(&mut self, ctx: &Ctx, entries: &[Entry], out: &mut Vec<Bytes>) {
         let Some(ext) = self.ext.clone() else { return };
-        if self.ja3 {
-            let mut lines = Vec::new();
-            for e in entries {
-                self.lines.push(&e.message, &mut lines);
-            }
-            self.ja3_lines(&lines, out);
-        }
-        if let Some(file) = self.file.as_mut() {
-            for e in entries {
+        let mut elements = Vec::new();
+        for e in entries {
+            if let Some(file) = self.file.as_mut() {
                 if let Err(err) = file.write(&e.message, files::split_after_last_newline) {
                     warn!(session = %self.session, error = %err, "Cannot save data to disk.");
                 }
-                self.lines.push(&e.message, out);
             }
-            if let Err(err) = file.flush() {
-                warn!(session = %self.session, error = %err, "Cannot save data to disk.");
-            }
+            self.lines.push(&e.message, &mut elements);
         }
+        if let Some(Err(err)) = self.file.as_mut().map(RotatingFile::flush) {
+            warn!(session = %self.session, error = %err, "Cannot save data to disk.");
+        }
+        self.queue_items(elements, out).await;
         let now = chrono::Local::now().timestamp().to_string();
         let key = meta::metadata_extended_type_by_uuid(&self.sensor, &ext);
         let r = ctx
@@ -221,13 +230,45 @@ impl MetaWorker {
         }
     }
 
-    /// ja3-jl: each line saved (with its certificates); its path goes to the queues.
-    fn ja3_lines(&self, lines: &[Bytes], out: &mut Vec<Bytes>) {
-        for l in lines {
-            match super::ja3::save(&self.data, l) {
-                Ok(p) => out.push(Bytes::from(p.to_string_lossy().into_owned())),
-                Err(e) => warn!(session = %self.session, error = %e, "ja3-jl line skipped."),
+    /// The module's queue items of `elements` into `out`: the elements themselves, or
+    /// (saved in a blocking task) the paths of their files. An element that cannot be
+    /// saved is skipped; one warning per batch counts them.
+    async fn queue_items(&self, elements: Vec<Bytes>, out: &mut Vec<Bytes>) {
+        if !self.module.saves_elements() {
+            out.extend(elements);
+            return;
+        }
+        if elements.is_empty() {
+            return;
+        }
+        let (module, data, sensor) = (self.module.clone(), self.data.clone(), self.sensor.clone());
+        let saved = tokio::task::spawn_blocking(move || {
+            elements
+                .into_iter()
+                .map(|e| module.queue_item(&data, &sensor, e))
+                .collect::<Vec<_>>()
+        })
+        .await;
+        let results = match saved {
+            Ok(r) => r,
+            Err(e) => {
+                error!(session = %self.session, error = %e, "Saving elements failed: batch lost.");
+                return;
             }
+        };
+        let mut skipped = 0u64;
+        let mut first_error = None;
+        for r in results {
+            match r {
+                Ok(item) => out.push(item),
+                Err(e) => {
+                    skipped += 1;
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = first_error {
+            warn!(session = %self.session, skipped, error = %e, "Elements skipped.");
         }
     }
 
@@ -259,12 +300,15 @@ impl MetaWorker {
 
     /// End of session: last line to `out`, last file gzipped (upstream left it plain).
     pub(crate) async fn finish(&mut self, _ctx: &Ctx, out: &mut Vec<Bytes>) -> std::io::Result<()> {
+        if self.lines.forced > 0 {
+            warn!(session = %self.session, elements = self.lines.forced, "Elements longer than the maximum were cut or dropped.");
+        }
         if self.ext.is_some() {
             let tail: Vec<Bytes> = self.lines.take_tail().into_iter().collect();
-            if self.ja3 {
-                self.ja3_lines(&tail, out);
-            } else {
-                out.extend(tail);
+            if self.module.completes_last_element() {
+                self.queue_items(tail, out).await;
+            } else if !tail.is_empty() {
+                warn!(session = %self.session, "Unfinished last element of the session dropped.");
             }
         }
         match self.file.as_mut() {
