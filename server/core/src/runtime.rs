@@ -55,11 +55,33 @@ where
     let filter = tracing_subscriber::EnvFilter::try_from_env(LOG_ENV)
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(default_filter))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = quiet_expected_tls_warnings(filter);
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
         .with_ansi(ansi)
         .try_init();
+}
+
+/// The rustls module that warns about SNI it ignores. Every sensor that connects by IP
+/// address (the C client through socat) sends that address as SNI, so its
+/// `Illegal SNI extension: ignoring IP address presented as hostname` is expected input,
+/// not a warning.
+const RUSTLS_SNI_TARGET: &str = "rustls::msgs::handshake";
+
+/// Hides [`RUSTLS_SNI_TARGET`]'s warnings unless the filter asks for debug output, so
+/// they show only when an operator is debugging.
+fn quiet_expected_tls_warnings(
+    filter: tracing_subscriber::EnvFilter,
+) -> tracing_subscriber::EnvFilter {
+    use tracing_subscriber::filter::LevelFilter;
+    if filter.max_level_hint() >= Some(LevelFilter::DEBUG) {
+        return filter;
+    }
+    match format!("{RUSTLS_SNI_TARGET}=error").parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    }
 }
 
 /// Waits for SIGINT or SIGTERM (or for `token` to be cancelled elsewhere), then cancels
@@ -174,6 +196,18 @@ pub fn half_the_cpus() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rustls_sni_warnings_are_hidden_unless_debugging() {
+        let quiet = |f: &str| {
+            let f = tracing_subscriber::EnvFilter::new(f);
+            quiet_expected_tls_warnings(f).to_string()
+        };
+        assert!(quiet("info").contains("rustls::msgs::handshake=error"));
+        assert!(quiet("warn,d4_server=info").contains("rustls::msgs::handshake=error"));
+        assert!(!quiet("debug").contains("rustls::msgs::handshake"));
+        assert!(!quiet("info,rustls=trace").contains("rustls::msgs::handshake"));
+    }
 
     #[tokio::test(start_paused = true)]
     async fn a_daemon_that_ignores_the_signal_is_stopped_at_the_deadline() {

@@ -4,14 +4,19 @@
 //! Each read appends to the session's buffer; then every action the session asks for is
 //! run against the stores, one round trip each (the checks of a batch, its write), until
 //! the session needs more bytes or is rejected. The loop ends on EOF, a rejection, a read
-//! error, a store error (the sensor reconnects and resends), a kick or shutdown, or the
-//! idle timeout of a connection that has not been identified yet; an identified idle
-//! connection keeps its partial packet. The disconnect clean-up runs whatever the end.
+//! error, a store error (the sensor reconnects and resends), a kick, an eviction or
+//! shutdown, or the deadline of a connection that has not authenticated yet; an
+//! authenticated idle connection keeps its partial packet. The disconnect clean-up runs
+//! whatever the end.
+//!
+//! Until it authenticates, a connection holds a pending [`Ticket`]: it must authenticate
+//! by the ticket's deadline (counted from accept, not restarted by each byte), and the
+//! payload it buffers is reserved from the shared budget before it is read.
 //!
 //! [`run`] is generic over the reader so tests can feed it any byte sequence.
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
+use std::sync::Arc;
 
 use d4_core::config::ServerMode;
 use d4_core::store::StoreError;
@@ -20,13 +25,11 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use crate::admission::{Admission, Ticket};
 use crate::effects::{self, Stores};
 use crate::kick::Registry;
 use crate::reject::Reject;
 use crate::session::{Action, Reply, Session};
-
-/// Inactivity before an unauthenticated connection is closed (upstream `timeout_time`).
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Settings shared by all sessions.
 #[derive(Clone)]
@@ -37,8 +40,8 @@ pub struct Ctx {
     pub mode: ServerMode,
     /// Payload size limit.
     pub limits: Limits,
-    /// Inactivity timeout.
-    pub idle_timeout: Duration,
+    /// Connection slots, deadlines and the buffer budget of unauthenticated peers.
+    pub admission: Arc<Admission>,
     /// Live sessions, for kicks.
     pub registry: Registry,
 }
@@ -50,9 +53,9 @@ pub enum End {
     Eof,
     /// A check failed.
     Rejected(Reject),
-    /// Kicked or server shutdown.
+    /// Kicked, evicted or server shutdown.
     Cancelled,
-    /// No accepted header within the idle timeout.
+    /// Not authenticated by the deadline.
     Timeout,
     /// Read or TLS error.
     Io(std::io::Error),
@@ -75,20 +78,21 @@ pub fn peer_ip(peer: &SocketAddr) -> String {
     }
 }
 
-/// Serves one connection until it ends, then runs the disconnect cleanup.
+/// Serves one admitted connection until it ends, then runs the disconnect cleanup.
+/// `cancel` is the token given to [`Admission::admit`] for `ticket`.
 pub async fn run<S: AsyncRead + Unpin>(
     mut io: S,
     ctx: &Ctx,
-    peer: SocketAddr,
+    mut ticket: Ticket,
     cancel: CancellationToken,
 ) -> End {
     let who = Peer {
         session: uuid::Uuid::new_v4().to_string(),
-        ip: peer_ip(&peer),
+        ip: peer_ip(&ticket.peer()),
     };
     let mut session = Session::new(who.session.clone(), who.ip.clone(), ctx.mode, ctx.limits);
     ctx.registry.insert(&who.session, cancel.clone());
-    let end = serve(&mut io, ctx, &who, &mut session, &cancel).await;
+    let end = serve(&mut io, ctx, &who, &mut session, &mut ticket, &cancel).await;
     ctx.registry.remove(&who.session);
     if let Err(error) = effects::release(&ctx.stores, &session.ending()).await {
         warn!(session = %who.session, %error, "Disconnect cleanup failed.");
@@ -106,7 +110,7 @@ fn log_end(who: &Peer, uuid: Option<&str>, end: &End) {
         End::Store(error) => {
             warn!(%session, uuid, %error, "Store error, connection dropped.")
         }
-        End::Timeout => info!(%ip, "Timeout, no D4 header sent, connection closed."),
+        End::Timeout => info!(%ip, "Timeout, not authenticated in time, connection closed."),
         other => debug!(%session, uuid, end = ?other, "Connection closed."),
     }
 }
@@ -116,25 +120,34 @@ async fn serve<S: AsyncRead + Unpin>(
     ctx: &Ctx,
     who: &Peer,
     session: &mut Session,
+    ticket: &mut Ticket,
     cancel: &CancellationToken,
 ) -> End {
+    let deadline = tokio::time::Instant::from_std(ticket.deadline());
     loop {
+        if !ticket.reserve(session.unauthenticated_bytes()) {
+            return End::Cancelled;
+        }
+        let pending = !ticket.is_authenticated();
+        let mut buf = session.read_buffer();
         let read = tokio::select! {
             biased;
             _ = cancel.cancelled() => return End::Cancelled,
-            r = tokio::time::timeout(ctx.idle_timeout, io.read_buf(session.read_buffer())) => r,
+            _ = tokio::time::sleep_until(deadline), if pending => return End::Timeout,
+            r = io.read_buf(&mut buf) => r,
         };
         match read {
-            Err(_) if session.uuid().is_none() => return End::Timeout,
-            Err(_) => continue,
-            Ok(Ok(0)) => return End::Eof,
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => return End::Io(e),
+            Ok(0) => return End::Eof,
+            Ok(_) => {}
+            Err(e) => return End::Io(e),
         }
         match drive(ctx, who, session).await {
             Ok(None) => {}
             Ok(Some(r)) => return End::Rejected(r),
             Err(e) => return End::Store(e),
+        }
+        if session.is_authenticated() && !ticket.authenticate() {
+            return End::Cancelled;
         }
     }
 }

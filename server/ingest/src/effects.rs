@@ -8,7 +8,10 @@
 //!   increment per packet), first/last seen, `list_uuid_ip`, `session_uuid:<type>`.
 //! - `claim_identity`, `switch_to_254`, `release`: the live-connection sets of a
 //!   session's start, 2 → 254 switch and end (spec §2.5 i-m, §2.8).
-//! - `apply_reject`: the store side effects of a rejection (`Error` field, ...).
+//! - `apply_reject`: the store side effects of a rejection (`Error` field, ...). A peer
+//!   that has not authenticated writes `Error` only into a sensor hash that already
+//!   exists: upstream created `metadata_uuid:<uuid>` for every uuid anyone sent with a
+//!   bad HMAC, without bound (and such a hash blocks that uuid's later registration).
 //!
 //! Nothing here decides whether a packet is accepted: that is the session's job.
 
@@ -99,7 +102,8 @@ fn xlen(key: &str) -> Cmd {
     c
 }
 
-/// Store side effects of a rejection: the `Error` field, and what §2.5 a/f also do.
+/// Store side effects of a rejection: the `Error` field (into an existing hash only when
+/// the peer has not authenticated), and what §2.5 a/f also do.
 pub(crate) async fn apply_reject(
     st: &Stores,
     r: &Rejection,
@@ -125,8 +129,13 @@ pub(crate) async fn apply_reject(
             Reject::UuidChange { new } => new.as_str(),
             _ => r.uuid.as_str(),
         };
-        let hset = Cmd::hset(meta::metadata_uuid(target), meta::field::ERROR, e);
-        let () = st.meta.query(&hset).await?;
+        let hash = meta::metadata_uuid(target);
+        if r.authenticated || st.meta.query::<bool>(&Cmd::exists(&hash)).await? {
+            let () = st
+                .meta
+                .query(&Cmd::hset(&hash, meta::field::ERROR, e))
+                .await?;
+        }
     }
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! The TLS ingest server (`d4-server`): sensors stream D4 packets on port 4443; each
 //! accepted packet becomes an entry of `stream:<type>:<session>` for the workers.
 //!
+//! - [`admission`]: connection slots, per-address caps and the buffer budget of peers
+//!   that have not authenticated yet.
 //! - [`server`]: TLS settings, binding, accept loop, TLS handshake, keepalive, shutdown.
 //! - [`connection`]: one connection's socket loop, driving the session and its effects.
 //! - `session`: the sans-I/O session: bytes and store answers in, actions out.
@@ -13,6 +15,7 @@
 //! Every key comes from [`d4_core::keys`]; no store key is formatted here. Every store
 //! call goes through the facade [`d4_core::store`].
 
+pub mod admission;
 pub mod connected;
 pub mod connection;
 pub mod effects;

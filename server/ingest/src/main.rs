@@ -5,7 +5,8 @@ use anyhow::Context;
 use clap::Parser;
 use d4_core::proto::Limits;
 use d4_core::runtime::{connect_role, DaemonArgs};
-use d4_server::connection::{self, Ctx};
+use d4_server::admission::Admission;
+use d4_server::connection::Ctx;
 use d4_server::effects::Stores;
 use d4_server::{kick, server, startup};
 use tokio_util::sync::CancellationToken;
@@ -56,7 +57,7 @@ async fn run(cli: Cli, stop: CancellationToken) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}:{}", cfg.server_host, cfg.server_port))?;
     let addr = listener.local_addr().context("local address")?;
-    info!(%addr, mode = ?cfg.server_mode, "D4 server listening on {addr}.");
+    info!(%addr, mode = ?cfg.server_mode, admission = ?cfg.admission, "D4 server listening on {addr}.");
 
     let registry = kick::Registry::default();
     let ctx = Ctx {
@@ -66,7 +67,7 @@ async fn run(cli: Cli, stop: CancellationToken) -> anyhow::Result<()> {
         },
         mode: cfg.server_mode,
         limits: Limits::default(),
-        idle_timeout: connection::IDLE_TIMEOUT,
+        admission: Admission::new(cfg.admission),
         registry: registry.clone(),
     };
     let kicker = tokio::spawn(kick::poll_kicks(stream, registry, stop.clone()));

@@ -1,6 +1,7 @@
 //! The TLS listener: its TLS settings, binding (dual-stack `::` by default), accepting
-//! under a connection limit, the TLS handshake inside each connection's task under a
-//! timeout, TCP keepalive, and graceful shutdown.
+//! under the [`admission`](crate::admission) limits (a connection without a slot is
+//! closed at once), the TLS handshake inside each connection's task within the
+//! connection's authentication deadline, TCP keepalive, and graceful shutdown.
 //!
 //! Accept errors never stop the server: per-connection ones are skipped, resource
 //! exhaustion (EMFILE, ENOBUFS...) is logged and retried after a short pause.
@@ -13,18 +14,13 @@ use std::time::Duration;
 use d4_core::tls::TlsError;
 use socket2::{Domain, Protocol, SockRef, Socket, TcpKeepalive, Type};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn, Instrument};
 
+use crate::admission::Ticket;
 use crate::connection::{self, Ctx};
-
-/// Most simultaneous connections.
-pub const MAX_CONNECTIONS: usize = 4096;
-/// Time allowed for the TLS handshake (upstream's 30 s timer runs from accept).
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long shutdown waits for sessions to finish their cleanup: inside the runtime's
 /// shutdown deadline, so stuck sessions are aborted (and logged) before the process is.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
@@ -102,14 +98,10 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) {
     let acceptor = TlsAcceptor::from(tls);
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let ctx = Arc::new(ctx);
     let mut tasks = JoinSet::new();
     loop {
         while tasks.try_join_next().is_some() {}
-        let Ok(permit) = permits.clone().acquire_owned().await else {
-            break;
-        };
         let (tcp, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,
             r = listener.accept() => match r {
@@ -125,18 +117,16 @@ pub async fn serve(
                 }
             },
         };
+        let token = shutdown.child_token();
+        // Refused: `tcp` is dropped here, which closes it.
+        let Ok(ticket) = ctx.admission.admit(peer, token.clone()) else {
+            continue;
+        };
         set_keepalive(&tcp);
         let acceptor = acceptor.clone();
         let ctx = ctx.clone();
-        let token = shutdown.child_token();
         let span = tracing::info_span!("conn", %peer, uuid = tracing::field::Empty);
-        tasks.spawn(
-            async move {
-                let _permit = permit;
-                handle(acceptor, tcp, peer, &ctx, token).await;
-            }
-            .instrument(span),
-        );
+        tasks.spawn(handle(acceptor, tcp, ticket, ctx, token).instrument(span));
     }
     drop(listener);
     info!(
@@ -149,20 +139,23 @@ pub async fn serve(
     }
 }
 
+/// One connection's task: the TLS handshake (by the authentication deadline), then the
+/// session. The ticket's slot is freed when the task ends.
 async fn handle(
     acceptor: TlsAcceptor,
     tcp: TcpStream,
-    peer: SocketAddr,
-    ctx: &Ctx,
+    ticket: Ticket,
+    ctx: Arc<Ctx>,
     token: CancellationToken,
 ) {
+    let deadline = tokio::time::Instant::from_std(ticket.deadline());
     let tls = tokio::select! {
         _ = token.cancelled() => return,
-        r = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)) => r,
+        r = tokio::time::timeout_at(deadline, acceptor.accept(tcp)) => r,
     };
     match tls {
         Ok(Ok(stream)) => {
-            connection::run(stream, ctx, peer, token).await;
+            connection::run(stream, &ctx, ticket, token).await;
         }
         Ok(Err(e)) => debug!(error = %e, "TLS handshake failed."),
         Err(_) => debug!("TLS handshake timed out."),

@@ -22,9 +22,16 @@
 //! rejected without buffering its payload, after the checks a-d that come first in
 //! spec order. Until its reply arrives, [`Session::poll`] repeats the pending action; a
 //! reply that answers no pending action is ignored.
+//!
+//! Before the session has authenticated (its first packet passed the HMAC check), the
+//! checks a-h run as soon as the first header is in, before any of its payload is read
+//! (as upstream did): [`Session::read_limit`] allows only the header's bytes until then,
+//! and then only the rest of that one packet, whose size
+//! [`Session::unauthenticated_bytes`] reports so the caller can bound what all
+//! unauthenticated sessions buffer.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::reject::Reject;
 use d4_core::config::ServerMode;
@@ -130,6 +137,9 @@ pub(crate) struct Accepted {
 pub(crate) struct Rejection {
     /// Why.
     pub(crate) reject: Reject,
+    /// The peer proved it holds the uuid's key (a packet passed the HMAC check), so it
+    /// may write to a sensor hash that does not exist yet.
+    pub(crate) authenticated: bool,
     /// The uuid whose `Error` field is written (the session's, for a type change).
     pub(crate) uuid: String,
     /// The type of the refused header.
@@ -199,6 +209,8 @@ impl Batch {
 enum Step {
     /// Looking for the next batch in the buffer.
     Idle,
+    /// Waiting for the checks of the first header, before its payload is read.
+    Prechecking(Header),
     /// Waiting for the checks of an oversize header.
     Oversize(Header),
     /// Waiting for the checks of a batch.
@@ -255,6 +267,10 @@ pub(crate) struct Session {
     type_first_seen: bool,
     hmac_key: Option<Vec<u8>>,
     max_entries: u64,
+    /// A packet passed the HMAC check.
+    authenticated: bool,
+    /// The first header passed the checks a-h (before authentication).
+    prechecked: bool,
 }
 
 impl Session {
@@ -274,15 +290,51 @@ impl Session {
             type_first_seen: true,
             hmac_key: None,
             max_entries: DEFAULT_STREAM_MAX_SIZE,
+            authenticated: false,
+            prechecked: false,
         }
     }
 
-    /// The buffer to read more bytes into (with room for many packets).
-    pub(crate) fn read_buffer(&mut self) -> &mut BytesMut {
-        if self.buf.capacity() - self.buf.len() < READ_RESERVE / 8 {
-            self.buf.reserve(READ_RESERVE);
+    /// The buffer to read more bytes into, limited to [`Session::read_limit`] (with room
+    /// for many packets once authenticated).
+    pub(crate) fn read_buffer(&mut self) -> bytes::buf::Limit<&mut BytesMut> {
+        let limit = self.read_limit();
+        if self.authenticated {
+            if self.buf.capacity() - self.buf.len() < READ_RESERVE / 8 {
+                self.buf.reserve(READ_RESERVE);
+            }
+        } else {
+            self.buf.reserve(limit);
         }
-        &mut self.buf
+        BufMut::limit(&mut self.buf, limit)
+    }
+
+    /// Most bytes to read now. Unauthenticated: the rest of the first header, then (once
+    /// it passed its checks) the rest of its packet, nothing more. Authenticated: any.
+    pub(crate) fn read_limit(&self) -> usize {
+        if self.authenticated {
+            return usize::MAX;
+        }
+        let want = match Header::parse(&self.buf) {
+            Some(h) if self.prechecked => h.packet_len(),
+            Some(_) => 0,
+            None => HEADER_SIZE,
+        };
+        want.saturating_sub(self.buf.len())
+    }
+
+    /// Payload bytes this session will buffer before it authenticates: the announced
+    /// size of its first packet once that header passed its checks, else 0.
+    pub(crate) fn unauthenticated_bytes(&self) -> usize {
+        if self.authenticated || !self.prechecked {
+            return 0;
+        }
+        Header::parse(&self.buf).map_or(0, |h| h.size as usize)
+    }
+
+    /// Whether a packet of this session passed the HMAC check.
+    pub(crate) fn is_authenticated(&self) -> bool {
+        self.authenticated
     }
 
     /// Appends received bytes (what a read into [`Session::read_buffer`] does).
@@ -314,6 +366,10 @@ impl Session {
         }
         match &self.step {
             Step::Idle => Action::Read,
+            Step::Prechecking(header) => Action::FetchChecks {
+                header,
+                want_key: self.hmac_key.is_none(),
+            },
             Step::Oversize(header) => Action::FetchChecks {
                 header,
                 want_key: false,
@@ -336,6 +392,7 @@ impl Session {
     pub(crate) fn reply(&mut self, reply: Reply) {
         let step = std::mem::replace(&mut self.step, Step::Idle);
         self.step = match (step, reply) {
+            (Step::Prechecking(h), Reply::Checks(c)) => self.prechecked(h, c),
             (Step::Oversize(h), Reply::Checks(c)) => {
                 let r = c.oversize_failure(self.mode, &self.ip, &h);
                 self.reject(&h, r)
@@ -372,7 +429,10 @@ impl Session {
             Err(h) => return Step::Oversize(h),
         };
         if headers.is_empty() {
-            return Step::Idle;
+            return match Header::parse(&self.buf) {
+                Some(h) if !self.authenticated && !self.prechecked => Step::Prechecking(h),
+                _ => Step::Idle,
+            };
         }
         let chunk = self.buf.split_to(len).freeze();
         Step::Checking {
@@ -395,14 +455,32 @@ impl Session {
             reject,
             uuid,
             ty: h.data_type,
+            authenticated: self.authenticated,
+        }
+    }
+
+    /// The checks of the first header arrived before its payload: a-h, or read on.
+    fn prechecked(&mut self, h: Header, checks: Checks) -> Step {
+        self.take_key(&checks);
+        if let Some(r) = checks.first_failure(self.mode, &self.ip, &h) {
+            return self.reject(&h, r);
+        }
+        self.prechecked = true;
+        Step::Idle
+    }
+
+    /// Keeps the HMAC key and stream limit the first checks fetched.
+    fn take_key(&mut self, checks: &Checks) {
+        if self.hmac_key.is_none() {
+            self.hmac_key = checks.hmac_key.clone();
+            self.max_entries = checks.max_entries.unwrap_or(DEFAULT_STREAM_MAX_SIZE);
         }
     }
 
     /// The checks of a batch arrived: a-h first, then the identity rules (spec §2.5 i-n).
     fn checked(&mut self, batch: Batch, want_key: bool, checks: Checks) -> Step {
         if want_key {
-            self.hmac_key = checks.hmac_key.clone();
-            self.max_entries = checks.max_entries.unwrap_or(DEFAULT_STREAM_MAX_SIZE);
+            self.take_key(&checks);
         }
         let h0 = batch.first();
         if let Some(r) = checks.first_failure(self.mode, &self.ip, h0) {
@@ -414,6 +492,7 @@ impl Session {
             if !self.hmac_ok(&batch.chunk, 0, h0) {
                 return self.reject(h0, Reject::BadHmac);
             }
+            self.authenticated = true;
             if ty == DataType::EXTENDED {
                 return self.reject(h0, Reject::Type254First);
             }

@@ -8,10 +8,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use d4_core::config::ServerMode;
+use d4_core::config::{AdmissionSettings, ServerMode};
 use d4_core::proto::{encode_packet, DataType, Limits};
 use d4_core::store::{cmd, Cmd};
-use d4_server::connection::{self, Ctx};
+use d4_server::admission::Admission;
+use d4_server::connection::{self, Ctx, End};
 use d4_server::effects::Stores;
 use d4_server::kick::Registry;
 use proptest::prelude::*;
@@ -112,9 +113,19 @@ async fn ctx_for(store: &d4_testkit::Store, idle: Duration) -> Ctx {
         },
         mode: ServerMode::SharedSecret,
         limits: Limits::default(),
-        idle_timeout: idle,
+        admission: Admission::new(AdmissionSettings {
+            unauthenticated_timeout: idle,
+            ..AdmissionSettings::default()
+        }),
         registry: Registry::default(),
     }
+}
+
+/// Admits a connection from `peer` and serves it until it ends.
+async fn run_conn<S: AsyncRead + Unpin>(io: S, ctx: &Ctx, peer: std::net::SocketAddr) -> End {
+    let cancel = CancellationToken::new();
+    let ticket = ctx.admission.admit(peer, cancel.clone()).expect("admitted");
+    connection::run(io, ctx, ticket, cancel).await
 }
 
 #[test]
@@ -134,13 +145,14 @@ fn any_byte_stream_ends_the_session_without_panic() {
         let end = rt.block_on(async {
             tokio::time::timeout(
                 Duration::from_secs(10),
-                connection::run(reader, &ctx, peer, CancellationToken::new()),
+                run_conn(reader, &ctx, peer),
             )
             .await
         });
         prop_assert!(end.is_ok(), "session did not end");
     });
     assert!(ctx.registry.is_empty());
+    assert_eq!(ctx.admission.live(), 0, "every slot is freed");
 }
 
 /// A silent peer that never sent a header is closed after the idle timeout; one whose
@@ -153,7 +165,7 @@ async fn idle_timeouts() {
     let ctx = ctx_for(&store, Duration::from_millis(300)).await;
     let peer: std::net::SocketAddr = "127.0.0.1:40001".parse().unwrap();
     let (_keep_open, silent) = tokio::io::duplex(64);
-    let end = connection::run(silent, &ctx, peer, CancellationToken::new()).await;
+    let end = run_conn(silent, &ctx, peer).await;
     assert!(matches!(end, connection::End::Timeout), "{end:?}");
 
     let (mut w, r) = tokio::io::duplex(1 << 16);
@@ -165,7 +177,7 @@ async fn idle_timeouts() {
     let second = encode_packet(1, DataType(8), uuid, 0, key, b"later\n");
     let task = {
         let ctx = ctx.clone();
-        tokio::spawn(async move { connection::run(r, &ctx, peer, CancellationToken::new()).await })
+        tokio::spawn(async move { run_conn(r, &ctx, peer).await })
     };
     w.write_all(&first).await.unwrap();
     w.write_all(&second[..40]).await.unwrap();

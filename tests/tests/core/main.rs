@@ -3,7 +3,9 @@
 
 mod common;
 mod e2e;
+mod filewatcher;
 mod fuzz;
+mod hostile;
 mod ingest;
 mod meta;
 mod queues;

@@ -8,6 +8,7 @@
 pub mod ini;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 pub use ini::{parse_bool, Ini, IniError};
 
@@ -199,6 +200,9 @@ pub struct ServerConfig {
     pub tls_cert_file: PathBuf,
     /// TLS private key (PEM) (`[D4_Server] tls_key_file`).
     pub tls_key_file: PathBuf,
+    /// How `d4-server` shares its connection slots and memory with peers that have not
+    /// authenticated yet (`[D4_Server] max_connections`, ...).
+    pub admission: AdmissionSettings,
     /// Web admin listen host (`[Flask_Server] host`).
     pub web_host: String,
     /// Web admin port (`[Flask_Server] port`).
@@ -217,6 +221,90 @@ pub struct ServerConfig {
     pub unknown: Vec<String>,
 }
 
+/// The limits `d4-server` puts on connections that have not authenticated yet (d4-rs
+/// additions to `[D4_Server]`; upstream had none). A connection is *unauthenticated* from
+/// its TCP accept until its first packet passed the HMAC check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdmissionSettings {
+    /// Most simultaneous connections (`max_connections`, default 4096). At the cap, a new
+    /// connection evicts the oldest unauthenticated one; it is refused only when every
+    /// slot is held by an authenticated sensor.
+    pub max_connections: usize,
+    /// Most unauthenticated connections from one IPv4 address or one IPv6 /64
+    /// (`max_unauthenticated_per_address`, default 256); authenticated ones do not count,
+    /// so any number of sensors may share a NAT address as long as no more than this
+    /// many are in their handshake at once (the others are refused and reconnect).
+    pub max_unauthenticated_per_address: usize,
+    /// Time from TCP accept to the first authenticated packet, TLS handshake included
+    /// (`unauthenticated_timeout` in seconds, default 30). Not restarted by received
+    /// bytes, unlike upstream's 30 s inactivity timer.
+    pub unauthenticated_timeout: Duration,
+    /// Most payload bytes buffered for all unauthenticated connections together
+    /// (`unauthenticated_buffer_bytes`, default 32 MiB, at least one largest packet).
+    pub unauthenticated_buffer_bytes: usize,
+}
+
+impl AdmissionSettings {
+    /// The smallest buffer budget: one packet of the largest size the server accepts.
+    pub const MIN_BUFFER_BYTES: usize = d4_proto::MAX_PAYLOAD_SIZE as usize + d4_proto::HEADER_SIZE;
+
+    /// Reads the four options of `[D4_Server]`, each with its default when absent.
+    fn read(r: &Reader<'_>) -> Result<Self, ConfigError> {
+        let d = AdmissionSettings::default();
+        let s = "D4_Server";
+        let max_connections = at_least(r, s, "max_connections", d.max_connections, 1)?;
+        let max_unauthenticated_per_address = at_least(
+            r,
+            s,
+            "max_unauthenticated_per_address",
+            d.max_unauthenticated_per_address,
+            1,
+        )?;
+        let timeout = d.unauthenticated_timeout.as_secs() as usize;
+        let timeout = at_least(r, s, "unauthenticated_timeout", timeout, 1)?;
+        let unauthenticated_buffer_bytes = at_least(
+            r,
+            s,
+            "unauthenticated_buffer_bytes",
+            d.unauthenticated_buffer_bytes,
+            Self::MIN_BUFFER_BYTES,
+        )?;
+        Ok(AdmissionSettings {
+            max_connections,
+            max_unauthenticated_per_address,
+            unauthenticated_timeout: Duration::from_secs(timeout as u64),
+            unauthenticated_buffer_bytes,
+        })
+    }
+}
+
+impl Default for AdmissionSettings {
+    fn default() -> Self {
+        AdmissionSettings {
+            max_connections: 4096,
+            max_unauthenticated_per_address: 256,
+            unauthenticated_timeout: Duration::from_secs(30),
+            unauthenticated_buffer_bytes: 32 << 20,
+        }
+    }
+}
+
+/// An integer option of at least `min`, or `default` when absent.
+fn at_least(
+    r: &Reader<'_>,
+    section: &str,
+    key: &str,
+    default: usize,
+    min: usize,
+) -> Result<usize, ConfigError> {
+    let v: usize = r.parsed(section, key, default)?;
+    if v < min {
+        let reason = format!("must be at least {min}");
+        return Err(r.invalid(section, key, &v.to_string(), reason));
+    }
+    Ok(v)
+}
+
 /// Every section and option this program reads; others are reported as unknown.
 const KNOWN: &[(&str, &[&str])] = &[
     (
@@ -233,6 +321,10 @@ const KNOWN: &[(&str, &[&str])] = &[
             "analyzer_queues_max_size",
             "tls_cert_file",
             "tls_key_file",
+            "max_connections",
+            "max_unauthenticated_per_address",
+            "unauthenticated_timeout",
+            "unauthenticated_buffer_bytes",
         ],
     ),
     ("Flask_Server", &["host", "port"]),
@@ -326,6 +418,7 @@ impl ServerConfig {
                 r.opt("D4_Server", "tls_key_file")
                     .unwrap_or("gen_cert/server.key"),
             ),
+            admission: AdmissionSettings::read(&r)?,
             web_host: r
                 .opt("Flask_Server", "host")
                 .unwrap_or("127.0.0.1")
@@ -360,6 +453,39 @@ mod tests {
         assert_eq!(c.redis_cache.db, 3);
         assert_eq!(c.data_dir, PathBuf::from("data"));
         assert!(c.unknown.is_empty(), "{:?}", c.unknown);
+        assert_eq!(c.admission, AdmissionSettings::default());
+    }
+
+    #[test]
+    fn admission_defaults_apply_when_absent() {
+        let c = ServerConfig::from_text("[D4_Server]\nserver_mode = registration\n").unwrap();
+        let a = c.admission;
+        assert_eq!(a.max_connections, 4096);
+        assert_eq!(a.max_unauthenticated_per_address, 256);
+        assert_eq!(a.unauthenticated_timeout, Duration::from_secs(30));
+        assert_eq!(a.unauthenticated_buffer_bytes, 32 << 20);
+    }
+
+    /// Zero caps and a budget smaller than one largest packet would lock every sensor out.
+    #[test]
+    fn admission_values_below_their_minimum_are_rejected_by_name() {
+        for (key, value) in [
+            ("max_connections", "0"),
+            ("max_unauthenticated_per_address", "0"),
+            ("unauthenticated_timeout", "0"),
+            ("unauthenticated_buffer_bytes", "1000061"),
+        ] {
+            let text = format!("[D4_Server]\nserver_mode = registration\n{key} = {value}\n");
+            let err = ServerConfig::from_text(&text).unwrap_err().to_string();
+            assert!(
+                err.contains(key) && err.contains("at least"),
+                "{key}: {err}"
+            );
+        }
+        let ok =
+            "[D4_Server]\nserver_mode = registration\nunauthenticated_buffer_bytes = 1000062\n";
+        let c = ServerConfig::from_text(ok).unwrap();
+        assert_eq!(c.admission.unauthenticated_buffer_bytes, 1_000_062);
     }
 
     /// Corrupt each typed value of the sample in turn: the error must name that option.
@@ -372,6 +498,10 @@ mod tests {
             "port",
             "db",
             "use_default_save_directory",
+            "max_connections",
+            "max_unauthenticated_per_address",
+            "unauthenticated_timeout",
+            "unauthenticated_buffer_bytes",
         ] {
             let mut done = false;
             let text: String = SAMPLE

@@ -450,3 +450,85 @@ proptest! {
         prop_assert_eq!(got, want);
     }
 }
+
+/// Before authentication the session reads the first header only, runs the checks a-h
+/// on it, and only then lets the rest of that one packet in.
+#[test]
+fn unauthenticated_reads_stop_at_the_first_header_until_it_passed_its_checks() {
+    let data = packet(8, U1, KEY, b"payload\n");
+    let mut s = session(ServerMode::Registration, Limits::default());
+    assert_eq!(s.read_limit(), HEADER_SIZE);
+    s.feed(&data[..20]);
+    assert!(matches!(s.poll(), Action::Read));
+    assert_eq!(s.read_limit(), HEADER_SIZE - 20);
+    assert_eq!(s.unauthenticated_bytes(), 0);
+    s.feed(&data[20..HEADER_SIZE]);
+    assert!(matches!(
+        s.poll(),
+        Action::FetchChecks { want_key: true, .. }
+    ));
+    assert_eq!(s.read_limit(), 0, "no payload before the checks");
+    s.reply(Reply::Checks(pass()));
+    assert!(matches!(s.poll(), Action::Read));
+    assert_eq!(s.read_limit(), data.len() - HEADER_SIZE);
+    assert_eq!(s.unauthenticated_bytes(), 8);
+    s.feed(&data[HEADER_SIZE..]);
+    assert!(matches!(
+        s.poll(),
+        Action::FetchChecks {
+            want_key: false,
+            ..
+        }
+    ));
+    s.reply(Reply::Checks(pass()));
+    assert!(s.is_authenticated());
+    assert!(matches!(s.poll(), Action::Claim { .. }));
+    s.reply(Reply::Claimed(true));
+    assert!(matches!(s.poll(), Action::Accept(_)));
+    s.reply(Reply::Written);
+    assert_eq!(s.read_limit(), usize::MAX);
+    assert_eq!(s.unauthenticated_bytes(), 0);
+}
+
+/// An unregistered uuid is refused at its 62 header bytes, whatever size it announces.
+#[test]
+fn an_unregistered_header_is_refused_before_its_payload() {
+    let data = packet(8, U1, b"wrong key", &vec![b'x'; 1_000_000]);
+    let mut s = session(ServerMode::Registration, Limits::default());
+    let mut script = Script {
+        checks: vec![Checks {
+            registered: false,
+            ..pass()
+        }],
+        ..Script::passing()
+    };
+    let run = drive(&mut s, &data[..HEADER_SIZE], &[HEADER_SIZE], &mut script);
+    let r = run.rejected.expect("rejected at the header");
+    assert_eq!(r.reject, Reject::NotRegistered { uuid: hex(U1) });
+    assert!(!r.authenticated);
+}
+
+/// Only a peer whose packet passed the HMAC check counts as authenticated in its
+/// rejection (it may then create a sensor's `Error` field).
+#[test]
+fn rejections_say_whether_the_peer_authenticated() {
+    let mut s = session(ServerMode::SharedSecret, Limits::default());
+    let run = drive(
+        &mut s,
+        &packet(8, U1, b"nope", b"x"),
+        &[100],
+        &mut Script::passing(),
+    );
+    let r = run.rejected.unwrap();
+    assert_eq!((r.reject, r.authenticated), (Reject::BadHmac, false));
+
+    let mut s = session(ServerMode::SharedSecret, Limits::default());
+    let run = drive(
+        &mut s,
+        &packet(254, U1, KEY, b"x"),
+        &[100],
+        &mut Script::passing(),
+    );
+    let r = run.rejected.unwrap();
+    assert_eq!((r.reject, r.authenticated), (Reject::Type254First, true));
+}
