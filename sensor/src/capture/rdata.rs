@@ -319,7 +319,12 @@ fn bitmap(mut b: &[u8], s: &mut String) -> Option<()> {
         for (i, byte) in bits.iter().enumerate() {
             for bit in 0..8 {
                 if byte & (0x80 >> bit) != 0 {
-                    let code = u16::from(win) * 256 + (i as u16) * 8 + bit;
+                    // ldns keeps the type in a uint16_t: past the 32 bytes a window
+                    // may have, the number wraps around (and must not overflow here).
+                    let code = u16::from(win)
+                        .wrapping_mul(256)
+                        .wrapping_add((i as u16).wrapping_mul(8))
+                        .wrapping_add(bit);
                     s.push_str(&any_type_name(code));
                     s.push(' ');
                 }
