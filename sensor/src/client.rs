@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
-use crate::config::{ClientConfig, Destination};
+use crate::config::{ClientConfig, Destination, Source};
 use crate::goflags::parse_duration;
 use crate::packetizer::Signer;
+use crate::reject::RejectPolicy;
 use crate::sender::{self, NetOptions, NetSender, SendError, SessionStart};
 use crate::source::Emitter;
 use crate::stats::Stats;
@@ -79,6 +80,15 @@ pub struct ClientFlags {
     /// How long to wait at the end for the server to close after close_notify.
     #[arg(long = "drain-timeout", value_parser = parse_duration, default_value = "10s")]
     pub drain_timeout: Duration,
+    /// Keep retrying when the server rejects the sensor (closes the connection right
+    /// after the first packet, several times in a row). By default a finite input (stdin,
+    /// file, pcap file) then ends with an error; long-running sources always retry.
+    #[arg(long = "retry-rejected", value_parser = go_bool, default_value = "false", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub retry_rejected: bool,
+    /// At the end of the input, how long after its first packet a connection is watched
+    /// for a rejection before closing (Go duration; 0 = not watched).
+    #[arg(long = "accept-wait", value_parser = parse_duration, default_value = "1s")]
+    pub accept_wait: Duration,
 }
 
 /// The running sender and the means to feed it.
@@ -105,10 +115,43 @@ fn connector(
     Ok(Some(tokio_rustls::TlsConnector::from(Arc::new(conf))))
 }
 
+/// The network options of the configured destination (`None` for stdout).
+/// `finite_input`: the source ends by itself (stdin, file), so a rejected sensor gives up
+/// unless `--retry-rejected`.
+pub fn net_options(
+    cfg: &ClientConfig,
+    flags: &ClientFlags,
+    finite_input: bool,
+) -> anyhow::Result<Option<NetOptions>> {
+    let Destination::Net { host, port } = &cfg.destination else {
+        return Ok(None);
+    };
+    Ok(Some(NetOptions {
+        host: host.clone(),
+        port: *port,
+        tls: connector(cfg, flags)?,
+        connect_timeout: Some(flags.connect_timeout).filter(|d| !d.is_zero()),
+        keepalive: Some(flags.keepalive).filter(|d| !d.is_zero()),
+        retry_max: flags.retry,
+        replay_bytes: flags.replay_mb << 20,
+        replay_age: flags.replay_age,
+        drain_timeout: flags.drain_timeout,
+        reject: RejectPolicy {
+            uuid: crate::config::format_uuid(&cfg.uuid),
+            data_type: cfg.data_type.0,
+            tls: flags.tls,
+            give_up: finite_input && !flags.retry_rejected,
+            accept_wait: flags.accept_wait,
+        },
+    }))
+}
+
 /// Starts the sender for the configured destination. Must run inside a tokio runtime.
+/// `finite_input` as for [`net_options`].
 pub fn start(
     cfg: &ClientConfig,
     flags: &ClientFlags,
+    finite_input: bool,
     stats: Arc<Stats>,
 ) -> anyhow::Result<Pipeline> {
     if flags.tor {
@@ -126,22 +169,9 @@ pub fn start(
         meta: cfg.metaheader.clone(),
         snaplen: cfg.snaplen,
     };
-    let sender = match &cfg.destination {
-        Destination::Stdout => tokio::spawn(sender::run_stdout(rx, start, stats.clone())),
-        Destination::Net { host, port } => {
-            let opts = NetOptions {
-                host: host.clone(),
-                port: *port,
-                tls: connector(cfg, flags)?,
-                connect_timeout: Some(flags.connect_timeout).filter(|d| !d.is_zero()),
-                keepalive: Some(flags.keepalive).filter(|d| !d.is_zero()),
-                retry_max: flags.retry,
-                replay_bytes: flags.replay_mb << 20,
-                replay_age: flags.replay_age,
-                drain_timeout: flags.drain_timeout,
-            };
-            tokio::spawn(NetSender::new(opts, start, stats.clone()).run(rx))
-        }
+    let sender = match net_options(cfg, flags, finite_input)? {
+        None => tokio::spawn(sender::run_stdout(rx, start, stats.clone())),
+        Some(opts) => tokio::spawn(NetSender::new(opts, start, stats.clone()).run(rx)),
     };
     let emitter = Emitter {
         signer,
@@ -162,6 +192,71 @@ pub fn log_config(cfg: &ClientConfig) {
         tracing::info!(%uuid, file = %cfg.dir.join("uuid").display(), "UUIDv4 generated and saved.");
     }
     tracing::info!(%uuid, data_type = %cfg.data_type, snaplen = cfg.snaplen, destination = ?cfg.destination, "D4 client configured.");
+}
+
+/// `--check`: prints what the (already loaded) configuration says, checks the source
+/// file, then connects to the destination (TCP, then the TLS handshake, the certificate
+/// verified with `-cc`) and closes. `Err` names what is wrong. Whether the server
+/// accepts the sensor is only known once it sends (a rejection is reported then).
+pub fn check(cfg: &ClientConfig, flags: &ClientFlags) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    for w in &cfg.warnings {
+        println!("warning: {w}");
+    }
+    println!(
+        "configuration: OK (uuid {}, type {}, snaplen {}, source {:?}, destination {:?})",
+        crate::config::format_uuid(&cfg.uuid),
+        cfg.data_type,
+        cfg.snaplen,
+        cfg.source,
+        cfg.destination
+    );
+    check_source(&cfg.source)?;
+    let Some(opts) = net_options(cfg, flags, true).context("TLS settings")? else {
+        println!("connection: none to check (destination is stdout)");
+        return Ok(());
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let how = match (flags.tls, flags.check_cert) {
+        (false, _) => "plain TCP".to_string(),
+        (true, false) => "TLS, certificate not verified (-cc to verify)".to_string(),
+        (true, true) => format!(
+            "TLS, certificate verified against {}",
+            cfg.root_ca_path().display()
+        ),
+    };
+    let target = format!("{}:{}", opts.host, opts.port);
+    rt.block_on(probe(&opts))
+        .with_context(|| format!("connection to {target} ({how})"))?;
+    println!("connection: OK ({target}, {how})");
+    Ok(())
+}
+
+/// Connects with `opts` (bounded by the dial timeout, 10 s by default) and closes.
+async fn probe(opts: &NetOptions) -> anyhow::Result<()> {
+    use tokio::io::AsyncWriteExt as _;
+    let limit = opts.connect_timeout.unwrap_or(Duration::from_secs(10));
+    let mut c = tokio::time::timeout(limit, sender::dial(opts))
+        .await
+        .map_err(|_| anyhow::anyhow!("timed out after {limit:?}"))??;
+    // Nothing was sent: a failed close_notify is not the configuration's fault.
+    let _ = c.shutdown().await;
+    Ok(())
+}
+
+/// The file sources must exist and be readable (the folder is checked by the loader).
+fn check_source(source: &Source) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let path = match source {
+        Source::File(p) => p.clone(),
+        Source::Pcap => PathBuf::from("capture.pcap"),
+        _ => return Ok(()),
+    };
+    std::fs::File::open(&path).with_context(|| format!("source file {}", path.display()))?;
+    println!("source: OK ({} is readable)", path.display());
+    Ok(())
 }
 
 /// `--print-uuid`: prints the sensor uuid of `dir` on stdout, generated and saved

@@ -8,6 +8,7 @@
 //! - [`queue`]: bounded memory buffer with an optional on-disk spool.
 //! - [`capture`]: DNS capture → passivedns lines (pcap, etherparse, hickory-proto).
 //! - [`pdns_cli`]: passivedns flags and line sinks (log files, D4 packets).
+//! - [`reject`]: telling a server that rejects the sensor from a dropped connection.
 //! - [`sender`]: stdout / TLS delivery with reconnect, replay window and graceful close.
 //! - [`tls`]: rustls client configurations (`-cc` verification or goclient's accept-any).
 //! - [`client`]: glue used by `d4-client` and `d4-sensor`.
@@ -21,6 +22,7 @@ pub mod goflags;
 pub mod packetizer;
 pub mod pdns_cli;
 pub mod queue;
+pub mod reject;
 pub mod sender;
 pub mod source;
 pub mod stats;

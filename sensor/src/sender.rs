@@ -13,6 +13,11 @@
 //! the read side means it is gone and is noticed before the next write. TLS 1.3 session
 //! tickets are consumed that way too.
 //!
+//! A server that rejects the sensor closes the connection right after its first packet;
+//! [`crate::reject`] tells that from ordinary drops and decides when to give up. At the
+//! end of the input a connection younger than the policy's `accept_wait` is watched for
+//! that close first, so a short input to a rejecting server does not end as a success.
+//!
 //! At the end of the input the sender flushes, sends TLS close_notify and shuts its
 //! write side, then reads until the server closes (bounded by `drain_timeout`). Closing
 //! with unread input would make the kernel reset the connection and the server could
@@ -28,6 +33,7 @@ use tokio_rustls::TlsConnector;
 
 use crate::packetizer::{now_secs, Signer};
 use crate::queue::QueueReceiver;
+use crate::reject::{RejectPolicy, RejectTracker, Rejected};
 use crate::stats::Stats;
 
 /// A bidirectional byte stream (TLS or plain TCP).
@@ -55,6 +61,8 @@ pub struct NetOptions {
     pub replay_age: Duration,
     /// How long to wait for the server to close after our close_notify.
     pub drain_timeout: Duration,
+    /// How rejections are detected and reported, and whether to give up.
+    pub reject: RejectPolicy,
 }
 
 /// What goes first on every new connection: the meta header of types 2/254.
@@ -91,6 +99,9 @@ pub enum SendError {
         /// Last error.
         last: std::io::Error,
     },
+    /// The server kept closing the connection right after the first packet.
+    #[error(transparent)]
+    Rejected(#[from] Rejected),
 }
 
 /// Unacknowledged data older than this fails the connection (TCP_USER_TIMEOUT).
@@ -150,6 +161,9 @@ pub struct NetSender {
     window: VecDeque<(Instant, Vec<u8>)>,
     window_bytes: usize,
     connected_once: bool,
+    /// When the current connection got its first packet (`None`: nothing written yet).
+    first_write: Option<Instant>,
+    rejects: RejectTracker,
 }
 
 /// Result of one attempt to close gracefully.
@@ -161,6 +175,7 @@ enum CloseOutcome {
 impl NetSender {
     /// A sender for `opts`; nothing is connected yet.
     pub fn new(opts: NetOptions, start: SessionStart, stats: Arc<Stats>) -> NetSender {
+        let rejects = RejectTracker::new(opts.reject.clone());
         NetSender {
             opts,
             start,
@@ -168,6 +183,8 @@ impl NetSender {
             window: VecDeque::new(),
             window_bytes: 0,
             connected_once: false,
+            first_write: None,
+            rejects,
         }
     }
 
@@ -213,7 +230,7 @@ impl NetSender {
                         tracing::debug!(bytes = n, "Ignoring data from the server.");
                         continue;
                     }
-                    tracing::warn!(result = ?r.map(|_| ()), "Server closed the connection; reconnecting.");
+                    self.server_closed(&read_end(&r))?;
                     conn = None;
                 }
                 p = rx.recv() => match p {
@@ -221,22 +238,75 @@ impl NetSender {
                         batch.clear();
                         let n = collect_batch(&mut rx, first, &mut batch);
                         if let Err(e) = self.write_batch(c, &batch, n).await {
-                            tracing::warn!(error = %e, "Write to the D4 server failed; reconnecting.");
+                            self.server_closed(&e.to_string())?;
                             conn = None;
                         }
                     }
-                    None => match close(c, self.opts.drain_timeout).await {
-                        CloseOutcome::Done => return Ok(()),
-                        CloseOutcome::Reset(e) => {
-                            close_attempts += 1;
-                            tracing::warn!(error = %e, "Connection reset while closing; re-sending the replay window.");
-                            if close_attempts >= 3 {
-                                return Err(SendError::Close { attempts: close_attempts, last: e });
-                            }
+                    None => {
+                        if let Some(why) = self.watch_before_close(c, &mut scratch).await {
+                            self.server_closed(&why)?;
                             conn = None;
+                            continue;
                         }
-                    },
+                        match close(c, self.opts.drain_timeout).await {
+                            CloseOutcome::Done => return Ok(()),
+                            CloseOutcome::Reset(e) => {
+                                close_attempts += 1;
+                                tracing::warn!(error = %e, "Connection reset while closing; re-sending the replay window.");
+                                if close_attempts >= 3 {
+                                    return Err(SendError::Close { attempts: close_attempts, last: e });
+                                }
+                                conn = None;
+                            }
+                        }
+                    }
                 },
+            }
+        }
+    }
+
+    /// The server closed the connection (or a write failed): logs it and counts it as a
+    /// rejection when it came right after the first packet. `Err` when giving up.
+    fn server_closed(&mut self, why: &str) -> Result<(), Rejected> {
+        let early = RejectTracker::is_early(self.first_write.take());
+        if early {
+            tracing::warn!(
+                result = why,
+                "Server closed the connection right after the first packet; reconnecting."
+            );
+        } else {
+            tracing::warn!(result = why, "Server closed the connection; reconnecting.");
+        }
+        self.rejects.server_closed(early)
+    }
+
+    /// At the end of the input, before closing: a connection that got its first packet
+    /// less than `accept_wait` ago is watched until then, since a rejecting server closes
+    /// it by itself. Returns why the server closed it, or `None` if it stayed open.
+    async fn watch_before_close(
+        &mut self,
+        c: &mut Box<dyn Io>,
+        scratch: &mut [u8],
+    ) -> Option<String> {
+        let left = self
+            .opts
+            .reject
+            .accept_wait
+            .checked_sub(self.first_write?.elapsed())?;
+        let closed = tokio::time::timeout(left, async {
+            loop {
+                match c.read(scratch).await {
+                    Ok(1..) => continue,
+                    r => return read_end(&r),
+                }
+            }
+        })
+        .await;
+        match closed {
+            Ok(why) => Some(why),
+            Err(_) => {
+                self.rejects.accepted();
+                None
             }
         }
     }
@@ -252,6 +322,7 @@ impl NetSender {
         batch: &[u8],
         n: usize,
     ) -> std::io::Result<()> {
+        self.first_write.get_or_insert_with(Instant::now);
         // Into the window first: if the write fails these bytes are replayed.
         self.window.push_back((Instant::now(), batch.to_vec()));
         self.window_bytes += batch.len();
@@ -280,8 +351,13 @@ impl NetSender {
 
     /// Connects, sends the meta header and replays the window.
     async fn open(&mut self) -> std::io::Result<Box<dyn Io>> {
-        let mut c = self.dial().await?;
-        for p in self.start.packets() {
+        let mut c = dial(&self.opts).await?;
+        self.first_write = None;
+        let packets = self.start.packets();
+        if !packets.is_empty() || !self.window.is_empty() {
+            self.first_write = Some(Instant::now());
+        }
+        for p in packets {
             c.write_all(&p).await?;
         }
         let replay: usize = self.window.iter().map(|(_, b)| b.len()).sum();
@@ -304,36 +380,47 @@ impl NetSender {
         self.connected_once = true;
         Ok(c)
     }
+}
 
-    async fn dial(&self) -> std::io::Result<Box<dyn Io>> {
-        let addr = (self.opts.host.as_str(), self.opts.port);
-        let tcp = match self.opts.connect_timeout {
-            Some(t) if !t.is_zero() => tokio::time::timeout(t, TcpStream::connect(addr))
-                .await
-                .map_err(|_| {
-                std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timeout")
-            })??,
-            _ => TcpStream::connect(addr).await?,
-        };
-        tcp.set_nodelay(true)?;
-        let sock = socket2::SockRef::from(&tcp);
-        if let Some(k) = self.opts.keepalive {
-            let ka = socket2::TcpKeepalive::new().with_time(k).with_interval(k);
-            sock.set_tcp_keepalive(&ka)?;
+/// Connects to the D4 server of `opts` (TCP options, then the TLS handshake unless plain
+/// TCP). Also used by `--check`.
+pub async fn dial(opts: &NetOptions) -> std::io::Result<Box<dyn Io>> {
+    let addr = (opts.host.as_str(), opts.port);
+    let tcp = match opts.connect_timeout {
+        Some(t) if !t.is_zero() => tokio::time::timeout(t, TcpStream::connect(addr))
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timeout"))??,
+        _ => TcpStream::connect(addr).await?,
+    };
+    tcp.set_nodelay(true)?;
+    let sock = socket2::SockRef::from(&tcp);
+    if let Some(k) = opts.keepalive {
+        let ka = socket2::TcpKeepalive::new().with_time(k).with_interval(k);
+        sock.set_tcp_keepalive(&ka)?;
+    }
+    // A peer that vanished without a FIN/RST (power loss, partition) would otherwise
+    // block writes for the kernel's ~15 min retransmission limit.
+    sock.set_tcp_user_timeout(Some(USER_TIMEOUT))?;
+    let peer = tcp.peer_addr()?;
+    let Some(tls) = &opts.tls else {
+        tracing::info!(%peer, tls = false, "Connected to the D4 server.");
+        return Ok(Box::new(tcp));
+    };
+    let name = crate::tls::server_name(&opts.host)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let stream = tls.connect(name, tcp).await?;
+    tracing::info!(%peer, tls = true, "Connected to the D4 server.");
+    Ok(Box::new(stream))
+}
+
+/// How a read that ended the connection ended, in a few words for the log.
+fn read_end(r: &std::io::Result<usize>) -> String {
+    match r {
+        Ok(_) => "closed".into(),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            "closed without TLS close_notify".into()
         }
-        // A peer that vanished without a FIN/RST (power loss, partition) would otherwise
-        // block writes for the kernel's ~15 min retransmission limit.
-        sock.set_tcp_user_timeout(Some(USER_TIMEOUT))?;
-        let peer = tcp.peer_addr()?;
-        let Some(tls) = &self.opts.tls else {
-            tracing::info!(%peer, tls = false, "Connected to the D4 server.");
-            return Ok(Box::new(tcp));
-        };
-        let name = crate::tls::server_name(&self.opts.host)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-        let stream = tls.connect(name, tcp).await?;
-        tracing::info!(%peer, tls = true, "Connected to the D4 server.");
-        Ok(Box::new(stream))
+        Err(e) => e.to_string(),
     }
 }
 

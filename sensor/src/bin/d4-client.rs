@@ -26,11 +26,15 @@ struct Cli {
     /// Check the configuration directory and exit.
     #[arg(long)]
     validate: bool,
+    /// Check the configuration directory and the connection to the destination (TCP and
+    /// TLS handshake), print what is wrong and exit non-zero on any error.
+    #[arg(long, conflicts_with = "validate")]
+    check: bool,
     /// Print the sensor uuid and exit. A missing or unusable CONFDIR/uuid is generated
     /// and written first, as at a first start, so the sensor can be registered and
     /// approved on the server before it connects; an existing uuid is kept. Only the
     /// uuid file is read.
-    #[arg(long = "print-uuid", conflicts_with = "validate")]
+    #[arg(long = "print-uuid", conflicts_with_all = ["validate", "check"])]
     print_uuid: bool,
     #[command(flatten)]
     flags: ClientFlags,
@@ -56,6 +60,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         println!("configuration OK");
         return Ok(());
     }
+    if cli.check {
+        return client::check(&cfg, &cli.flags);
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -69,7 +76,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 async fn async_main(cfg: ClientConfig, flags: ClientFlags) -> anyhow::Result<()> {
     let stats = Arc::new(Stats::default());
     d4_sensor::spawn_stats_signal(stats.clone());
-    let pipe = client::start(&cfg, &flags, stats.clone())?;
+    // stdin and files end by themselves: a rejected sensor then exits non-zero.
+    let finite = matches!(cfg.source, Source::Stdin | Source::File(_) | Source::Pcap);
+    let pipe = client::start(&cfg, &flags, finite, stats.clone())?;
     let stop = CancellationToken::new();
     tokio::spawn(d4_core::runtime::wait_for_signal(stop.clone()));
     let em = pipe.emitter;
@@ -106,7 +115,12 @@ async fn async_main(cfg: ClientConfig, flags: ClientFlags) -> anyhow::Result<()>
     };
     drop(em);
     let sent = client::wait_sender(pipe.sender, &stats).await;
-    tracing::info!(stats = %stats.summary(), "Done.");
+    let end = if fed.is_ok() && sent.is_ok() {
+        "Done."
+    } else {
+        "Stopped."
+    };
+    tracing::info!(stats = %stats.summary(), "{end}");
     fed.context("source")?;
     sent?;
     Ok(())

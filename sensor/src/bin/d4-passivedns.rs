@@ -2,7 +2,7 @@
 //! reads a pcap file and writes passivedns lines to `-l` (answers) and `-L` (errors).
 
 use std::fs::OpenOptions;
-use std::io::Write;
+use std::io::{IsTerminal as _, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -21,9 +21,10 @@ const DEFAULT_LOG: &str = "/var/log/passivedns.log";
 struct Cli {
     #[command(flatten)]
     pdns: PdnsFlags,
-    /// Answer log file (`-` = stdout), appended to.
-    #[arg(short = 'l', default_value = DEFAULT_LOG)]
-    log: String,
+    /// Answer log file (`-` = stdout), appended to. Default: /var/log/passivedns.log,
+    /// as passivedns (warned about when stdout is a pipe: `-l -` sends the lines there).
+    #[arg(short = 'l')]
+    log: Option<String>,
     /// NXDOMAIN/error log file (`-` = stdout), created at start even when no error
     /// rcode is enabled; the same as -l shares its handle. Default: /var/log/passivedns.log,
     /// opened only when -X enables an error rcode.
@@ -87,6 +88,24 @@ fn error_log<'a>(
     (path != log).then_some(path)
 }
 
+/// The answer log: `-l`, else passivedns's default file. Without `-l` and with stdout
+/// piped (`d4-passivedns -r x.pcap | d4-client`) nothing reaches the pipe, which is
+/// almost never what was meant: a WARN says so (the default is kept for passivedns
+/// compatibility).
+fn answer_log(log: Option<&str>, stdout_is_terminal: bool) -> &str {
+    if let Some(l) = log {
+        return l;
+    }
+    if !stdout_is_terminal {
+        tracing::warn!(
+            "No -l given: DNS records go to {DEFAULT_LOG} (the passivedns default), not to \
+             standard output, which is a pipe or file here. Use `-l -` to write them to \
+             standard output (e.g. `d4-passivedns -r x.pcap -l - | d4-client -c conf`)."
+        );
+    }
+    DEFAULT_LOG
+}
+
 fn main() {
     let cli = Cli::parse();
     d4_core::runtime::init_tracing(if cli.quiet { "warn" } else { "info" });
@@ -97,6 +116,8 @@ fn main() {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    // First, so the hint is seen even when the run then fails (e.g. /var/log not writable).
+    let log = answer_log(cli.log.as_deref(), std::io::stdout().is_terminal());
     if cli.daemon || cli.syslog || cli.syslog_errors {
         anyhow::bail!(
             "-D, -y and -Y are not supported: run in the foreground and log to files or stdout"
@@ -109,8 +130,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let opts = cli.pdns.engine_options();
     let fmt = cli.pdns.line_format();
     let source = cli.pdns.source()?;
-    let answers = open(&cli.log)?;
-    let errors = match error_log(cli.nxd_log.as_deref(), &cli.log, &opts) {
+    let answers = open(log)?;
+    let errors = match error_log(cli.nxd_log.as_deref(), log, &opts) {
         Some(path) => Some(open(path)?),
         None => None,
     };

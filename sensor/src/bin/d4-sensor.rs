@@ -31,9 +31,13 @@ struct Cli {
     /// Check the configuration directory and flags, then exit.
     #[arg(long)]
     validate: bool,
+    /// Check the configuration directory, the capture flags and the connection to the
+    /// destination (TCP and TLS handshake); exit non-zero on any error.
+    #[arg(long, conflicts_with = "validate")]
+    check: bool,
     /// Print the sensor uuid and exit (generated and written to CONFDIR/uuid first when
     /// missing, as at a first start; an existing uuid is kept).
-    #[arg(long = "print-uuid", conflicts_with = "validate")]
+    #[arg(long = "print-uuid", conflicts_with_all = ["validate", "check"])]
     print_uuid: bool,
     #[command(flatten)]
     pdns: PdnsFlags,
@@ -64,11 +68,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         );
     }
     client::log_config(&cfg);
-    if cli.validate {
+    if cli.validate || cli.check {
         cli.pdns.engine_options();
         cli.pdns.line_format();
+    }
+    if cli.validate {
         println!("configuration OK");
         return Ok(());
+    }
+    if cli.check {
+        return client::check(&cfg, &cli.flags);
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -82,8 +91,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 async fn async_main(cfg: ClientConfig, cli: Cli) -> anyhow::Result<()> {
     let stats = Arc::new(Stats::default());
     d4_sensor::spawn_stats_signal(stats.clone());
-    let pipe = client::start(&cfg, &cli.flags, stats.clone())?;
-    if reads_lines_from_stdin(&cfg, &cli) {
+    // stdin and a pcap file end by themselves: a rejected sensor then exits non-zero;
+    // a live capture keeps retrying.
+    let from_stdin = reads_lines_from_stdin(&cfg, &cli);
+    let finite = from_stdin || cli.pdns.read.is_some();
+    let pipe = client::start(&cfg, &cli.flags, finite, stats.clone())?;
+    if from_stdin {
         tracing::info!(
             "No -i/-r and source is stdin: streaming passivedns lines from standard input."
         );
@@ -94,7 +107,12 @@ async fn async_main(cfg: ClientConfig, cli: Cli) -> anyhow::Result<()> {
         };
         drop(em);
         let sent = client::wait_sender(pipe.sender, &stats).await;
-        tracing::info!(stats = %stats.summary(), "Done.");
+        let end = if fed.is_ok() && sent.is_ok() {
+            "Done."
+        } else {
+            "Stopped."
+        };
+        tracing::info!(stats = %stats.summary(), "{end}");
         fed.context("stdin")?;
         return sent;
     }
@@ -121,7 +139,12 @@ async fn async_main(cfg: ClientConfig, cli: Cli) -> anyhow::Result<()> {
     };
     // The sink (and its channel sender) is gone with the capture task: the sender drains.
     let sent = client::wait_sender(pipe.sender, &stats).await;
-    tracing::info!(stats = %stats.summary(), bad = ?bad, "Done.");
+    let end = if captured.is_ok() && sent.is_ok() {
+        "Done."
+    } else {
+        "Stopped."
+    };
+    tracing::info!(stats = %stats.summary(), bad = ?bad, "{end}");
     captured.context("capture")?;
     sent?;
     Ok(())
