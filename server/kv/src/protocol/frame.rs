@@ -17,6 +17,8 @@ use bytes::{Bytes, BytesMut};
 pub(crate) const MAX_MULTIBULK: i64 = 1024 * 1024;
 /// Largest accepted bulk argument (Redis `proto-max-bulk-len`: 512 MB).
 pub(crate) const MAX_BULK: i64 = 512 * 1024 * 1024;
+/// Most bytes reserved ahead of what a client has sent for an incomplete argument.
+const RESERVE_STEP: usize = 1024 * 1024;
 /// Largest inline request line (Redis `PROTO_INLINE_MAX_SIZE`: 64 KB).
 pub(crate) const MAX_INLINE: usize = 64 * 1024;
 
@@ -123,8 +125,10 @@ fn parse_multibulk(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, FrameError>
         let start = hend + 2;
         let stop = start + len as usize;
         if buf.len() < stop + 2 {
-            // Make room for the whole argument at once instead of growing in small steps.
-            buf.reserve(stop + 2 - buf.len());
+            // Make room for the argument in large steps instead of small ones, but never
+            // more than [`RESERVE_STEP`] ahead of the bytes received: a header alone
+            // announcing 512 MB must not make an unauthenticated client cost 512 MB.
+            buf.reserve((stop + 2 - buf.len()).min(RESERVE_STEP));
             return Ok(None);
         }
         spans.push((start, stop));
@@ -317,5 +321,12 @@ mod tests {
         assert_eq!(parse_request(&mut b).unwrap().unwrap().len(), 1);
         assert_eq!(parse_request(&mut b).unwrap().unwrap().len(), 1);
         assert!(b.is_empty());
+    }
+
+    #[test]
+    fn a_huge_announced_bulk_reserves_only_a_step_ahead() {
+        let mut buf = BytesMut::from(&b"*1\r\n$536870912\r\nabc"[..]);
+        assert_eq!(parse_request(&mut buf), Ok(None));
+        assert!(buf.capacity() <= 2 * RESERVE_STEP, "{}", buf.capacity());
     }
 }
