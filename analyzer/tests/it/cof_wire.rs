@@ -149,10 +149,8 @@ fn partial_keys_never_give_null_or_non_integer_times() {
     assert_eq!(got, want, "{}", r.body);
     // The WARN is written after the answer is sent: wait for it.
     assert!(
-        cof.proc.wait_for_output(
-            "Records with partial s:/l:/o: keys",
-            Duration::from_secs(5)
-        ),
+        cof.proc
+            .wait_for_output("Records with partial s:/l:/o: keys", Duration::from_secs(5)),
         "{}",
         cof.proc.output()
     );
