@@ -2,6 +2,7 @@
 //!
 //! - [`config`]: `server.conf` (Python configparser INI) into typed settings.
 //! - [`keys`]: every Redis key name and value format of the D4 server stores.
+//! - [`metrics`]: Prometheus text of a registry and the `--metrics` HTTP listener.
 //! - [`queues`]: analyzer-queue management (create, edit, flush, remove, deliver).
 //! - [`runtime`]: tracing set-up, signals, the shutdown token and deadline of every daemon.
 //! - [`tls`]: the TLS certificate loader of the servers (ingest and web).
@@ -11,6 +12,7 @@
 
 pub mod config;
 pub mod keys;
+pub mod metrics;
 pub mod queues;
 pub mod runtime;
 pub mod store;

@@ -36,6 +36,9 @@ pub struct DaemonArgs {
     /// variable overrides it.
     #[arg(long, default_value = "info")]
     pub log: String,
+    /// Serve Prometheus metrics on `http://ADDR:PORT/metrics` (off by default).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// Installs the `tracing` subscriber on stderr: `D4_LOG` if set, else `default_filter`.

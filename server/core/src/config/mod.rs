@@ -6,6 +6,7 @@
 //! unchanged; malformed values are errors naming the section, option and value.
 
 pub mod ini;
+pub mod monitoring;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -33,6 +34,16 @@ pub enum ConfigError {
         path: PathBuf,
         /// The syntax error (shown in the message, so not chained as a source too).
         error: IniError,
+    },
+    /// A required section is absent. Upstream's loader fails the same way
+    /// (`NoSectionError`); falling back to defaults would instead surface later as a
+    /// "connection refused" on a port the operator never configured.
+    #[error("[{section}]: section missing (required; it sets {keys})")]
+    MissingSection {
+        /// Section name.
+        section: String,
+        /// The options the section holds, for the message.
+        keys: String,
     },
     /// A required option is missing.
     #[error("[{section}] {key}: missing (required)")]
@@ -82,6 +93,17 @@ impl<'a> Reader<'a> {
     /// A raw string option, if present.
     pub fn opt(&self, section: &str, key: &str) -> Option<&'a str> {
         self.ini.get(section, key)
+    }
+
+    /// Fails naming `section` if the file has no such section; `keys` lists what it sets.
+    pub fn require_section(&self, section: &str, keys: &str) -> Result<(), ConfigError> {
+        if self.ini.has_section(section) {
+            return Ok(());
+        }
+        Err(ConfigError::MissingSection {
+            section: section.into(),
+            keys: keys.into(),
+        })
     }
 
     /// A required string option.
@@ -148,8 +170,10 @@ pub struct RedisEndpoint {
 }
 
 impl RedisEndpoint {
-    /// Reads `[section] host/port/db`, with the given defaults for absent options.
+    /// Reads `[section] host/port/db`, with the given defaults for absent options; the
+    /// section itself is required, so a deleted store section is named, not guessed.
     pub fn read(r: &Reader<'_>, section: &str, port: u16, db: u8) -> Result<Self, ConfigError> {
+        r.require_section(section, "host, port, db")?;
         let host = r.opt(section, "host").unwrap_or("localhost").to_string();
         if host.is_empty() {
             return Err(r.invalid(section, "host", "", "empty host".into()));
@@ -217,6 +241,8 @@ pub struct ServerConfig {
     pub redis_analyzer: RedisEndpoint,
     /// Web cache (6380 db 3).
     pub redis_cache: RedisEndpoint,
+    /// Monitor alerts (`[Notifications]`, d4-rs addition).
+    pub notifications: monitoring::NotificationSettings,
     /// Options present in the file that this program does not know, as `[section] key`.
     pub unknown: Vec<String>,
 }
@@ -333,6 +359,7 @@ const KNOWN: &[(&str, &[&str])] = &[
     ("Redis_SERV", &["host", "port", "db"]),
     ("Redis_ANALYZER", &["host", "port", "db"]),
     ("Redis_CACHE", &["host", "port", "db"]),
+    ("Notifications", monitoring::KNOWN_KEYS),
 ];
 
 impl ServerConfig {
@@ -429,6 +456,8 @@ impl ServerConfig {
             redis_serv: RedisEndpoint::read(&r, "Redis_SERV", 6380, 1)?,
             redis_analyzer: RedisEndpoint::read(&r, "Redis_ANALYZER", 6380, 2)?,
             redis_cache: RedisEndpoint::read(&r, "Redis_CACHE", 6380, 3)?,
+            notifications: monitoring::NotificationSettings::read(ini)
+                .map_err(|e| r.invalid(monitoring::SECTION, e.key, &e.value, e.reason))?,
             unknown,
         })
     }
@@ -439,6 +468,44 @@ mod tests {
     use super::*;
 
     const SAMPLE: &str = include_str!("../../../../conf/server.conf.sample");
+
+    /// The store sections of a minimal file, empty: every option takes its default.
+    const STORE_SECTIONS: [&str; 5] = [
+        "Redis_STREAM",
+        "Redis_METADATA",
+        "Redis_SERV",
+        "Redis_ANALYZER",
+        "Redis_CACHE",
+    ];
+
+    /// `text` followed by the (required) store sections.
+    fn with_stores(text: &str) -> String {
+        STORE_SECTIONS
+            .iter()
+            .fold(text.to_string(), |t, s| format!("{t}[{s}]\n"))
+    }
+
+    /// A deleted store section is an error naming it, not a default port that later
+    /// shows as "connection refused".
+    #[test]
+    fn a_missing_store_section_is_named() {
+        for section in STORE_SECTIONS {
+            let text: String = SAMPLE
+                .split_inclusive('\n')
+                .scan(false, |inside, l| {
+                    if l.trim_start().starts_with('[') {
+                        *inside = l.trim() == format!("[{section}]");
+                    }
+                    Some(if *inside { "" } else { l })
+                })
+                .collect();
+            let err = ServerConfig::from_text(&text).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("[{section}]")) && err.contains("section missing"),
+                "{section}: {err}"
+            );
+        }
+    }
 
     #[test]
     fn sample_loads_with_upstream_defaults() {
@@ -458,7 +525,8 @@ mod tests {
 
     #[test]
     fn admission_defaults_apply_when_absent() {
-        let c = ServerConfig::from_text("[D4_Server]\nserver_mode = registration\n").unwrap();
+        let c = ServerConfig::from_text(&with_stores("[D4_Server]\nserver_mode = registration\n"))
+            .unwrap();
         let a = c.admission;
         assert_eq!(a.max_connections, 4096);
         assert_eq!(a.max_unauthenticated_per_address, 256);
@@ -476,7 +544,9 @@ mod tests {
             ("unauthenticated_buffer_bytes", "1000061"),
         ] {
             let text = format!("[D4_Server]\nserver_mode = registration\n{key} = {value}\n");
-            let err = ServerConfig::from_text(&text).unwrap_err().to_string();
+            let err = ServerConfig::from_text(&with_stores(&text))
+                .unwrap_err()
+                .to_string();
             assert!(
                 err.contains(key) && err.contains("at least"),
                 "{key}: {err}"
@@ -484,7 +554,7 @@ mod tests {
         }
         let ok =
             "[D4_Server]\nserver_mode = registration\nunauthenticated_buffer_bytes = 1000062\n";
-        let c = ServerConfig::from_text(ok).unwrap();
+        let c = ServerConfig::from_text(&with_stores(ok)).unwrap();
         assert_eq!(c.admission.unauthenticated_buffer_bytes, 1_000_062);
     }
 
@@ -523,8 +593,10 @@ mod tests {
 
     #[test]
     fn unknown_options_are_reported_not_rejected() {
-        let c =
-            ServerConfig::from_text("[D4_Server]\nserver_mode = shared-secret\nfoo = 1\n").unwrap();
+        let c = ServerConfig::from_text(&with_stores(
+            "[D4_Server]\nserver_mode = shared-secret\nfoo = 1\n",
+        ))
+        .unwrap();
         assert_eq!(c.unknown, vec!["[D4_Server] foo".to_string()]);
         assert_eq!(c.server_mode, ServerMode::SharedSecret);
     }

@@ -29,6 +29,12 @@ pub const TO_MONITOR_SENSORS: &str = "to_monitor:sensors";
 pub const SENSORS_MONITORING_LAST_UPDATED: &str = "sensors_monitoring:last_updated";
 /// SET of monitored sensors currently in error.
 pub const SENSORS_MONITORING_ERRORS: &str = "sensors_monitoring:sensors_error";
+/// d4-rs: SET of analyzer queue uuids at their size limit (items being trimmed), kept by
+/// the monitor of `d4-workers`; a member leaves when the queue drops to half its limit.
+pub const SENSORS_MONITORING_QUEUE_FULL: &str = "sensors_monitoring:queue_full";
+/// d4-rs: SET of analyzer queue uuids holding items whose length has not decreased for
+/// `[Notifications] queue_not_consumed_delay` (nothing pops them), kept by the monitor.
+pub const SENSORS_MONITORING_QUEUE_NOT_CONSUMED: &str = "sensors_monitoring:queue_not_consumed";
 
 /// Fields of `metadata_uuid:<uuid>`.
 pub mod field {
