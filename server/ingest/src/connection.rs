@@ -16,6 +16,7 @@
 //! [`run`] is generic over the reader so tests can feed it any byte sequence.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use d4_core::config::ServerMode;
@@ -28,6 +29,7 @@ use tracing::{debug, info, warn};
 use crate::admission::{Admission, Ticket};
 use crate::effects::{self, Stores};
 use crate::kick::Registry;
+use crate::metrics::Metrics;
 use crate::reject::Reject;
 use crate::session::{Action, Reply, Session};
 
@@ -44,6 +46,8 @@ pub struct Ctx {
     pub admission: Arc<Admission>,
     /// Live sessions, for kicks.
     pub registry: Registry,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<Metrics>,
 }
 
 /// How a session ended.
@@ -61,6 +65,20 @@ pub enum End {
     Io(std::io::Error),
     /// The store failed; the connection is dropped so the sensor retries.
     Store(StoreError),
+}
+
+impl End {
+    /// The `end` label of the `d4_server_connection_ends_total` metric.
+    pub fn label(&self) -> &'static str {
+        match self {
+            End::Eof => "eof",
+            End::Rejected(_) => "rejected",
+            End::Cancelled => "cancelled",
+            End::Timeout => "timeout",
+            End::Io(_) => "io_error",
+            End::Store(_) => "store_error",
+        }
+    }
 }
 
 /// Who is on the other end, as the stores key it.
@@ -91,6 +109,7 @@ pub async fn run<S: AsyncRead + Unpin>(
         ip: peer_ip(&ticket.peer()),
     };
     let mut session = Session::new(who.session.clone(), who.ip.clone(), ctx.mode, ctx.limits);
+    ctx.metrics.connection();
     ctx.registry.insert(&who.session, cancel.clone());
     let end = serve(&mut io, ctx, &who, &mut session, &mut ticket, &cancel).await;
     ctx.registry.remove(&who.session);
@@ -98,14 +117,67 @@ pub async fn run<S: AsyncRead + Unpin>(
         warn!(session = %who.session, %error, "Disconnect cleanup failed.");
     }
     log_end(&who, session.uuid(), &end);
+    ctx.metrics.ended(end.label());
     end
+}
+
+/// Rejections logged at WARN per minute; past that they go to INFO, so that a flood of bad
+/// peers cannot flood the log while a misconfigured sensor is still seen by the operator.
+static REJECTION_WARNINGS: WarnBudget = WarnBudget::new(20);
+
+/// A number of log lines allowed per wall-clock minute.
+struct WarnBudget {
+    per_minute: u32,
+    /// The current minute (high 32 bits) and the lines logged in it (low 32 bits).
+    state: AtomicU64,
+}
+
+impl WarnBudget {
+    const fn new(per_minute: u32) -> Self {
+        WarnBudget {
+            per_minute,
+            state: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether one more line fits in this minute's budget (and takes it).
+    fn allow(&self) -> bool {
+        let minute = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() / 60);
+        let mut current = self.state.load(Ordering::Relaxed);
+        loop {
+            let (m, n) = (current >> 32, current & u64::from(u32::MAX));
+            let n = if m == minute & u64::from(u32::MAX) {
+                n
+            } else {
+                0
+            };
+            if n >= u64::from(self.per_minute) {
+                return false;
+            }
+            let next = ((minute & u64::from(u32::MAX)) << 32) | (n + 1);
+            match self.state.compare_exchange_weak(
+                current,
+                next,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(seen) => current = seen,
+            }
+        }
+    }
 }
 
 fn log_end(who: &Peer, uuid: Option<&str>, end: &End) {
     let (session, ip, uuid) = (&who.session, &who.ip, uuid.unwrap_or("-"));
     match end {
+        End::Rejected(r) if REJECTION_WARNINGS.allow() => {
+            warn!(%session, %ip, uuid, reason = r.kind(), "Sensor rejected: {r}.")
+        }
         End::Rejected(r) => {
-            info!(%session, %ip, uuid, reason = r.kind(), "{r}.")
+            info!(%session, %ip, uuid, reason = r.kind(), "Sensor rejected: {r}.")
         }
         End::Store(error) => {
             warn!(%session, uuid, %error, "Store error, connection dropped.")
@@ -175,10 +247,15 @@ async fn drive(ctx: &Ctx, who: &Peer, session: &mut Session) -> Result<Option<Re
             }
             Action::Accept(accepted) => {
                 effects::write_accepted(st, ip, id, accepted).await?;
+                let bytes = accepted.packets.iter().map(|(_, p)| p.len() as u64).sum();
+                let packets = accepted.packets.len() as u64;
+                ctx.metrics
+                    .accepted(&accepted.uuid, accepted.ty, packets, bytes);
                 session.reply(Reply::Written);
             }
             Action::Reject(r) => {
                 effects::apply_reject(st, r, ip, id).await?;
+                ctx.metrics.rejected(r.reject.kind(), r.ty);
                 return Ok(Some(r.reject.clone()));
             }
         }
@@ -199,5 +276,13 @@ mod tests {
         assert_eq!(peer_ip(&p), "127.0.0.1");
         let p: SocketAddr = "[::1]:5".parse().unwrap();
         assert_eq!(peer_ip(&p), "::1");
+    }
+
+    #[test]
+    fn the_warning_budget_allows_its_lines_then_refuses() {
+        let budget = WarnBudget::new(3);
+        let allowed = (0..10).filter(|_| budget.allow()).count();
+        // Three, or a few more if the minute turned during the loop.
+        assert!((3..=6).contains(&allowed), "{allowed}");
     }
 }

@@ -11,6 +11,7 @@
 //! - [`kick`]: the live-session registry and kick requests from the web.
 //! - [`startup`]: keys written at start and clean-up of stale connection state.
 //! - [`connected`]: which sensors are connected now (for the web and monitoring).
+//! - [`metrics`]: the Prometheus counters served by `--metrics`.
 //!
 //! Every key comes from [`d4_core::keys`]; no store key is formatted here. Every store
 //! call goes through the facade [`d4_core::store`].
@@ -20,6 +21,7 @@ pub mod connected;
 pub mod connection;
 pub mod effects;
 pub mod kick;
+pub mod metrics;
 pub mod reject;
 pub mod server;
 mod session;

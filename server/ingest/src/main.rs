@@ -1,6 +1,8 @@
 //! `d4-server`: the D4 TLS ingest server. Reads `server.conf`, prepares the stores,
 //! listens for sensors until SIGINT/SIGTERM (the `d4_core::runtime` daemon plumbing).
 
+use std::sync::Arc;
+
 use anyhow::Context;
 use clap::Parser;
 use d4_core::proto::Limits;
@@ -8,6 +10,7 @@ use d4_core::runtime::{connect_role, DaemonArgs};
 use d4_server::admission::Admission;
 use d4_server::connection::Ctx;
 use d4_server::effects::Stores;
+use d4_server::metrics::Metrics;
 use d4_server::{kick, server, startup};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
@@ -36,6 +39,12 @@ async fn run(cli: Cli, stop: CancellationToken) -> anyhow::Result<()> {
     if cli.daemon.validate {
         println!("{}: OK", cli.daemon.config.display());
         return Ok(());
+    }
+    // Metrics first: they answer while the stores are still unreachable.
+    let admission = Admission::new(cfg.admission);
+    let (metrics, metrics_registry) = Metrics::registered(admission.clone());
+    if let Some(addr) = cli.daemon.metrics {
+        d4_core::metrics::spawn(addr, Arc::new(metrics_registry), stop.clone()).await?;
     }
     let Some(stream) = connect_role(&cfg.redis_stream, "Redis_STREAM", &stop).await? else {
         info!("Stopped before the stores were reachable.");
@@ -67,8 +76,9 @@ async fn run(cli: Cli, stop: CancellationToken) -> anyhow::Result<()> {
         },
         mode: cfg.server_mode,
         limits: Limits::default(),
-        admission: Admission::new(cfg.admission),
+        admission,
         registry: registry.clone(),
+        metrics,
     };
     let kicker = tokio::spawn(kick::poll_kicks(stream, registry, stop.clone()));
     server::serve(listener, tls, ctx, stop.clone()).await;

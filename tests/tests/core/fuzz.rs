@@ -118,6 +118,7 @@ async fn ctx_for(store: &d4_testkit::Store, idle: Duration) -> Ctx {
             ..AdmissionSettings::default()
         }),
         registry: Registry::default(),
+        metrics: Default::default(),
     }
 }
 
