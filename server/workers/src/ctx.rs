@@ -1,11 +1,14 @@
 //! What every worker family shares: the stores, the queue manager, the data folder.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use d4_core::config::RedisEndpoint;
 use d4_core::queues::Queues;
 use d4_core::store::Store;
+
+use crate::metrics::Metrics;
 
 /// What every worker family shares.
 pub struct Ctx {
@@ -21,4 +24,6 @@ pub struct Ctx {
     pub data_dir: PathBuf,
     /// How long queue targets are cached.
     pub target_ttl: Duration,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<Metrics>,
 }

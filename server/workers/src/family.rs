@@ -216,6 +216,7 @@ impl Family {
         reader: &Store,
         stop: &CancellationToken,
     ) -> Result<(), StoreError> {
+        self.ctx.metrics.sessions(self.ty, self.sessions.len());
         let mut keys = Vec::new();
         let mut ids = Vec::new();
         let mut owner: HashMap<String, (String, u8)> = HashMap::new();
@@ -274,6 +275,7 @@ impl Family {
         let checkpoint = worker.checkpoint();
         let mut lines = Vec::new();
         let flow = worker.entries(&ctx, ty, &entries, &mut lines).await;
+        ctx.metrics.processed(ty, entries.len(), lines.len());
         let queue = worker.queue_kind();
         if let Flow::Abort = flow {
             self.sessions.remove(s);
@@ -355,6 +357,7 @@ impl Family {
             };
             match attempt {
                 Ok(d) => {
+                    self.ctx.metrics.delivered(kind, d);
                     self.note_trimmed(d.trimmed);
                     return true;
                 }

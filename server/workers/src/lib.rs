@@ -18,6 +18,9 @@
 //! - `pcap`: type 1.
 //! - `lines`: line reassembly across packets.
 //! - `files`: rotating files, gzip, and whole-element files whose paths are queued.
+//! - [`metrics`]: the Prometheus counters served by `--metrics`.
+//! - `monitor`: sensor-down, queue-full and queue-not-consumed alerts (`--no-monitor`
+//!   turns it off where several workers share the stores).
 //!
 //! A new D4 type handler: a row (and, if new, a `Handler` variant) in `d4_proto::types`,
 //! then one worker file here with its arm in `dispatch` and its variant in `session`.
@@ -35,6 +38,8 @@ mod flow;
 mod ja3;
 mod lines;
 mod meta;
+pub mod metrics;
+pub mod monitor;
 mod pcap;
 mod session;
 mod text;

@@ -20,6 +20,10 @@ struct Cli {
     /// Worker types to run (comma separated manager types).
     #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_FAMILIES.to_vec())]
     types: Vec<u8>,
+    /// Do not run the sensor and queue monitor (run it in one d4-workers only when
+    /// several share the stores; it is safe but redundant in more).
+    #[arg(long)]
+    no_monitor: bool,
 }
 
 fn main() {
@@ -35,6 +39,11 @@ async fn run(cli: Cli, stop: CancellationToken) -> anyhow::Result<()> {
         println!("{}: OK", cli.daemon.config.display());
         return Ok(());
     }
+    // Metrics first: they answer while the stores are still unreachable.
+    let (metrics, registry) = d4_workers::metrics::Metrics::registered();
+    if let Some(addr) = cli.daemon.metrics {
+        d4_core::metrics::spawn(addr, Arc::new(registry), stop.clone()).await?;
+    }
     let Some(stream) = connect_role(&cfg.redis_stream, "Redis_STREAM", &stop).await? else {
         return Ok(());
     };
@@ -48,13 +57,23 @@ async fn run(cli: Cli, stop: CancellationToken) -> anyhow::Result<()> {
     // (upstream's default `$D4_HOME/data` was).
     let data_dir = std::path::absolute(&cfg.data_dir)
         .with_context(|| format!("data directory {}", cfg.data_dir.display()))?;
+    let queues = Queues::new(meta.clone(), analyzer, cfg.analyzer_queues_max_size);
+    let monitor = (!cli.no_monitor).then(|| {
+        let m = d4_workers::monitor::Monitor::new(
+            meta.clone(),
+            queues.clone(),
+            cfg.notifications.clone(),
+        );
+        tokio::spawn(m.run(stop.child_token()))
+    });
     let ctx = Arc::new(d4_workers::Ctx {
         stream,
         stream_endpoint: cfg.redis_stream.clone(),
         meta: meta.clone(),
-        queues: Queues::new(meta, analyzer, cfg.analyzer_queues_max_size),
+        queues: queues.clone(),
         data_dir: data_dir.clone(),
         target_ttl: DEFAULT_TARGET_TTL,
+        metrics,
     });
     info!(
         types = ?cli.types,
@@ -62,9 +81,13 @@ async fn run(cli: Cli, stop: CancellationToken) -> anyhow::Result<()> {
         stream = %cfg.redis_stream.url(),
         "D4 workers running (stream store {}).", cfg.redis_stream.url()
     );
-    d4_workers::run(ctx, &kinds, stop)
-        .await
-        .context("worker family")?;
+    let ran = d4_workers::run(ctx, &kinds, stop.clone()).await;
+    stop.cancel();
+    if let Some(m) = monitor {
+        // The monitor only logs; a panic in it must not hide the workers' own result.
+        let _ = m.await;
+    }
+    ran.context("worker family")?;
     info!("D4 workers stopped.");
     Ok(())
 }

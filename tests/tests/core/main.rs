@@ -8,5 +8,7 @@ mod fuzz;
 mod hostile;
 mod ingest;
 mod meta;
+mod metrics;
+mod monitor;
 mod queues;
 mod workers;
