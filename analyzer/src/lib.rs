@@ -5,11 +5,13 @@
 //! - [`ingest`]: `pdns-ingestion`: crash-safe batched FIFO pops of `analyzer:8:<uuid>` (through
 //!   a processing list) and the ingestion loop.
 //! - [`import`]: `pdns-import`: COF NDJSON, passivedns logs, gzip and COF websocket streams.
+//! - [`check`]: `--check` of every program and the configuration warnings logged at start.
 //! - [`cof`]: `pdns-cof-server`: the COF HTTP API, its store lookups and its NDJSON records.
 //!
 //! Every store access goes through the facade `d4_core::store`; the binaries run under
 //! `d4_core::runtime` (logging, signals, shutdown deadline).
 
+pub mod check;
 pub mod cof;
 pub mod import;
 pub mod ingest;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+use d4_analyzer::check::{self, Program};
 use d4_analyzer::cof::{self, ServeOptions};
 use d4_analyzer::model::config::AnalyzerConfig;
 
@@ -33,20 +34,23 @@ struct Args {
     /// Store command timeout in milliseconds (then the request gets a 503).
     #[arg(long, default_value_t = 2000)]
     store_timeout_ms: u64,
-    /// Check the configuration and exit.
+    /// Check the configuration file only and exit.
     #[arg(long)]
     validate: bool,
+    /// Check the configuration and reach the store; print what is wrong and exit (1 on any
+    /// error).
+    #[arg(long, conflicts_with = "validate")]
+    check: bool,
 }
 
 fn main() {
     let args = Args::parse();
-    let cfg = match AnalyzerConfig::load_or_default(args.config.as_deref()) {
+    let (cfg, path) = match AnalyzerConfig::load_or_default(args.config.as_deref()) {
         Ok((cfg, path)) if args.validate => {
-            println!("{}: OK", path.display());
-            drop(cfg);
-            std::process::exit(0);
+            std::process::exit(check::config_report(&cfg, Program::StoreOnly).print(&path))
         }
-        Ok((cfg, _)) => cfg,
+        Ok((cfg, path)) if args.check => std::process::exit(run_check(&cfg, &path)),
+        Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("pdns-cof-server: {e:#}");
             std::process::exit(1);
@@ -59,6 +63,20 @@ fn main() {
         store_timeout: Duration::from_millis(args.store_timeout_ms.max(1)),
     };
     d4_core::runtime::run_daemon("pdns-cof-server", cfg.log_filter(), |stop| async move {
+        check::log_config_warnings(&cfg, &path);
         cof::serve(&cfg, &opts, stop).await
     })
+}
+
+/// `--check`: prints the report; returns the exit status.
+fn run_check(cfg: &AnalyzerConfig, path: &std::path::Path) -> i32 {
+    match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt
+            .block_on(check::check(cfg, Program::StoreOnly))
+            .print(path),
+        Err(e) => {
+            eprintln!("pdns-cof-server: cannot start the runtime: {e}");
+            1
+        }
+    }
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
+use d4_analyzer::check::{self, Program};
 use d4_analyzer::import::{Format, Importer, Summary};
 use d4_analyzer::model::config::AnalyzerConfig;
 use tokio_util::sync::CancellationToken;
@@ -35,6 +36,10 @@ struct Args {
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
+    /// Check the configuration and reach the store; print what is wrong and exit (0 when
+    /// fine, 2 on any error).
+    #[arg(long)]
+    check: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -69,9 +74,17 @@ fn main() {
 
 /// Ok(false) when some records were rejected.
 fn import(args: Args) -> anyhow::Result<bool> {
-    let (cfg, _) = AnalyzerConfig::load_or_default(args.config.as_deref())?;
-    d4_core::runtime::init_tracing(cfg.log_filter());
+    let (cfg, path) = AnalyzerConfig::load_or_default(args.config.as_deref())?;
     let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    if args.check {
+        let report = rt.block_on(check::check(&cfg, Program::StoreOnly));
+        if report.print(&path) != 0 {
+            std::process::exit(2);
+        }
+        std::process::exit(0);
+    }
+    d4_core::runtime::init_tracing(cfg.log_filter());
+    check::log_config_warnings(&cfg, &path);
     rt.block_on(run(args, cfg))
 }
 

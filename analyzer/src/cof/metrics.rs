@@ -1,12 +1,26 @@
-//! Prometheus counters of the COF server, rendered by `/metrics`.
+//! Prometheus metrics of the COF server (prefix `pdns_cof_`), rendered by `/metrics` through
+//! `d4_core::metrics`:
+//!
+//! - `requests` (counter, labels `route`, `status`): requests by route and HTTP status.
+//! - `request_duration_seconds` (histogram, label `route`): time to answer.
+//! - `records` (counter): COF records returned.
+//! - `store_processed_records` (counter): the store's `stats:processed` (records ingested,
+//!   by every ingestion and import), read at each scrape. It replaces the gauge
+//!   `pdns_store_processed` of earlier versions.
 
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
+use d4_core::metrics::prometheus_client::collector::Collector;
+use d4_core::metrics::prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use d4_core::metrics::prometheus_client::metrics::counter::{ConstCounter, Counter};
+use d4_core::metrics::prometheus_client::metrics::family::Family;
+use d4_core::metrics::prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use d4_core::metrics::prometheus_client::registry::Registry;
 
-/// Routes with their own counters.
+/// Routes with their own series.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Route {
     /// `/query/<q>`.
@@ -17,84 +31,111 @@ pub(crate) enum Route {
     Info,
 }
 
-const ROUTES: [(Route, &str); 3] = [
-    (Route::Query, "query"),
-    (Route::Fquery, "fquery"),
-    (Route::Info, "info"),
-];
-
-#[derive(Debug, Default)]
-struct RouteCounters {
-    ok: AtomicU64,
-    client_err: AtomicU64,
-    server_err: AtomicU64,
-    micros: AtomicU64,
+impl Route {
+    fn label(self) -> &'static str {
+        match self {
+            Route::Query => "query",
+            Route::Fquery => "fquery",
+            Route::Info => "info",
+        }
+    }
 }
 
-/// Request and record counters.
-#[derive(Debug, Default)]
+/// A label set: (name, value) pairs.
+type Labels = Vec<(&'static str, String)>;
+
+/// Builds the latency histogram of one route: 250 µs to about 8 s.
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.000_25, 2.0, 16))
+}
+
+/// `stats:processed` as last read, exported as a counter (-1: never read, not exported).
+#[derive(Debug)]
+struct StoreProcessed(Arc<AtomicI64>);
+
+impl Collector for StoreProcessed {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Ok(v) = u64::try_from(self.0.load(Relaxed)) else {
+            return Ok(());
+        };
+        let c = ConstCounter::new(v);
+        let m = encoder.encode_descriptor(
+            "store_processed_records",
+            "Records ingested into the pDNS store (stats:processed), read at scrape time",
+            None,
+            c.metric_type(),
+        )?;
+        c.encode(m)
+    }
+}
+
+/// Request and record metrics, with their registry.
+#[derive(Debug)]
 pub(crate) struct Metrics {
-    routes: [RouteCounters; 3],
-    records: AtomicU64,
+    requests: Family<Labels, Counter>,
+    durations: Family<Labels, Histogram, fn() -> Histogram>,
+    records: Counter,
+    processed: Arc<AtomicI64>,
+    registry: Registry,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let requests = Family::<Labels, Counter>::default();
+        let durations: Family<Labels, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(latency_histogram);
+        let records = Counter::default();
+        let processed = Arc::new(AtomicI64::new(-1));
+        let mut registry = Registry::with_prefix("pdns_cof");
+        registry.register(
+            "requests",
+            "COF API requests by route and HTTP status",
+            requests.clone(),
+        );
+        registry.register(
+            "request_duration_seconds",
+            "Time to answer a COF API request, by route",
+            durations.clone(),
+        );
+        registry.register("records", "COF records returned", records.clone());
+        registry.register_collector(Box::new(StoreProcessed(processed.clone())));
+        Metrics {
+            requests,
+            durations,
+            records,
+            processed,
+            registry,
+        }
+    }
 }
 
 impl Metrics {
-    fn idx(route: Route) -> usize {
-        ROUTES.iter().position(|(r, _)| *r == route).unwrap_or(0)
-    }
-
     /// Counts one request: `Ok(records)` or the error status.
     pub(crate) fn observe(&self, route: Route, result: Result<usize, StatusCode>, took: Duration) {
-        let c = &self.routes[Self::idx(route)];
-        match result {
+        let status = match result {
             Ok(n) => {
-                c.ok.fetch_add(1, Relaxed);
-                self.records.fetch_add(n as u64, Relaxed);
+                self.records.inc_by(n as u64);
+                StatusCode::OK
             }
-            Err(s) if s.is_client_error() => {
-                c.client_err.fetch_add(1, Relaxed);
-            }
-            Err(_) => {
-                c.server_err.fetch_add(1, Relaxed);
-            }
-        }
-        c.micros
-            .fetch_add(took.as_micros().min(u64::MAX as u128) as u64, Relaxed);
+            Err(s) => s,
+        };
+        self.requests
+            .get_or_create(&vec![
+                ("route", route.label().to_string()),
+                ("status", status.as_u16().to_string()),
+            ])
+            .inc();
+        self.durations
+            .get_or_create(&vec![("route", route.label().to_string())])
+            .observe(took.as_secs_f64());
     }
 
-    /// Text exposition format; `processed` is `stats:processed` read at scrape time.
+    /// The OpenMetrics text; `processed` is `stats:processed` read now (`None` when the
+    /// store did not answer: the last value read is shown).
     pub(crate) fn render(&self, processed: Option<i64>) -> String {
-        let mut out = String::new();
-        out.push_str("# HELP pdns_cof_requests_total COF API requests by route and outcome.\n# TYPE pdns_cof_requests_total counter\n");
-        for (route, name) in ROUTES {
-            let c = &self.routes[Self::idx(route)];
-            for (outcome, v) in [
-                ("ok", &c.ok),
-                ("client_error", &c.client_err),
-                ("server_error", &c.server_err),
-            ] {
-                let _ = writeln!(
-                    out,
-                    "pdns_cof_requests_total{{route=\"{name}\",outcome=\"{outcome}\"}} {}",
-                    v.load(Relaxed)
-                );
-            }
-        }
-        out.push_str("# HELP pdns_cof_request_seconds_total Time spent answering, by route.\n# TYPE pdns_cof_request_seconds_total counter\n");
-        for (route, name) in ROUTES {
-            let us = self.routes[Self::idx(route)].micros.load(Relaxed);
-            let _ = writeln!(
-                out,
-                "pdns_cof_request_seconds_total{{route=\"{name}\"}} {:.6}",
-                us as f64 / 1e6
-            );
-        }
-        out.push_str("# HELP pdns_cof_records_total COF records returned.\n# TYPE pdns_cof_records_total counter\n");
-        let _ = writeln!(out, "pdns_cof_records_total {}", self.records.load(Relaxed));
         if let Some(p) = processed {
-            out.push_str("# HELP pdns_store_processed Records ingested (stats:processed).\n# TYPE pdns_store_processed gauge\n");
-            let _ = writeln!(out, "pdns_store_processed {p}");
+            self.processed.store(p.max(0), Relaxed);
         }
-        out
+        d4_core::metrics::render(&self.registry)
     }
 }

@@ -216,9 +216,6 @@ async fn metrics_page(req: HttpRequest, st: web::Data<State>) -> Result<HttpResp
     authenticate(&req, &st)?;
     let processed = read_info(&st.store).await.map(|(s, _)| s).ok();
     Ok(HttpResponse::Ok()
-        .insert_header((
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        ))
+        .insert_header((header::CONTENT_TYPE, d4_core::metrics::CONTENT_TYPE))
         .body(st.metrics.render(processed)))
 }

@@ -11,8 +11,11 @@
 //! pushed back to the tail of the queue, so it is read first again later. Bad lines are
 //! counted in `stats:rejected` and logged once per batch.
 
+pub mod metrics;
 mod queue;
+pub mod watch;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use d4_core::store::{Backoff, ErrorClass, Policy, Store};
@@ -20,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::model::config::AnalyzerConfig;
 use crate::write::{self, Batch};
+use metrics::Metrics;
 use queue::Queue;
 
 /// Reply timeout of both connections: short enough that a write stuck on a dead store ends
@@ -45,6 +49,10 @@ pub struct Options {
     pub drain: bool,
     /// Names this ingestion's processing list; ingestions sharing a queue need distinct ids.
     pub id: String,
+    /// How often the queue's registration on the D4 server is checked (`watch`).
+    pub queue_check: Duration,
+    /// Metrics to update (`--metrics`), if any.
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 impl Default for Options {
@@ -55,6 +63,8 @@ impl Default for Options {
             max_backoff: Duration::from_secs(5),
             drain: false,
             id: DEFAULT_ID.to_string(),
+            queue_check: Duration::from_secs(60),
+            metrics: None,
         }
     }
 }
@@ -95,6 +105,15 @@ pub async fn run(
     let Some(store) = Store::connect_until(&cfg.store, policy, "pDNS store", stop).await? else {
         return Ok(Totals::default());
     };
+    if let Some(meta) = cfg.metadata_endpoint() {
+        let watcher = stop.child_token();
+        tokio::spawn(watch::watch(
+            meta,
+            uuid.to_string(),
+            opts.queue_check,
+            watcher,
+        ));
+    }
     let mut queue = Queue::new(d4_store, uuid, &opts.id);
     tracing::info!(queue = queue.key(), processing = queue.processing_key(), d4_server = %d4.url(), store = %cfg.store.url(), "Starting and using FIFO {} from D4 server.", queue.key());
     Ok(ingest(cfg, &mut queue, &store, opts, stop).await)
@@ -125,12 +144,16 @@ async fn ingest(
         }
         let batch = Batch::from_lines(lines.iter().map(Vec::as_slice), cfg);
         report_rejects(&batch);
+        let started = Instant::now();
         if !write(cfg, store, &batch, opts, stop).await {
             give_back(queue, &lines).await;
             break;
         }
         if !ack(queue, opts, stop).await {
             break;
+        }
+        if let Some(m) = &opts.metrics {
+            m.batch_written(lines.len(), &batch, started.elapsed());
         }
         totals.lines += lines.len() as u64;
         totals.processed += batch.processed as u64;
@@ -176,7 +199,12 @@ async fn pop(
                     return Some(lines);
                 }
             }
-            Ok(lines) => return Some(lines),
+            Ok(lines) => {
+                if let Some(m) = &opts.metrics {
+                    m.queue_length(queue.backlog());
+                }
+                return Some(lines);
+            }
             Err(e) => {
                 tracing::warn!(queue = queue.key(), error = %e, retry_in = ?backoff.delay(), "Cannot pop the analyzer queue, retrying.");
                 *recovering = true;

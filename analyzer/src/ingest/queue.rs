@@ -52,6 +52,11 @@ impl Queue {
         &self.key
     }
 
+    /// The queue's length after the last pop (`usize::MAX` before the first).
+    pub(crate) fn backlog(&self) -> usize {
+        self.backlog
+    }
+
     /// The processing list key.
     pub(crate) fn processing_key(&self) -> &str {
         &self.processing

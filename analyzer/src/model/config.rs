@@ -92,7 +92,54 @@ pub struct AnalyzerConfig {
     pub auth_limit: AuthLimit,
     /// Default optional fields of COF records.
     pub cof_format: CofFormat,
+    /// Options no analyzer program reads, as `[section] key` (warned, never an error, so
+    /// a typo is seen but upstream files still load).
+    pub unknown: Vec<String>,
 }
+
+/// Every section and option the analyzer programs read (`[expiration]` takes any RR type).
+const KNOWN: &[(&str, &[&str])] = &[
+    (
+        "global",
+        &[
+            "my-uuid",
+            "d4-server",
+            "logging-level",
+            "sensor-id",
+            "ingestion-id",
+        ],
+    ),
+    ("exclude", &["substring"]),
+    ("store", &["host", "port", "db"]),
+    (
+        "cof",
+        &[
+            "origin",
+            "basic-auth",
+            "token",
+            "auth-failure-burst",
+            "auth-failure-rate",
+            "rdata-list",
+            "bailiwick",
+        ],
+    ),
+];
+
+/// `[section] key` of every option of `ini` outside [`KNOWN`] (and outside `[expiration]`).
+fn unknown_options(ini: &Ini) -> Vec<String> {
+    ini.sections()
+        .filter(|s| *s != "expiration")
+        .flat_map(|s| ini.options(s).map(move |(k, _)| (s, k)))
+        .filter(|(s, k)| !KNOWN.iter().any(|(ks, keys)| ks == s && keys.contains(k)))
+        .map(|(s, k)| format!("[{s}] {k}"))
+        .collect()
+}
+
+/// How an operator creates the type-8 queue the ingestion reads (part of every message about a
+/// missing queue).
+pub const HOW_TO_CREATE: &str = "Create a type-8 queue (web admin: Server Management → Add \
+     queue; or `d4-queues create --type 8`; or `./LAUNCH.sh -l -q`) and write its uuid as \
+     [global] my-uuid (`d4-queues set-analyzer-uuid conf/analyzer.conf <uuid>`).";
 
 /// Upstream's constant COF origin.
 pub const DEFAULT_ORIGIN: &str = "origin not configured";
@@ -176,6 +223,7 @@ impl AnalyzerConfig {
                 rdata_list: r.boolean("cof", "rdata-list", false)?,
                 bailiwick: r.boolean("cof", "bailiwick", false)?,
             },
+            unknown: unknown_options(ini),
         })
     }
 
@@ -191,6 +239,29 @@ impl AnalyzerConfig {
                 .as_ref()
                 .ok_or_else(|| missing("d4-server"))?,
         ))
+    }
+
+    /// Why `[global] my-uuid` cannot name a D4 queue, if it cannot: the D4 web and
+    /// `d4-queues` only create queues with version-4 uuids, so any other value (such as a
+    /// placeholder left from an example) means nothing will ever arrive.
+    pub fn my_uuid_problem(&self) -> Option<String> {
+        let uuid = self.my_uuid.as_deref()?;
+        if d4_core::proto::uuid::is_valid_uuid_v4_str(uuid) {
+            return None;
+        }
+        Some(format!(
+            "[global] my-uuid = {uuid:?} is not a queue uuid (a lowercase version-4 uuid): no D4 queue can have this name, so \
+             nothing will arrive. {HOW_TO_CREATE}"
+        ))
+    }
+
+    /// The D4 server's metadata store, where queues are registered: the host and port of
+    /// `[global] d4-server`, db [`keys::METADATA_DB`].
+    pub fn metadata_endpoint(&self) -> Option<RedisEndpoint> {
+        self.d4_server.as_ref().map(|e| RedisEndpoint {
+            db: keys::METADATA_DB,
+            ..e.clone()
+        })
     }
 
     /// Expiry for a type, if configured.
@@ -465,6 +536,47 @@ mod tests {
             assert_eq!(c.log_filter(), filter, "{level}");
         }
         assert_eq!(load("", &[]).expect("cfg").log_filter(), "info");
+    }
+
+    #[test]
+    fn unknown_options_are_listed_not_rejected() {
+        let c = load(SAMPLE, &[]).expect("sample");
+        assert!(c.unknown.is_empty(), "{:?}", c.unknown);
+        let c = load(
+            "[global]\nmy-uuid = x\nmyuuid = y\n[cof]\norgin = o\n[extra]\nk = v\n[expiration]\nA = 5\n",
+            &[],
+        )
+        .expect("cfg");
+        let mut unknown = c.unknown.clone();
+        unknown.sort();
+        assert_eq!(unknown, ["[cof] orgin", "[extra] k", "[global] myuuid"]);
+    }
+
+    #[test]
+    fn my_uuid_must_be_a_queue_uuid() {
+        let c = load(SAMPLE, &[]).expect("sample");
+        assert_eq!(c.my_uuid_problem(), None);
+        for bad in [
+            "my-uuid",
+            "6a2461ce-c29d-44fc-b4fa",
+            "6A2461CE-C29D-44FC-B4FA-947D68826639",
+        ] {
+            let c = load(&format!("[global]\nmy-uuid = {bad}\n"), &[]).expect("cfg");
+            let p = c.my_uuid_problem().unwrap_or_default();
+            assert!(
+                p.contains("[global] my-uuid") && p.contains("d4-queues"),
+                "{bad}: {p}"
+            );
+        }
+        assert_eq!(
+            load("", &[]).expect("cfg").metadata_endpoint(),
+            None,
+            "no d4-server, no metadata store"
+        );
+        assert_eq!(
+            c.metadata_endpoint().map(|e| e.url()).as_deref(),
+            Some("redis://127.0.0.1:6380/0")
+        );
     }
 
     #[test]

@@ -24,6 +24,11 @@ pub fn processing(uuid: &str, id: &str) -> String {
 /// Database index of the analyzer queues on the D4 server's Redis (spec `d4-core-server.md` §3.3).
 pub const QUEUE_DB: u8 = 2;
 
+/// Database index of the D4 server's metadata store (upstream `[Redis_METADATA] db`), on the
+/// same Redis as the queues: queue `<uuid>` is registered there as hash `analyzer:<uuid>`
+/// (its name belongs to d4-core's `keys::meta`).
+pub const METADATA_DB: u8 = 0;
+
 /// Forward set `r:<q>:<t>`: answers seen for a name and type.
 pub fn forward(q: &str, t: u16) -> String {
     format!("r:{q}:{t}")

@@ -4,6 +4,7 @@
 mod cof;
 mod cof_wire;
 mod common;
+mod diagnostics;
 mod import;
 mod ingestion;
 mod ingestion_crash;
