@@ -49,6 +49,6 @@ read -r code loc < <(post /analyzer_queue/create_queue_post --data-urlencode "cs
   --data-urlencode "analyzer_type=$TYPE" --data-urlencode "analyzer_uuid=$QUEUE" \
   --data-urlencode "description=$DESC")
 case "$loc" in
-  /server_management#*) echo "${loc#/server_management#}" ;;
+  /server_management*#*) echo "${loc##*#}" ;;
   *) echo "queue creation failed (HTTP $code)" >&2; exit 1 ;;
 esac

@@ -68,5 +68,6 @@ pub fn app(
                 ))
                 .add(("Strict-Transport-Security", "max-age=31536000")),
         )
+        .wrap(actix_web::middleware::from_fn(routes::metrics::track))
         .configure(configure)
 }

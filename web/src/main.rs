@@ -130,7 +130,10 @@ async fn serve(
         .client_disconnect_timeout(Duration::from_secs(5))
         .shutdown_timeout(8)
         .disable_signals()
-        .max_connections(2048);
+        .max_connections(2048)
+        // Without it, about one new connection in five waited ~40 ms for its first
+        // response (Nagle's algorithm against the client's delayed ACK).
+        .tcp_nodelay(true);
     if let Some(w) = cli.workers {
         server = server.workers(w.max(1));
     }

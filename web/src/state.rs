@@ -20,6 +20,8 @@ pub struct Settings {
     pub server_mode: String,
     /// `[D4_Server] analyzer_queues_max_size`.
     pub analyzer_default_max: u64,
+    /// The whois program run by the sensor page's lookup (`whois` from `PATH`).
+    pub whois_program: PathBuf,
 }
 
 impl Settings {
@@ -35,6 +37,7 @@ impl Settings {
                 ServerMode::SharedSecret => "shared-secret".into(),
             },
             analyzer_default_max: cfg.analyzer_queues_max_size,
+            whois_program: PathBuf::from("whois"),
         }
     }
 }

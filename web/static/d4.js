@@ -141,6 +141,8 @@
     e.preventDefault();
     var out = document.getElementById("whois-out");
     if (!out) return;
+    var box = document.getElementById("whois-box");
+    if (box) box.classList.remove("hidden");
     out.textContent = "Loading…";
     fetch("/whois_data?ip=" + encodeURIComponent(b.getAttribute("data-whois")), { credentials: "same-origin" })
       .then(function (r) { return r.json(); })
@@ -155,5 +157,39 @@
     t.querySelectorAll("tbody tr").forEach(function (tr) {
       tr.style.display = tr.textContent.toLowerCase().indexOf(q) >= 0 ? "" : "none";
     });
+  });
+})();
+
+// Sortable tables: a click on a `th[data-sort-col]` of a `table[data-sortable]` orders the
+// rows by that column (numbers as numbers, the rest as text), again to reverse.
+(function () {
+  "use strict";
+  function key(tr, i) {
+    var td = tr.children[i];
+    if (!td) return "";
+    return (td.getAttribute("data-sort") || td.textContent).trim().toLowerCase();
+  }
+  function compare(a, b) {
+    var x = Number(a), y = Number(b);
+    if (a !== "" && b !== "" && !isNaN(x) && !isNaN(y)) return x - y;
+    return a < b ? -1 : a > b ? 1 : 0;
+  }
+  document.addEventListener("click", function (e) {
+    var th = e.target.closest ? e.target.closest("table[data-sortable] th[data-sort-col]") : null;
+    if (!th) return;
+    var table = th.closest("table");
+    var body = table.tBodies[0];
+    if (!body) return;
+    var col = Array.prototype.indexOf.call(th.parentNode.children, th);
+    var dir = th.getAttribute("aria-sort") === "ascending" ? -1 : 1;
+    table.querySelectorAll("th[aria-sort]").forEach(function (h) { h.removeAttribute("aria-sort"); });
+    th.setAttribute("aria-sort", dir === 1 ? "ascending" : "descending");
+    var rows = Array.prototype.filter.call(body.rows, function (r) { return r.cells.length > 1; });
+    rows.sort(function (a, b) { return dir * compare(key(a, col), key(b, col)); });
+    rows.forEach(function (r) { body.appendChild(r); });
+  });
+  // A page-size choice applies at once.
+  document.addEventListener("change", function (e) {
+    if (e.target.matches && e.target.matches("select[data-autosubmit]") && e.target.form) e.target.form.submit();
   });
 })();

@@ -7,6 +7,8 @@ use crate::auth::guard::state;
 use crate::auth::{User, UserAction};
 use crate::charts::{hbar, stacked, Bar};
 use crate::error::{redirect, WebError};
+use crate::state::AppState;
+use crate::store::sensors;
 use crate::store::server::{self, Daily};
 use crate::types::describe;
 use crate::util::today_key;
@@ -55,48 +57,66 @@ async fn type_bars(req: &HttpRequest) -> Result<Vec<Bar>, WebError> {
         .collect())
 }
 
-fn top_sensors(mut series: BTreeMap<String, Vec<f64>>) -> BTreeMap<String, Vec<f64>> {
-    if series.len() <= HISTORY_SENSORS {
-        return series;
+/// The per-sensor history reduced to the [`HISTORY_SENSORS`] biggest senders over the
+/// period (by total), with the count and packets of the rest for the caption: stacking the
+/// rest as one "others" bar would hide every sensor once there are hundreds of them.
+#[derive(Debug, Default)]
+struct TopSensors {
+    /// Series of the kept sensors, keyed by uuid.
+    series: BTreeMap<String, Vec<f64>>,
+    /// Sensors in the period.
+    total: usize,
+    /// Packets of the sensors not drawn.
+    rest_packets: f64,
+}
+
+fn top_sensors(mut series: BTreeMap<String, Vec<f64>>) -> TopSensors {
+    let total = series.len();
+    if total <= HISTORY_SENSORS {
+        return TopSensors {
+            series,
+            total,
+            rest_packets: 0.0,
+        };
     }
     let mut by_total: Vec<(String, f64)> = series
         .iter()
         .map(|(k, v)| (k.clone(), v.iter().sum()))
         .collect();
-    by_total.sort_by(|a, b| b.1.total_cmp(&a.1));
+    by_total.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let rest_packets = by_total.iter().skip(HISTORY_SENSORS).map(|(_, n)| n).sum();
     let keep: Vec<String> = by_total
         .into_iter()
         .take(HISTORY_SENSORS)
         .map(|(k, _)| k)
         .collect();
-    let mut other: Vec<f64> = Vec::new();
-    series.retain(|k, v| {
-        if keep.contains(k) {
-            return true;
-        }
-        other.resize(v.len().max(other.len()), 0.0);
-        for (o, x) in other.iter_mut().zip(v.iter()) {
-            *o += x;
-        }
-        false
-    });
-    let short: BTreeMap<String, Vec<f64>> = series
-        .into_iter()
-        .map(|(k, v)| (k.chars().take(8).collect::<String>(), v))
-        .collect();
-    let mut out = short;
-    out.insert("(others)".into(), other);
-    out
+    series.retain(|k, _| keep.contains(k));
+    TopSensors {
+        series,
+        total,
+        rest_packets,
+    }
+}
+
+/// Puts the monitoring state on the dashboard: sensors in `sensors_monitoring:sensors_error`
+/// and the queue alerts of the monitor.
+async fn insert_monitoring(st: &AppState, ctx: &mut tera::Context) -> Result<(), WebError> {
+    let down = sensors::monitoring_errors(&st.stores.meta).await?;
+    let queues = sensors::queue_alerts(&st.stores.meta).await?;
+    ctx.insert("sensors_down", &down);
+    ctx.insert("queue_alerts", &queues);
+    Ok(())
 }
 
 async fn index(u: User, req: HttpRequest) -> Result<HttpResponse, WebError> {
     let st = state(&req)?;
     let mut ctx = base(&u, "nav-home");
     ctx.insert("date", &Local::now().format("%Y/%m/%d").to_string());
-    ctx.insert(
-        "uuid_svg",
-        &hbar(&uuid_bars(&req).await?, TOP, "No packets received today"),
-    );
+    let bars = uuid_bars(&req).await?;
+    ctx.insert("uuid_total", &bars.len());
+    ctx.insert("uuid_top", &TOP.min(bars.len()));
+    ctx.insert("uuid_svg", &hbar(&bars, TOP, "No packets received today"));
+    insert_monitoring(&st, &mut ctx).await?;
     ctx.insert(
         "type_svg",
         &hbar(&type_bars(&req).await?, TOP, "No packets received today"),
@@ -111,13 +131,13 @@ async fn index(u: User, req: HttpRequest) -> Result<HttpResponse, WebError> {
         &stacked(&days, &by_type, "No packets in the last 7 days"),
     );
     let (days, by_uuid) = server::history(&st.stores.meta, Daily::Uuid, 7).await?;
+    let top = top_sensors(by_uuid);
+    ctx.insert("history_total", &top.total);
+    ctx.insert("history_top", &top.series.len());
+    ctx.insert("history_rest_packets", &(top.rest_packets as u64));
     ctx.insert(
         "uuid_history_svg",
-        &stacked(
-            &days,
-            &top_sensors(by_uuid),
-            "No packets in the last 7 days",
-        ),
+        &stacked(&days, &top.series, "No packets in the last 7 days"),
     );
     render("index.html", &ctx)
 }

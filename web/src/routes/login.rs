@@ -46,14 +46,18 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
+/// The login page; `username` refills the e-mail field after a failed attempt so the
+/// operator only retypes the password.
 fn login_form(
     status: StatusCode,
     error: Option<&str>,
     next: Option<&str>,
+    username: Option<&str>,
 ) -> Result<HttpResponse, WebError> {
     let token = random_hex();
     let mut ctx = Context::new();
     ctx.insert("error", &error);
+    ctx.insert("username", &username.unwrap_or(""));
     ctx.insert("next_page", &next.and_then(|n| safe_next(Some(n))));
     ctx.insert("csrf", &token);
     let mut resp = render_status(status, "login.html", &ctx)?;
@@ -74,9 +78,10 @@ async fn login_page(req: HttpRequest) -> Result<HttpResponse, WebError> {
             StatusCode::TOO_MANY_REQUESTS,
             Some(&locked_message(ttl)),
             p.get("next"),
+            None,
         );
     }
-    login_form(StatusCode::OK, p.get("error"), p.get("next"))
+    login_form(StatusCode::OK, p.get("error"), p.get("next"), None)
 }
 
 async fn login_post(req: HttpRequest, p: Params) -> Result<HttpResponse, WebError> {
@@ -92,6 +97,7 @@ async fn login_post(req: HttpRequest, p: Params) -> Result<HttpResponse, WebErro
             StatusCode::BAD_REQUEST,
             Some("please provide a valid username"),
             next,
+            None,
         );
     };
     let ip = peer_ip(&req);
@@ -100,8 +106,14 @@ async fn login_post(req: HttpRequest, p: Params) -> Result<HttpResponse, WebErro
             StatusCode::TOO_MANY_REQUESTS,
             Some(&locked_message(ttl)),
             next,
+            Some(user),
         ),
-        LoginOutcome::Bad => login_form(StatusCode::UNAUTHORIZED, Some("Password Incorrect"), next),
+        LoginOutcome::Bad => login_form(
+            StatusCode::UNAUTHORIZED,
+            Some("Password Incorrect"),
+            next,
+            Some(user),
+        ),
         LoginOutcome::Ok => {
             let us = users::user_state(&st.stores.serv, user).await?;
             if !us.is_user {

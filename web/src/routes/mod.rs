@@ -7,6 +7,7 @@ pub(crate) mod blacklist;
 pub(crate) mod common;
 pub(crate) mod dashboard;
 pub(crate) mod login;
+pub(crate) mod metrics;
 pub(crate) mod queues;
 pub(crate) mod sensors;
 pub(crate) mod server;
@@ -27,4 +28,5 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     queues::configure(cfg);
     settings::configure(cfg);
     api::configure(cfg);
+    metrics::configure(cfg);
 }

@@ -239,7 +239,10 @@ async fn create_queue_post(a: UserAction, req: HttpRequest) -> Result<HttpRespon
         }
     };
     tracing::info!(user = %a.user, queue = %q, format_type = ty, "Analyzer queue created.");
-    Ok(redirect(&format!("/server_management#{q}")))
+    Ok(redirect(&format!(
+        "/server_management?created={}#{q}",
+        urlencode(&q)
+    )))
 }
 
 fn queue_param(p: &Params, name: &str) -> Result<String, WebError> {

@@ -44,8 +44,11 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     action(cfg, "/sensors/monitoring/delete", monitoring_delete, false);
 }
 
-/// Sensor rows per page on the status and registered pages.
+/// Sensor rows per page on the status and registered pages, unless `per_page` says otherwise.
 pub(crate) const SENSORS_PER_PAGE: usize = 100;
+
+/// The page sizes offered by the lists (`per_page`); anything else falls back to the default.
+pub(crate) const PAGE_SIZES: &[usize] = &[25, 50, 100, 250, 1000];
 
 /// One page of a sorted uuid list, filtered by a uuid substring.
 #[derive(Debug, Serialize)]
@@ -58,17 +61,45 @@ pub(crate) struct Paging {
     pub total: usize,
     /// The filter text.
     pub q: String,
+    /// Rows per page.
+    pub per_page: usize,
+    /// The page sizes to choose from.
+    pub sizes: &'static [usize],
+    /// Page numbers to link, in order; `0` stands for a gap ("…") between them.
+    pub links: Vec<usize>,
 }
 
-/// Sorts, filters (`q`, a uuid substring, dashes ignored) and cuts one page of uuids.
+/// The page numbers a pager shows: the first two, the last two and two either side of
+/// `page`, with `0` where numbers are skipped, so "1 2 … 9 10 11 … 40" never reads as if
+/// pages were missing.
+pub(crate) fn page_links(page: usize, pages: usize) -> Vec<usize> {
+    let shown = |p: usize| p <= 2 || p + 2 > pages || p.abs_diff(page) <= 2;
+    let mut out = Vec::new();
+    for p in 1..=pages {
+        if shown(p) {
+            out.push(p);
+        } else if out.last() != Some(&0) {
+            out.push(0);
+        }
+    }
+    out
+}
+
+/// Sorts, filters (`q`, a uuid substring, dashes ignored) and cuts one page of uuids
+/// (`page`, `per_page`).
 pub(crate) fn paginate(mut uuids: Vec<String>, p: &Params) -> (Vec<String>, Paging) {
     let q = p.get("q").unwrap_or("").trim().to_lowercase();
     let needle = q.replace('-', "");
+    let per_page = p
+        .get("per_page")
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|n| PAGE_SIZES.contains(n))
+        .unwrap_or(SENSORS_PER_PAGE);
     uuids.sort();
     uuids.dedup();
     uuids.retain(|u| needle.is_empty() || u.contains(&needle));
     let total = uuids.len();
-    let pages = total.div_ceil(SENSORS_PER_PAGE).max(1);
+    let pages = total.div_ceil(per_page).max(1);
     let page = p
         .get("page")
         .and_then(|v| v.trim().parse::<usize>().ok())
@@ -76,8 +107,8 @@ pub(crate) fn paginate(mut uuids: Vec<String>, p: &Params) -> (Vec<String>, Pagi
         .clamp(1, pages);
     let slice = uuids
         .into_iter()
-        .skip((page - 1) * SENSORS_PER_PAGE)
-        .take(SENSORS_PER_PAGE)
+        .skip((page - 1) * per_page)
+        .take(per_page)
         .collect();
     (
         slice,
@@ -86,6 +117,9 @@ pub(crate) fn paginate(mut uuids: Vec<String>, p: &Params) -> (Vec<String>, Pagi
             pages,
             total,
             q,
+            per_page,
+            sizes: PAGE_SIZES,
+            links: page_links(page, pages),
         },
     )
 }
@@ -93,6 +127,11 @@ pub(crate) fn paginate(mut uuids: Vec<String>, p: &Params) -> (Vec<String>, Pagi
 async fn sensors_status(u: User, req: HttpRequest, p: Params) -> Result<HttpResponse, WebError> {
     let st = state(&req)?;
     let active = p.get("active_connection_filter") == Some("True");
+    // The one search box: a whole uuid opens that sensor (seen today or not), anything
+    // else filters the list.
+    if let Some(id) = p.non_empty("q").and_then(sensor_uuid) {
+        return Ok(sensor_page(&id));
+    }
     let uuids: Vec<String> = if active {
         sensors::connected(&st.stores.stream)
             .await?
@@ -314,7 +353,13 @@ async fn stats_history_json(
     Ok(json(&history_json(&days, &hist, false)))
 }
 
-async fn whois_data(_u: User, p: Params) -> Result<HttpResponse, WebError> {
+/// Shown instead of the raw "No such file or directory (os error 2)" when the server has
+/// no `whois` program.
+pub(crate) const WHOIS_MISSING: &str =
+    "whois is not installed on the server (install the whois package to use this lookup)";
+
+async fn whois_data(_u: User, req: HttpRequest, p: Params) -> Result<HttpResponse, WebError> {
+    let st = state(&req)?;
     let Some(ip) = p
         .get("ip")
         .and_then(|s| s.trim().parse::<std::net::IpAddr>().ok())
@@ -325,7 +370,7 @@ async fn whois_data(_u: User, p: Params) -> Result<HttpResponse, WebError> {
     };
     let out = tokio::time::timeout(
         std::time::Duration::from_secs(15),
-        tokio::process::Command::new("whois")
+        tokio::process::Command::new(&st.settings.whois_program)
             .arg(ip.to_string())
             .kill_on_drop(true)
             .output(),
@@ -339,7 +384,8 @@ async fn whois_data(_u: User, p: Params) -> Result<HttpResponse, WebError> {
             .join("\n")
             .trim_matches('\n')
             .to_string(),
-        Ok(Err(e)) => format!("whois unavailable: {e}"),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => WHOIS_MISSING.into(),
+        Ok(Err(e)) => format!("whois could not run on the server: {e}"),
         Err(_) => "whois timed out".into(),
     };
     Ok(json(&text))
@@ -437,4 +483,18 @@ async fn monitoring_errors(_u: User, req: HttpRequest) -> Result<HttpResponse, W
     let st = state(&req)?;
     let v = sensors::monitoring_errors(&st.stores.meta).await?;
     Ok(pretty_json(StatusCode::OK, &serde_json::json!(v)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::page_links;
+
+    #[test]
+    fn pager_marks_gaps() {
+        assert_eq!(page_links(1, 1), vec![1]);
+        assert_eq!(page_links(1, 5), vec![1, 2, 3, 4, 5]);
+        assert_eq!(page_links(1, 11), vec![1, 2, 3, 0, 10, 11]);
+        assert_eq!(page_links(6, 11), vec![1, 2, 0, 4, 5, 6, 7, 8, 0, 10, 11]);
+        assert_eq!(page_links(11, 11), vec![1, 2, 0, 9, 10, 11]);
+    }
 }

@@ -9,6 +9,7 @@ use crate::params::Params;
 use crate::store::sensors::{self, RegistrationRefusal};
 use crate::store::server;
 use crate::types::{describe, known_list, lookup};
+use crate::util::is_valid_uuid;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 
@@ -76,7 +77,16 @@ async fn server_management(u: User, req: HttpRequest, p: Params) -> Result<HttpR
     ] {
         ctx.insert(f, &flag(&p, f));
     }
+    // Success message after `create_queue_post` (which redirects here with `created`).
+    ctx.insert(
+        "created",
+        &p.non_empty("created").filter(|q| is_valid_uuid(q)),
+    );
     super::queues::insert_listing(&st, &types, &mut ctx).await?;
+    ctx.insert(
+        "queue_alerts",
+        &sensors::queue_alerts(&st.stores.meta).await?,
+    );
     ctx.insert("new_uuid", &crate::util::new_uuid());
     ctx.insert("default_max_size", &st.settings.analyzer_default_max);
     render("server_management.html", &ctx)

@@ -468,6 +468,29 @@ pub(crate) async fn monitoring_errors(meta_db: &Store) -> StoreResult<Vec<String
     Ok(v)
 }
 
+/// What the monitor reports about analyzer queues: those at their size limit and those
+/// nothing consumes (sets kept by the `d4-workers` monitor; empty when it does not run).
+#[derive(Debug, Clone, Default, Serialize)]
+pub(crate) struct QueueAlerts {
+    /// Queue uuids at their size limit.
+    pub full: Vec<String>,
+    /// Queue uuids whose items nobody pops.
+    pub not_consumed: Vec<String>,
+}
+
+/// Reads [`QueueAlerts`].
+pub(crate) async fn queue_alerts(meta_db: &Store) -> StoreResult<QueueAlerts> {
+    let mut full: Vec<String> = meta_db
+        .query(&Cmd::smembers(meta::SENSORS_MONITORING_QUEUE_FULL))
+        .await?;
+    let mut not_consumed: Vec<String> = meta_db
+        .query(&Cmd::smembers(meta::SENSORS_MONITORING_QUEUE_NOT_CONSUMED))
+        .await?;
+    full.sort();
+    not_consumed.sort();
+    Ok(QueueAlerts { full, not_consumed })
+}
+
 /// A pending sensor row.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct PendingRow {

@@ -4,6 +4,10 @@
 //! generated uuid, watch its length go up and back to zero. Screenshots go to
 //! `target/<profile>/test-output/browser/`. Missing chromium/node/playwright-core fails
 //! under CI=true and skips otherwise.
+//!
+//! `tests/browser/layout.mjs` checks the layout at 1366 and 600 px (element boxes), sorting,
+//! the page size choice and the e-mail kept after a failed login, over 1,000 seeded sensors
+//! with one of them down; its screenshots go to `test-output/browser-layout/`.
 
 use super::common::conf_text;
 use d4_testkit::{free_port, require, target_dir, workspace_root, Certs, Proc, Store};
@@ -147,4 +151,95 @@ fn tutorial_workflow_in_headless_chromium() {
     );
     let n = std::fs::read_dir(&shots).map(|d| d.count()).unwrap_or(0);
     assert!(n >= 12, "{n} screenshots");
+}
+
+/// 1,000 sensors that sent data today, each with its own last-seen time, and one sensor
+/// down in `sensors_monitoring:sensors_error`.
+fn seed_many(store: &Store) {
+    let today = chrono::Local::now().format("%Y%m%d").to_string();
+    let now = chrono::Utc::now().timestamp();
+    let key = format!("daily_uuid:{today}");
+    for chunk in (0..1000).collect::<Vec<i64>>().chunks(250) {
+        let mut z: Vec<String> = vec!["ZADD".into(), key.clone()];
+        for i in chunk {
+            let u = format!("{i:08x}e76c4053982dfeec42bdef38");
+            z.push(((i * 7919) % 1000 + 1).to_string());
+            z.push(u.clone());
+            // Last seen in an order unrelated to the uuid order, so sorting shows.
+            let seen = (now - (i * 7919) % 1000 * 60).to_string();
+            store.cmd_db(
+                0,
+                &[
+                    "HSET",
+                    &format!("metadata_uuid:{u}"),
+                    "first_seen",
+                    &seen,
+                    "last_seen",
+                    &seen,
+                ],
+            );
+        }
+        let refs: Vec<&str> = z.iter().map(String::as_str).collect();
+        store.cmd_db(0, &refs);
+    }
+    store.cmd_db(0, &["SADD", "sensors_monitoring:sensors_error", SENSOR]);
+}
+
+#[test]
+fn layout_sorting_and_login_in_headless_chromium() {
+    if !require("node") || !require("chromium") || !require("openssl") || !playwright_installed() {
+        return;
+    }
+    let Some(store) = Store::start() else { return };
+    seed(&store);
+    seed_many(&store);
+    let certs = Certs::generate();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(certs.cert(), dir.path().join("server.crt")).unwrap();
+    std::fs::copy(certs.key(), dir.path().join("server.key")).unwrap();
+    let port = free_port();
+    let conf = dir.path().join("server.conf");
+    std::fs::write(&conf, conf_text(store.port, port, dir.path())).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_d4-web"));
+    cmd.arg("-c").arg(&conf).current_dir(dir.path());
+    let mut web = Proc::spawn("d4-web", cmd);
+    assert!(
+        web.wait_for_output("listening on", Duration::from_secs(30)),
+        "{}",
+        web.output()
+    );
+    let text = std::fs::read_to_string(dir.path().join("DEFAULT_PASSWORD")).unwrap();
+    let pw = text
+        .lines()
+        .find_map(|l| l.strip_prefix("password="))
+        .unwrap();
+    let shots = target_dir().join("test-output/browser-layout");
+    let _ = std::fs::remove_dir_all(&shots);
+    let out = Command::new("node")
+        .arg(workspace_root().join("tests/browser/layout.mjs"))
+        .current_dir(workspace_root().join("tests/browser"))
+        .env("D4_URL", format!("https://127.0.0.1:{port}"))
+        .env("D4_USER", "admin@admin.test")
+        .env("D4_PASSWORD", pw)
+        .env("D4_NEW_PASSWORD", "Br0wserTestPassw0rd")
+        .env("D4_SENSOR", SENSOR)
+        .env("D4_SHOTS", &shots)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}\nscreenshots in {}", shots.display());
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        web.output()
+    );
+    for name in [
+        "dashboard-600",
+        "sensors-status-1366",
+        "sensor-600",
+        "login-failed-600",
+    ] {
+        assert!(shots.join(format!("{name}.png")).is_file(), "{name}.png");
+    }
 }

@@ -44,6 +44,11 @@ pub(crate) fn conf_text(port: u16, web_port: u16, dir: &std::path::Path) -> Stri
 
 /// Starts a store and builds the state (None = redis-server missing outside CI).
 pub(crate) async fn env() -> Option<Env> {
+    env_with(|_| {}).await
+}
+
+/// [`env`] with the settings adjusted by `tweak` before the state is built.
+pub(crate) async fn env_with(tweak: impl FnOnce(&mut Settings)) -> Option<Env> {
     let store = Store::start()?;
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = ServerConfig::from_text(&conf_text(store.port, 7000, dir.path())).expect("conf");
@@ -51,6 +56,7 @@ pub(crate) async fn env() -> Option<Env> {
     settings.bcrypt_cost = 4;
     settings.login_jitter = false;
     settings.default_password_file = dir.path().join("DEFAULT_PASSWORD");
+    tweak(&mut settings);
     let state = d4_web::build_state(&cfg, settings).await.expect("state");
     users::ensure_roles(&state.stores.serv)
         .await

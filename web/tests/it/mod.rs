@@ -5,5 +5,7 @@ mod bin;
 mod browser;
 pub(crate) mod common;
 mod compat;
+mod metrics;
 mod pages;
 mod queues;
+mod ui;

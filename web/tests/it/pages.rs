@@ -573,7 +573,8 @@ async fn long_sensor_lists_are_paged_and_filtered() {
     let r = c.get("/sensors_status?active_connection_filter=True").await;
     assert_eq!(rows(&r.body), 100);
     assert!(
-        r.body.contains("?active_connection_filter=True&amp;page=2"),
+        r.body
+            .contains("?active_connection_filter=True&amp;q=&amp;per_page=100&page=2"),
         "pager keeps the filter"
     );
     let r = c.get("/server/registered_sensor?page=2").await;

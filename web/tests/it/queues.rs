@@ -13,9 +13,9 @@ fn accept(e: &Env) {
 
 fn created_uuid(location: Option<&str>) -> String {
     let loc = location.expect("redirect");
-    loc.strip_prefix("/server_management#")
-        .expect("to server management")
-        .to_string()
+    let (page, q) = loc.split_once('#').expect("to the queue's row");
+    assert_eq!(page, format!("/server_management?created={q}"), "{loc}");
+    q.to_string()
 }
 
 #[actix_web::test]
