@@ -2,19 +2,10 @@
 //! `DEFAULT_PASSWORD`, `--show-token`, and the documented curl flow
 //! (`web/scripts/d4-web-create-queue.sh`) creating a type-8 queue.
 
-use super::common::conf_text;
-use d4_testkit::{free_port, require, Certs, Proc, Store};
+use super::common::{conf_text, start_web_bin, web_cmd, WebBin};
+use d4_testkit::{free_port, require, Store};
 use std::process::Command;
 use std::time::Duration;
-
-fn web_cmd(conf: &std::path::Path, dir: &std::path::Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_d4-web"));
-    cmd.arg("-c")
-        .arg(conf)
-        .current_dir(dir)
-        .env("D4_LOG", "info");
-    cmd
-}
 
 #[test]
 fn binary_serves_tls_and_the_curl_flow_creates_a_queue() {
@@ -22,23 +13,17 @@ fn binary_serves_tls_and_the_curl_flow_creates_a_queue() {
         return;
     }
     let Some(store) = Store::start() else { return };
-    let certs = Certs::generate();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(certs.cert(), dir.path().join("server.crt")).unwrap();
-    std::fs::copy(certs.key(), dir.path().join("server.key")).unwrap();
-    let port = free_port();
-    let conf = dir.path().join("server.conf");
-    std::fs::write(&conf, conf_text(store.port, port, dir.path())).unwrap();
     store.cmd_db(0, &["SADD", "server:accepted_type", "8"]);
-    let mut web = Proc::spawn("d4-web", web_cmd(&conf, dir.path()));
-    assert!(
-        web.wait_for_output(
-            "d4-web listening on https://127.0.0.1:",
-            Duration::from_secs(30)
-        ),
-        "{}",
-        web.output()
-    );
+    let WebBin {
+        proc: mut web,
+        dir,
+        conf,
+        port,
+        certs,
+    } = start_web_bin(&store);
+    assert!(web
+        .output()
+        .contains("d4-web listening on https://127.0.0.1:"));
     let out = web.output();
     assert!(out.contains("new user created: admin@admin.test"), "{out}");
     let file = dir.path().join("DEFAULT_PASSWORD");
@@ -247,19 +232,12 @@ fn login_timing_does_not_tell_which_accounts_exist() {
         return;
     }
     let Some(store) = Store::start() else { return };
-    let certs = Certs::generate();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(certs.cert(), dir.path().join("server.crt")).unwrap();
-    std::fs::copy(certs.key(), dir.path().join("server.key")).unwrap();
-    let port = free_port();
-    let conf = dir.path().join("server.conf");
-    std::fs::write(&conf, conf_text(store.port, port, dir.path())).unwrap();
-    let mut web = Proc::spawn("d4-web", web_cmd(&conf, dir.path()));
-    assert!(
-        web.wait_for_output("d4-web listening on", Duration::from_secs(30)),
-        "{}",
-        web.output()
-    );
+    let WebBin {
+        proc: mut web,
+        port,
+        certs,
+        ..
+    } = start_web_bin(&store);
     let url = format!("https://127.0.0.1:{port}");
     let ca = certs.root_ca();
     // The real settings: bcrypt cost 12 and the 1-300 ms jitter. Four wrong passwords for

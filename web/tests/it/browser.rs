@@ -9,10 +9,9 @@
 //! the page size choice and the e-mail kept after a failed login, over 1,000 seeded sensors
 //! with one of them down; its screenshots go to `test-output/browser-layout/`.
 
-use super::common::conf_text;
-use d4_testkit::{free_port, require, target_dir, workspace_root, Certs, Proc, Store};
+use super::common::{default_password, start_web_bin, WebBin};
+use d4_testkit::{require, target_dir, workspace_root, Store};
 use std::process::Command;
-use std::time::Duration;
 
 const SENSOR: &str = "ff7ba400e76c4053982dfeec42bdef38";
 
@@ -97,26 +96,13 @@ fn tutorial_workflow_in_headless_chromium() {
     }
     let Some(store) = Store::start() else { return };
     seed(&store);
-    let certs = Certs::generate();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(certs.cert(), dir.path().join("server.crt")).unwrap();
-    std::fs::copy(certs.key(), dir.path().join("server.key")).unwrap();
-    let port = free_port();
-    let conf = dir.path().join("server.conf");
-    std::fs::write(&conf, conf_text(store.port, port, dir.path())).unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_d4-web"));
-    cmd.arg("-c").arg(&conf).current_dir(dir.path());
-    let mut web = Proc::spawn("d4-web", cmd);
-    assert!(
-        web.wait_for_output("listening on", Duration::from_secs(30)),
-        "{}",
-        web.output()
-    );
-    let text = std::fs::read_to_string(dir.path().join("DEFAULT_PASSWORD")).unwrap();
-    let pw = text
-        .lines()
-        .find_map(|l| l.strip_prefix("password="))
-        .unwrap();
+    let WebBin {
+        proc: web,
+        dir,
+        port,
+        ..
+    } = start_web_bin(&store);
+    let pw = default_password(dir.path());
     let shots = target_dir().join("test-output/browser");
     let _ = std::fs::remove_dir_all(&shots);
     let out = Command::new("node")
@@ -124,7 +110,7 @@ fn tutorial_workflow_in_headless_chromium() {
         .current_dir(workspace_root().join("tests/browser"))
         .env("D4_URL", format!("https://127.0.0.1:{port}"))
         .env("D4_USER", "admin@admin.test")
-        .env("D4_PASSWORD", pw)
+        .env("D4_PASSWORD", &pw)
         .env("D4_NEW_PASSWORD", "Br0wserTestPassw0rd")
         .env("D4_SENSOR", SENSOR)
         .env("D4_STORE_PORT", store.port.to_string())
@@ -193,26 +179,13 @@ fn layout_sorting_and_login_in_headless_chromium() {
     let Some(store) = Store::start() else { return };
     seed(&store);
     seed_many(&store);
-    let certs = Certs::generate();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(certs.cert(), dir.path().join("server.crt")).unwrap();
-    std::fs::copy(certs.key(), dir.path().join("server.key")).unwrap();
-    let port = free_port();
-    let conf = dir.path().join("server.conf");
-    std::fs::write(&conf, conf_text(store.port, port, dir.path())).unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_d4-web"));
-    cmd.arg("-c").arg(&conf).current_dir(dir.path());
-    let mut web = Proc::spawn("d4-web", cmd);
-    assert!(
-        web.wait_for_output("listening on", Duration::from_secs(30)),
-        "{}",
-        web.output()
-    );
-    let text = std::fs::read_to_string(dir.path().join("DEFAULT_PASSWORD")).unwrap();
-    let pw = text
-        .lines()
-        .find_map(|l| l.strip_prefix("password="))
-        .unwrap();
+    let WebBin {
+        proc: web,
+        dir,
+        port,
+        ..
+    } = start_web_bin(&store);
+    let pw = default_password(dir.path());
     let shots = target_dir().join("test-output/browser-layout");
     let _ = std::fs::remove_dir_all(&shots);
     let out = Command::new("node")
@@ -220,7 +193,7 @@ fn layout_sorting_and_login_in_headless_chromium() {
         .current_dir(workspace_root().join("tests/browser"))
         .env("D4_URL", format!("https://127.0.0.1:{port}"))
         .env("D4_USER", "admin@admin.test")
-        .env("D4_PASSWORD", pw)
+        .env("D4_PASSWORD", &pw)
         .env("D4_NEW_PASSWORD", "Br0wserTestPassw0rd")
         .env("D4_SENSOR", SENSOR)
         .env("D4_SHOTS", &shots)

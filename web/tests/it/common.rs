@@ -255,3 +255,61 @@ where
         r
     }
 }
+
+/// The command line of the real `d4-web` binary for a `server.conf`, run in `dir`.
+pub(crate) fn web_cmd(conf: &std::path::Path, dir: &std::path::Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_d4-web"));
+    cmd.arg("-c")
+        .arg(conf)
+        .current_dir(dir)
+        .env("D4_LOG", "info");
+    cmd
+}
+
+/// A real `d4-web` serving TLS on a free port, with its own directory (certificate,
+/// `server.conf`, `DEFAULT_PASSWORD`).
+pub(crate) struct WebBin {
+    /// The running binary.
+    pub proc: d4_testkit::Proc,
+    /// Its working directory.
+    pub dir: tempfile::TempDir,
+    /// Its `server.conf`.
+    pub conf: std::path::PathBuf,
+    /// Its HTTPS port.
+    pub port: u16,
+    /// The CA and server certificate it uses.
+    pub certs: d4_testkit::Certs,
+}
+
+/// Starts `d4-web` over `store` and waits until it listens.
+pub(crate) fn start_web_bin(store: &Store) -> WebBin {
+    let certs = d4_testkit::Certs::generate();
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(certs.cert(), dir.path().join("server.crt")).expect("cert");
+    std::fs::copy(certs.key(), dir.path().join("server.key")).expect("key");
+    let port = d4_testkit::free_port();
+    let conf = dir.path().join("server.conf");
+    std::fs::write(&conf, conf_text(store.port, port, dir.path())).expect("server.conf");
+    let mut proc = d4_testkit::Proc::spawn("d4-web", web_cmd(&conf, dir.path()));
+    assert!(
+        proc.wait_for_output("d4-web listening on", std::time::Duration::from_secs(30)),
+        "{}",
+        proc.output()
+    );
+    WebBin {
+        proc,
+        dir,
+        conf,
+        port,
+        certs,
+    }
+}
+
+/// The first admin's password from `DEFAULT_PASSWORD` in `dir`.
+pub(crate) fn default_password(dir: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(dir.join("DEFAULT_PASSWORD")).expect("DEFAULT_PASSWORD");
+    text.lines()
+        .find_map(|l| l.strip_prefix("password="))
+        .expect("password= line")
+        .to_string()
+}
