@@ -140,7 +140,7 @@ ensure_build() {
         if command -v cargo >/dev/null; then
             if [ ! -x "$BIN/d4-server" ]; then
                 info "First build of the release binaries (cargo build --release --bins): it compiles"
-                info "about 350 crates, roughly 10 minutes on 2 cores (longer on a busy machine); later"
+                info "about 350 crates, roughly 4 minutes on 2 quiet cores (longer on a busy machine); later"
                 info "starts only rebuild what changed. Cargo's progress follows."
             else
                 info "Checking the release binaries are up to date (cargo build --release --bins)"
