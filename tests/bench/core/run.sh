@@ -7,6 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 ROOT=$(pwd)
+# shellcheck source=tests/bench/lib.sh
+. tests/bench/lib.sh
 L1=${1:-400000}
 L8=${2:-50000}
 
@@ -88,9 +90,11 @@ PIDS+=($!)
 for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/"$DP") 2>/dev/null && break; sleep 0.1; done
 
 echo "== D4 core end-to-end benchmark ($(nproc) CPUs, $(redis-server --version | awk '{print $3}')) =="
-"$BIN/examples/d4_loadgen" --port "$DP" --ca "$WORK/rootCA.crt" --meta-port "$MP" --sensors 1 --lines "$L1"
-"$BIN/examples/d4_loadgen" --port "$DP" --ca "$WORK/rootCA.crt" --meta-port "$MP" --sensors 8 --lines "$L8"
-"$BIN/examples/d4_loadgen" --meta-port "$MP" --ca "$WORK/rootCA.crt" --sensors 1 --lines "$L1" --baseline
+host_begin
+host_run "$BIN/examples/d4_loadgen" --port "$DP" --ca "$WORK/rootCA.crt" --meta-port "$MP" --sensors 1 --lines "$L1"
+host_run "$BIN/examples/d4_loadgen" --port "$DP" --ca "$WORK/rootCA.crt" --meta-port "$MP" --sensors 8 --lines "$L8"
+host_run "$BIN/examples/d4_loadgen" --meta-port "$MP" --ca "$WORK/rootCA.crt" --sensors 1 --lines "$L1" --baseline
+host_end
 if grep -q "ERROR\|WARN" "$WORK/server.log" "$WORK/workers.log"; then
   echo "--- warnings ---"; grep -h "ERROR\|WARN" "$WORK/server.log" "$WORK/workers.log" | head -20
 fi

@@ -15,6 +15,8 @@
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/../../.." && pwd)"
+# shellcheck source=tests/bench/lib.sh
+. "$root/tests/bench/lib.sh"
 N="${N:-100000}"
 C="${C:-50}"
 ROUNDS="${ROUNDS:-3}"
@@ -83,12 +85,15 @@ measure() {
     awk -v r="${r:-0}" -v a="$a" -v b="$b" -v n="$N" 'BEGIN { printf "%s %.0f\n", r, (b - a) / n }'
 }
 
+host_begin
 echo "redis-benchmark: $N requests, $C clients, persistence: ${AOF:-off}; $(nproc) CPUs; median of $ROUNDS rounds"
 echo "redis-server: $(redis-server --version | awk '{print $3}')   d4-kv: $bin ${KV_ARGS:-}"
-echo "ratio = d4-kv / redis-server of the median req/s; range = lowest..highest per-round ratio; ns/req = server CPU"
-printf '%-6s %3s %12s %12s %6s %11s %9s %9s\n' test P redis-rps d4-kv-rps ratio range redis-ns kv-ns
+echo "ratio = d4-kv / redis-server of the median req/s; range = lowest..highest per-round ratio; ns/req = server CPU;"
+echo "steal = CPU time the hypervisor took during the line's rounds"
+printf '%-6s %3s %12s %12s %6s %11s %9s %9s %6s\n' test P redis-rps d4-kv-rps ratio range redis-ns kv-ns steal
 for p in 1 16; do
     for t in SET GET INCR LPUSH RPOP SADD HSET ZADD XADD; do
+        mark="$(host_window)"
         if [ "$t" = XADD ]; then
             args=(XADD bench:stream MAXLEN '~' 10000 '*' field value)
         else
@@ -112,7 +117,10 @@ for p in 1 16; do
             awk '$1 > 0 { x = $3 / $1; if (n++ == 0 || x < lo) lo = x; if (x > hi) hi = x }
                  END { printf "%.2f..%.2f", lo, hi }')"
         ratio="$(awk -v a="$r" -v b="$k" 'BEGIN { if (a > 0) printf "%.2f", b / a; else print "n/a" }')"
-        printf '%-6s %3s %12.0f %12.0f %6s %11s %9s %9s\n' "$t" "$p" "$r" "$k" "$ratio" "$range" \
-            "$(cut -d' ' -f2 "$work/r" | median)" "$(cut -d' ' -f2 "$work/k" | median)"
+        steal="$(host_window_steal "$mark")"
+        printf '%-6s %3s %12.0f %12.0f %6s %11s %9s %9s %5s%%\n' "$t" "$p" "$r" "$k" "$ratio" "$range" \
+            "$(cut -d' ' -f2 "$work/r" | median)" "$(cut -d' ' -f2 "$work/k" | median)" "$steal"
+        host_steal_warning "$steal" "during the $t -P $p line"
     done
 done
+host_end

@@ -9,6 +9,8 @@ set -euo pipefail
 N=${1:-500000}
 MB=${2:-200}
 cd "$(dirname "$0")/../../.."
+# shellcheck source=tests/bench/lib.sh
+. tests/bench/lib.sh
 cargo build --release -q -p d4-sensor --bins --examples
 T=target/release
 EX=$T/examples
@@ -18,16 +20,24 @@ cleanup() { [ -n "$SINK" ] && kill "$SINK" 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
 now() { date +%s.%N; }
 rate() { python3 -c "import sys; a,b,n=map(float,sys.argv[1:]); print(f'{n/(b-a):,.0f}')" "$@"; }
+# host_since <mark>: the host's steal and busy share over one measurement, and the WARNING if any.
+host_since() {
+  echo "   host: $(host_window_report "$1")"
+  host_steal_warning "$(host_window_steal "$1")" "during this measurement"
+}
 
+host_begin
 echo "== capture and format (d4-passivedns -r) =="
 "$EX/gen_dns_pcap" "$N" "$tmp/dns.pcap" >/dev/null
 frames=$((2 * N))
+mark=$(host_window)
 t0=$(now)
 "$T/d4-passivedns" -r "$tmp/dns.pcap" -l "$tmp/answers.log" -L "$tmp/nxd.log" 2>"$tmp/pdns.err"
 t1=$(now)
 printf '%d frames (%d DNS responses), %d lines in %.2fs: %s frames/s, %s responses/s\n' \
   "$frames" "$N" "$(wc -l <"$tmp/answers.log")" "$(python3 -c "print($t1-$t0)")" \
   "$(rate "$t0" "$t1" "$frames")" "$(rate "$t0" "$t1" "$N")"
+host_since "$mark"
 
 echo "== client throughput (stdin → TLS sink) =="
 cp gen_cert/gen_root.sh gen_cert/gen_cert.sh gen_cert/openssl.cnf gen_cert/server_ext.cnf "$tmp/"
@@ -52,13 +62,16 @@ printf 'private key to change\n' >"$tmp/conf/key"
 echo ff7ba400-e76c-4053-982d-feec42bdef38 >"$tmp/conf/uuid"
 echo 8 >"$tmp/conf/type"; echo 4096 >"$tmp/conf/snaplen"; echo 1 >"$tmp/conf/version"
 echo stdin >"$tmp/conf/source"; echo "127.0.0.1:$PORT" >"$tmp/conf/destination"
+mark=$(host_window)
 t0=$(now)
 "$T/d4-client" -c "$tmp/conf" <"$tmp/lines.txt" 2>"$tmp/client.err"
 t1=$(now)
 printf 'd4-client:            %d MB in %.2fs = %s MB/s\n' "$((size / 1000000))" "$(python3 -c "print($t1-$t0)")" \
   "$(python3 -c "print(f'{$size/1e6/($t1-$t0):.1f}')")"
+host_since "$mark"
 cp -r "$tmp/conf" "$tmp/conf-stdout"; echo stdout >"$tmp/conf-stdout/destination"
 "$T/d4-client" -c "$tmp/conf-stdout" <"$tmp/lines.txt" >"$tmp/stream.d4" 2>/dev/null
+mark=$(host_window)
 t0=$(now)
 python3 - "$PORT" "$tmp/stream.d4" <<'PY'
 import socket, ssl, sys
@@ -77,6 +90,7 @@ PY
 t1=$(now)
 printf 'reference python ssl sendall (pre-built D4 stream, like d4 | socat): %.2fs = %s MB/s\n' \
   "$(python3 -c "print($t1-$t0)")" "$(python3 -c "print(f'{$size/1e6/($t1-$t0):.1f}')")"
+host_since "$mark"
 sleep 0.3
 echo "sink: $(tail -n 2 "$tmp/sink.log" | tr '\n' ' ')"
 
@@ -100,12 +114,14 @@ if [ -n "${D4_SERVER_BIN:-}" ]; then
   (cd "$tmp" && "$D4_SERVER_BIN" -c "$tmp/server.conf" >"$tmp/d4-server.log" 2>&1 & echo $! >"$tmp/d4s.pid")
   sleep 1.5
   echo "127.0.0.1:$DP" >"$tmp/conf/destination"
+  mark=$(host_window)
   t0=$(now)
   "$T/d4-client" -c "$tmp/conf" <"$tmp/lines.txt" 2>"$tmp/client-d4s.err"
   t1=$(now)
   printf 'd4-client → d4-server: %d MB in %.2fs = %s MB/s (stream entries: %s)\n' "$((size / 1000000))" \
     "$(python3 -c "print($t1-$t0)")" "$(python3 -c "print(f'{$size/1e6/($t1-$t0):.1f}')")" \
     "$(redis-cli -p "$R1" --raw keys 'stream:8:*' | head -1 | xargs -r redis-cli -p "$R1" xlen)"
+  host_since "$mark"
   D4S=$(cat "$tmp/d4s.pid")
   kill "$D4S" 2>/dev/null || true
   for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$D4S" 2>/dev/null || break; sleep 0.5; done
@@ -113,3 +129,4 @@ if [ -n "${D4_SERVER_BIN:-}" ]; then
   redis-cli -p "$R1" shutdown nosave >/dev/null 2>&1 || true
   redis-cli -p "$R2" shutdown nosave >/dev/null 2>&1 || true
 fi
+host_end
