@@ -151,6 +151,9 @@ async fn main() -> anyhow::Result<()> {
         })
         .await?;
     let key = d4_core::keys::analyzer::queue(DataType::PASSIVEDNS, &q);
+    // The workers cache each sensor's queue targets for up to 1 s (documented): a sensor
+    // uuid of the previous run would still be routed to that run's queue. Wait it out.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let connector = tls(&cli.ca)?;
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
