@@ -9,6 +9,8 @@
 //!
 //! Everything binds 127.0.0.1 only.
 
+pub mod launch;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -15,73 +15,38 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use d4_testkit::{free_port, require, target_dir, workspace_root, Certs, Store};
+use d4_testkit::launch::LaunchHome;
+use d4_testkit::{require, target_dir, workspace_root, Certs, Store};
 
 /// Seconds `LAUNCH.sh -l` waits for a service in the dead-end tests: long enough for a
 /// healthy service on a busy machine, short enough to keep the test quick.
 const SHORT_READY_TIMEOUT: &str = "4";
 
-/// A `D4_HOME` with the sample configuration on free ports; stopped with `-k` on drop.
-struct Home {
-    dir: tempfile::TempDir,
-    d4_port: u16,
-    web_port: u16,
-    stream_port: u16,
-    meta_port: u16,
-    pdns_port: u16,
-    cof_port: u16,
+/// A `D4_HOME` with the sample configuration on free ports (registration mode kept) and
+/// `conf/sensor.sample/` as a clone has it; stopped with `-k` on drop.
+struct Home(LaunchHome);
+
+impl std::ops::Deref for Home {
+    type Target = LaunchHome;
+    fn deref(&self) -> &LaunchHome {
+        &self.0
+    }
 }
 
 impl Home {
-    /// Writes `conf/` from the samples (registration mode kept) with free ports, for the
-    /// store server `store` (`d4-kv`, `redis-server` or `external`).
+    /// A home for the store server `store` (`d4-kv`, `redis-server` or `external`).
     fn new(store: &str) -> Home {
-        let h = Home {
-            dir: tempfile::tempdir().expect("tempdir"),
-            d4_port: free_port(),
-            web_port: free_port(),
-            stream_port: free_port(),
-            meta_port: free_port(),
-            pdns_port: free_port(),
-            cof_port: free_port(),
-        };
-        let root = workspace_root();
-        let conf = h.path().join("conf");
-        std::fs::create_dir_all(conf.join("sensor.sample")).expect("conf dir");
-        let server = std::fs::read_to_string(root.join("conf/server.conf.sample"))
-            .expect("server.conf.sample")
-            .replace(
-                "server_port = 4443",
-                &format!("server_port = {}", h.d4_port),
-            )
-            .replace("port = 7000", &format!("port = {}", h.web_port))
-            .replace("port = 6379", &format!("port = {}", h.stream_port))
-            .replace("port = 6380", &format!("port = {}", h.meta_port));
-        std::fs::write(conf.join("server.conf"), server).expect("server.conf");
-        let analyzer = std::fs::read_to_string(root.join("conf/analyzer.conf.sample"))
-            .expect("analyzer.conf.sample")
-            .replace(
-                "d4-server = 127.0.0.1:6380",
-                &format!("d4-server = 127.0.0.1:{}", h.meta_port),
-            )
-            + &format!("\n[store]\nhost = 127.0.0.1\nport = {}\n", h.pdns_port);
-        std::fs::write(conf.join("analyzer.conf"), analyzer).expect("analyzer.conf");
-        std::fs::write(
-            conf.join("launch.conf"),
-            format!("STORE_SERVER={store}\nCOF_PORT={}\n", h.cof_port),
-        )
-        .expect("launch.conf");
+        let h = Home(LaunchHome::new(store, |server| server));
         // The README's sensor step copies conf/sensor.sample/ as a clone has it.
-        for e in std::fs::read_dir(root.join("conf/sensor.sample")).expect("sensor.sample") {
+        let sample = h.path().join("conf/sensor.sample");
+        std::fs::create_dir_all(&sample).expect("sensor.sample dir");
+        for e in
+            std::fs::read_dir(workspace_root().join("conf/sensor.sample")).expect("sensor.sample")
+        {
             let e = e.expect("sensor.sample entry");
-            std::fs::copy(e.path(), conf.join("sensor.sample").join(e.file_name()))
-                .expect("copy sensor.sample");
+            std::fs::copy(e.path(), sample.join(e.file_name())).expect("copy sensor.sample");
         }
         h
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
     }
 
     /// Rewrites `conf/server.conf` with `edit`.
@@ -93,30 +58,12 @@ impl Home {
 
     /// Runs `LAUNCH.sh ARGS` here with `ready_timeout` seconds of patience.
     fn launch(&self, args: &[&str], ready_timeout: &str) -> Output {
-        Command::new(workspace_root().join("LAUNCH.sh"))
-            .args(args)
+        self.launcher(args)
             .current_dir(self.path())
-            .env("D4_HOME", self.path())
-            .env("D4_BIN", target_dir())
             .env("D4_SCREEN", "0")
             .env("D4_READY_TIMEOUT", ready_timeout)
-            .stdin(Stdio::null())
             .output()
             .expect("run LAUNCH.sh")
-    }
-
-    /// The last lines of every log, for failure messages.
-    fn logs(&self) -> String {
-        let mut all = String::new();
-        if let Ok(dir) = std::fs::read_dir(self.path().join("logs")) {
-            for e in dir.flatten() {
-                let text = std::fs::read_to_string(e.path()).unwrap_or_default();
-                let lines: Vec<&str> = text.lines().collect();
-                let tail = &lines[lines.len().saturating_sub(30)..];
-                all += &format!("----- {} -----\n{}\n", e.path().display(), tail.join("\n"));
-            }
-        }
-        all
     }
 
     /// Pid files of `run/` whose process is alive.
@@ -138,7 +85,7 @@ impl Home {
 impl Drop for Home {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!("{}", self.logs());
+            eprintln!("{}", self.logs(30));
         }
         let _ = self.launch(&["-k"], "30");
     }
@@ -477,7 +424,7 @@ fn readme_tutorial_runs_as_written() {
         out.status.success(),
         "README steps failed:\n{script}\n{}\n{}",
         text(&out),
-        home.logs()
+        home.logs(30)
     );
 
     let queries = localize(queries, &home);
@@ -493,7 +440,7 @@ fn readme_tutorial_runs_as_written() {
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .find(|r| r["rrname"] == "www.example.com")
-        .unwrap_or_else(|| panic!("no www.example.com record in:\n{t}\n{}", home.logs()));
+        .unwrap_or_else(|| panic!("no www.example.com record in:\n{t}\n{}", home.logs(30)));
     assert_eq!(record["rdata"], "93.184.216.34", "{record}");
     assert_eq!(record["count"], 2, "{record}");
     let web_log = std::fs::read_to_string(home.path().join("logs/d4-web.log")).expect("web log");

@@ -12,7 +12,8 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use d4_testkit::{bin_path, free_port, require, target_dir, wait_for_port, workspace_root};
+use d4_testkit::launch::LaunchHome;
+use d4_testkit::{bin_path, require, wait_for_port, workspace_root};
 
 /// Screen session names are global: one stack at a time.
 static ONE_STACK: Mutex<()> = Mutex::new(());
@@ -20,61 +21,26 @@ static ONE_STACK: Mutex<()> = Mutex::new(());
 const SENSOR_UUID: &str = "ff7ba400-e76c-4053-982d-feec42bdef38";
 const HMAC_KEY: &str = "private key to change";
 
-/// A stack in a temporary `D4_HOME`, stopped with `LAUNCH.sh -k` on drop.
-struct Stack {
-    home: tempfile::TempDir,
-    d4_port: u16,
-    web_port: u16,
-    stream_port: u16,
-    meta_port: u16,
-    pdns_port: u16,
-    cof_port: u16,
+/// A stack in a temporary `D4_HOME` (shared-secret mode), stopped with `LAUNCH.sh -k` on drop.
+struct Stack(LaunchHome);
+
+impl std::ops::Deref for Stack {
+    type Target = LaunchHome;
+    fn deref(&self) -> &LaunchHome {
+        &self.0
+    }
 }
 
 impl Stack {
     /// Writes `conf/` for the given store server (`d4-kv` or `redis-server`).
     fn new(store: &str) -> Stack {
-        let s = Stack {
-            home: tempfile::tempdir().expect("tempdir"),
-            d4_port: free_port(),
-            web_port: free_port(),
-            stream_port: free_port(),
-            meta_port: free_port(),
-            pdns_port: free_port(),
-            cof_port: free_port(),
-        };
-        let conf = s.home.path().join("conf");
-        std::fs::create_dir_all(&conf).expect("conf dir");
-        let root = workspace_root();
-        let server = std::fs::read_to_string(root.join("conf/server.conf.sample"))
-            .expect("server.conf.sample")
-            .replace(
-                "server_port = 4443",
-                &format!("server_port = {}", s.d4_port),
-            )
-            .replace("port = 7000", &format!("port = {}", s.web_port))
-            .replace("port = 6379", &format!("port = {}", s.stream_port))
-            .replace("port = 6380", &format!("port = {}", s.meta_port))
-            .replace("server_mode = registration", "server_mode = shared-secret");
-        std::fs::write(conf.join("server.conf"), server).expect("server.conf");
-        let analyzer = std::fs::read_to_string(root.join("conf/analyzer.conf.sample"))
-            .expect("analyzer.conf.sample")
-            .replace(
-                "d4-server = 127.0.0.1:6380",
-                &format!("d4-server = 127.0.0.1:{}", s.meta_port),
-            )
-            + &format!("\n[store]\nhost = 127.0.0.1\nport = {}\n", s.pdns_port);
-        std::fs::write(conf.join("analyzer.conf"), analyzer).expect("analyzer.conf");
-        std::fs::write(
-            conf.join("launch.conf"),
-            format!("STORE_SERVER={store}\nCOF_PORT={}\n", s.cof_port),
-        )
-        .expect("launch.conf");
-        s
+        Stack(LaunchHome::new(store, |server| {
+            server.replace("server_mode = registration", "server_mode = shared-secret")
+        }))
     }
 
     fn home(&self) -> &Path {
-        self.home.path()
+        self.path()
     }
 
     /// Runs `LAUNCH.sh ARGS` in this home; panics with its output if it fails.
@@ -94,30 +60,12 @@ impl Stack {
     }
 
     fn launch_raw(&self, args: &[&str]) -> Output {
-        Command::new(workspace_root().join("LAUNCH.sh"))
-            .args(args)
-            .env("D4_HOME", self.home())
-            .env("D4_BIN", target_dir())
-            .stdin(Stdio::null())
-            .output()
-            .expect("run LAUNCH.sh")
+        self.launcher(args).output().expect("run LAUNCH.sh")
     }
 
-    /// Every log file, for failure messages.
+    /// The end of every log file, for failure messages.
     fn logs(&self) -> String {
-        let mut all = String::new();
-        if let Ok(dir) = std::fs::read_dir(self.home().join("logs")) {
-            for e in dir.flatten() {
-                let text = std::fs::read_to_string(e.path()).unwrap_or_default();
-                let tail: Vec<&str> = text.lines().rev().take(40).collect();
-                all += &format!("----- {} -----\n", e.path().display());
-                for l in tail.iter().rev() {
-                    all += l;
-                    all.push('\n');
-                }
-            }
-        }
-        all
+        self.0.logs(40)
     }
 
     /// A sensor configuration directory for our d4-client, streaming stdin to this server.
