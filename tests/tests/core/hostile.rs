@@ -22,10 +22,9 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_rustls::client::TlsStream;
-use tokio_rustls::TlsConnector;
 use tokio_util::sync::CancellationToken;
 
-use crate::common::{certs, closed_by_server, send, Mode, Sensor, Stack};
+use crate::common::{certs, closed_by_server, connector, send, Mode, Sensor, Stack};
 use crate::ingest::entries_of;
 
 /// A sensor accepted before the attack.
@@ -118,26 +117,6 @@ fn ecdsa_cert() -> &'static (PathBuf, PathBuf) {
         ]);
         (crt, key)
     })
-}
-
-/// One TLS client configuration for every test connection (trusts the test root CA).
-fn connector() -> TlsConnector {
-    static C: OnceLock<TlsConnector> = OnceLock::new();
-    C.get_or_init(|| {
-        let mut roots = rustls::RootCertStore::empty();
-        let pem = std::fs::read(certs().root_ca()).expect("root ca");
-        for c in rustls_pemfile::certs(&mut pem.as_slice()) {
-            roots.add(c.expect("pem")).expect("add root");
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let cfg = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("versions")
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        TlsConnector::from(Arc::new(cfg))
-    })
-    .clone()
 }
 
 /// A TLS connection to the local d4-server from source address `src` (any 127/8).

@@ -279,23 +279,31 @@ pub(crate) async fn connect_tls(port: u16) -> TlsStream<TcpStream> {
     connect_tls_to("127.0.0.1", port).await
 }
 
+/// One TLS client configuration for every test connection (trusts the test root CA).
+pub(crate) fn connector() -> tokio_rustls::TlsConnector {
+    static C: OnceLock<tokio_rustls::TlsConnector> = OnceLock::new();
+    C.get_or_init(|| {
+        let mut roots = rustls::RootCertStore::empty();
+        let pem = std::fs::read(certs().root_ca()).expect("root ca");
+        for c in rustls_pemfile::certs(&mut pem.as_slice()) {
+            roots.add(c.expect("pem")).expect("add root");
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let cfg = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        tokio_rustls::TlsConnector::from(Arc::new(cfg))
+    })
+    .clone()
+}
+
 /// A TLS connection to the d4-server on `ip` (`127.0.0.1` or `::1`).
 pub(crate) async fn connect_tls_to(ip: &str, port: u16) -> TlsStream<TcpStream> {
-    let mut roots = rustls::RootCertStore::empty();
-    let pem = std::fs::read(certs().root_ca()).expect("root ca");
-    for c in rustls_pemfile::certs(&mut pem.as_slice()) {
-        roots.add(c.expect("pem")).expect("add root");
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let cfg = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(cfg));
     let tcp = TcpStream::connect((ip, port)).await.expect("connect");
     let name = rustls::pki_types::ServerName::try_from(ip.to_string()).expect("name");
-    connector.connect(name, tcp).await.expect("tls handshake")
+    connector().connect(name, tcp).await.expect("tls handshake")
 }
 
 /// Writes bytes and flushes.
