@@ -41,6 +41,15 @@ fn register_queue(store: &Store, ty: &str) {
     ));
 }
 
+/// A copy of `conf` (`placeholder.conf` beside it) with the sample's `my-uuid`, which is
+/// not a queue uuid, in place of the registered queue.
+fn with_sample_uuid(conf: &std::path::Path) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(conf).expect("read conf");
+    let placeholder = conf.with_file_name("placeholder.conf");
+    std::fs::write(&placeholder, text.replace(UUID, "my-uuid")).expect("write conf");
+    placeholder
+}
+
 #[test]
 fn ingestion_check_names_each_queue_dead_end() {
     let Some(store) = Store::start() else {
@@ -48,9 +57,7 @@ fn ingestion_check_names_each_queue_dead_end() {
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let conf = write_conf(dir.path(), store.port, store.port, "bogus = 1\n");
-    let text = std::fs::read_to_string(&conf).expect("read conf");
-    let placeholder = dir.path().join("placeholder.conf");
-    std::fs::write(&placeholder, text.replace(UUID, "my-uuid")).expect("write conf");
+    let placeholder = with_sample_uuid(&conf);
 
     let (code, out) = status_and_text(&run("pdns-ingestion", &placeholder, &["--check"]));
     assert_eq!(code, Some(1), "{out}");
@@ -154,9 +161,7 @@ fn ingestion_warns_while_its_queue_is_not_registered() {
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let conf = write_conf(dir.path(), store.port, store.port, "bogus = 1\n");
-    let text = std::fs::read_to_string(&conf).expect("read conf");
-    let placeholder = dir.path().join("placeholder.conf");
-    std::fs::write(&placeholder, text.replace(UUID, "my-uuid")).expect("write conf");
+    let placeholder = with_sample_uuid(&conf);
 
     let mut p = start_ingestion(&placeholder, &[]);
     assert!(
