@@ -16,8 +16,7 @@
 //! [`run`] is generic over the reader so tests can feed it any byte sequence.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use d4_core::config::ServerMode;
 use d4_core::store::StoreError;
@@ -128,15 +127,15 @@ static REJECTION_WARNINGS: WarnBudget = WarnBudget::new(20);
 /// A number of log lines allowed per wall-clock minute.
 struct WarnBudget {
     per_minute: u32,
-    /// The current minute (high 32 bits) and the lines logged in it (low 32 bits).
-    state: AtomicU64,
+    /// The current minute (seconds since the epoch / 60) and the lines logged in it.
+    used: Mutex<(u64, u32)>,
 }
 
 impl WarnBudget {
     const fn new(per_minute: u32) -> Self {
         WarnBudget {
             per_minute,
-            state: AtomicU64::new(0),
+            used: Mutex::new((0, 0)),
         }
     }
 
@@ -145,28 +144,15 @@ impl WarnBudget {
         let minute = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() / 60);
-        let mut current = self.state.load(Ordering::Relaxed);
-        loop {
-            let (m, n) = (current >> 32, current & u64::from(u32::MAX));
-            let n = if m == minute & u64::from(u32::MAX) {
-                n
-            } else {
-                0
-            };
-            if n >= u64::from(self.per_minute) {
-                return false;
-            }
-            let next = ((minute & u64::from(u32::MAX)) << 32) | (n + 1);
-            match self.state.compare_exchange_weak(
-                current,
-                next,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return true,
-                Err(seen) => current = seen,
-            }
+        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        if used.0 != minute {
+            *used = (minute, 0);
         }
+        let allowed = used.1 < self.per_minute;
+        if allowed {
+            used.1 += 1;
+        }
+        allowed
     }
 }
 
