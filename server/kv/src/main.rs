@@ -29,6 +29,11 @@ struct Cli {
     rest: Vec<String>,
 }
 
+/// jemalloc, as in redis-server: `INFO memory` reads its statistics (see
+/// `shared::allocated_bytes`), and its size classes make memory per key comparable.
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() {
     if let Err(e) = real_main() {
         eprintln!("d4-kv: {e:#}");
@@ -83,6 +88,12 @@ fn real_main() -> anyhow::Result<()> {
     init_logging(&cfg)?;
     for n in notes {
         tracing::warn!("{n}");
+    }
+    // As redis-server does by default (`jemalloc-bg-thread yes`): a background thread
+    // returns freed pages to the system, which jemalloc otherwise only does while the
+    // program allocates, so an idle server kept the pages of its outgrown key tables.
+    if let Err(e) = tikv_jemalloc_ctl::background_thread::write(true) {
+        tracing::warn!(error = %e, "Cannot start jemalloc's background thread.");
     }
     // The keyspace is behind one lock, so extra workers only parallelise socket I/O; half
     // the CPUs (at least one) leaves the rest to the clients on the same host.

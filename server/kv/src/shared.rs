@@ -99,6 +99,16 @@ impl Shared {
     }
 }
 
+/// Bytes the program has allocated and not freed, from the allocator's own statistics
+/// (`INFO memory` `used_memory`): the binary runs on jemalloc, as redis-server does, so
+/// the figure counts what redis-server's counts (every live allocation at its size-class
+/// size). 0 when the statistics cannot be read.
+pub(crate) fn allocated_bytes() -> u64 {
+    // jemalloc caches its statistics; advancing the epoch refreshes them.
+    let _ = tikv_jemalloc_ctl::epoch::advance();
+    tikv_jemalloc_ctl::stats::allocated::read().map_or(0, |n| n as u64)
+}
+
 /// Resident set size from `/proc/self/statm` (0 where unavailable).
 fn rss_bytes() -> u64 {
     let Ok(s) = std::fs::read_to_string("/proc/self/statm") else {

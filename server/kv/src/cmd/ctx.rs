@@ -138,41 +138,53 @@ macro_rules! typed_getter {
                 Some(Entry {
                     val: Value::$variant(v),
                     ..
-                }) => Ok(Some(v)),
+                }) => Ok(Some(&mut **v)),
                 Some(_) => Err(wrongtype()),
             }
         }
     };
 }
-typed_getter!(get_str, Str, Bytes);
-typed_getter!(get_list, List, VecDeque<Bytes>);
-typed_getter!(get_set, Set, Set<Bytes>);
+/// Typed lookup of a string: `Ok(None)` if missing, WRONGTYPE if another type.
+pub(crate) fn get_str<'b>(
+    ctx: &'b mut Ctx,
+    key: &[u8],
+) -> Result<Option<&'b mut Box<[u8]>>, Reply> {
+    match ctx.get(key) {
+        None => Ok(None),
+        Some(Entry {
+            val: Value::Str(v), ..
+        }) => Ok(Some(v)),
+        Some(_) => Err(wrongtype()),
+    }
+}
+typed_getter!(get_list, List, VecDeque<Box<[u8]>>);
+typed_getter!(get_set, Set, Set<Box<[u8]>>);
 typed_getter!(get_hash, Hash, Map<Bytes, Bytes>);
 typed_getter!(get_zset, ZSet, ZSet);
-typed_getter!(get_stream, Stream, Box<Stream>);
+typed_getter!(get_stream, Stream, Stream);
 
 macro_rules! typed_creator {
     ($name:ident, $variant:ident, $ty:ty, $new:expr) => {
         /// Typed lookup that creates an empty value when missing; WRONGTYPE otherwise.
         pub(crate) fn $name<'b>(ctx: &'b mut Ctx, key: &Bytes) -> Result<&'b mut $ty, Reply> {
             if ctx.get(key).is_none() {
-                ctx.db().set(key.clone(), Value::$variant($new));
+                ctx.db().set(&key, Value::$variant($new));
             }
             match ctx.get(key) {
                 Some(Entry {
                     val: Value::$variant(v),
                     ..
-                }) => Ok(v),
+                }) => Ok(&mut **v),
                 _ => Err(wrongtype()),
             }
         }
     };
 }
-typed_creator!(list_or_new, List, VecDeque<Bytes>, VecDeque::new());
-typed_creator!(set_or_new, Set, Set<Bytes>, Set::default());
-typed_creator!(hash_or_new, Hash, Map<Bytes, Bytes>, Map::default());
-typed_creator!(zset_or_new, ZSet, ZSet, ZSet::default());
-typed_creator!(stream_or_new, Stream, Box<Stream>, Box::default());
+typed_creator!(list_or_new, List, VecDeque<Box<[u8]>>, Box::default());
+typed_creator!(set_or_new, Set, Set<Box<[u8]>>, Box::default());
+typed_creator!(hash_or_new, Hash, Map<Bytes, Bytes>, Box::default());
+typed_creator!(zset_or_new, ZSet, ZSet, Box::default());
+typed_creator!(stream_or_new, Stream, Stream, Box::default());
 
 /// Unwraps a `Result<T, Reply>` inside a handler, returning the error reply.
 macro_rules! tri {

@@ -7,6 +7,7 @@ use super::ctx::{get_hash, hash_or_new, Ctx};
 use super::keys::scan_opts;
 use super::spec::spec;
 use super::spec::{Spec, DENYOOM, FAST, READONLY, WRITE};
+use crate::keyspace::own;
 use crate::protocol::args::{arity, float, int, parse_f64, parse_i64};
 use crate::protocol::reply::{Reply, OK};
 use crate::util::glob;
@@ -43,7 +44,13 @@ fn hset(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
     let h = tri!(hash_or_new(ctx, &a[1]));
     let n = a[2..]
         .chunks(2)
-        .filter(|fv| h.insert(fv[0].clone(), fv[1].clone()).is_none())
+        .filter(|fv| match h.get_mut(&fv[0][..]) {
+            Some(v) => {
+                *v = own(&fv[1]);
+                false
+            }
+            None => h.insert(own(&fv[0]), own(&fv[1])).is_none(),
+        })
         .count();
     Reply::Int(n as i64)
 }
@@ -65,7 +72,7 @@ fn hsetnx(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
     if h.contains_key(&a[2][..]) {
         return Reply::Int(0);
     }
-    h.insert(a[2].clone(), a[3].clone());
+    h.insert(own(&a[2]), own(&a[3]));
     Reply::Int(1)
 }
 

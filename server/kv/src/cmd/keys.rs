@@ -58,7 +58,8 @@ fn move_(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
         return Reply::Int(0);
     };
     let blockable = matches!(e.val, Value::List(_) | Value::ZSet(_) | Value::Stream(_));
-    ctx.store.dbs[db].insert(a[1].clone(), e.val, e.exp);
+    let exp = e.exp();
+    ctx.store.dbs[db].insert(&a[1], e.val, exp);
     if blockable {
         ctx.store.blocking.signal(db, &a[1]);
     }
@@ -97,7 +98,8 @@ fn copy(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
         ctx.store.dbs[db].remove(&a[2]);
     }
     let is_blockable = matches!(e.val, Value::List(_) | Value::ZSet(_) | Value::Stream(_));
-    ctx.store.dbs[db].insert(a[2].clone(), e.val, e.exp);
+    let exp = e.exp();
+    ctx.store.dbs[db].insert(&a[2], e.val, exp);
     if is_blockable {
         ctx.store.blocking.signal(db, &a[2]);
     }
@@ -268,7 +270,8 @@ fn rename_common(ctx: &mut Ctx, a: &[Bytes], nx: bool) -> Reply {
         return Reply::err("no such key");
     };
     let is_list = matches!(e.val, Value::List(_) | Value::ZSet(_) | Value::Stream(_));
-    ctx.db().insert(dst.clone(), e.val, e.exp);
+    let exp = e.exp();
+    ctx.db().insert(dst, e.val, exp);
     if is_list {
         ctx.signal(dst);
     }
@@ -321,7 +324,7 @@ fn expire_generic(ctx: &mut Ctx, a: &[Bytes], unit: i64, absolute: bool) -> Repl
         ctx.propagate_none();
         return Reply::Int(0);
     };
-    let cur = e.exp;
+    let cur = e.exp();
     let ok = match cur {
         None => !xx && !gt,
         Some(t) => !nx && (!gt || at > t as i64) && (!lt || at < t as i64),
@@ -363,7 +366,7 @@ fn ttl_generic(ctx: &mut Ctx, key: &[u8], f: impl Fn(u64, u64) -> i64) -> Reply 
     let now = ctx.now;
     match ctx.get(key) {
         None => Reply::Int(-2),
-        Some(e) => Reply::Int(e.exp.map_or(-1, |t| f(t, now))),
+        Some(e) => Reply::Int(e.exp().map_or(-1, |t| f(t, now))),
     }
 }
 

@@ -51,9 +51,9 @@ fn push(ctx: &mut Ctx, a: &[Bytes], left: bool, only_existing: bool) -> Reply {
     let l = tri!(list_or_new(ctx, &a[1]));
     for v in &a[2..] {
         if left {
-            l.push_front(v.clone());
+            l.push_front(v[..].into());
         } else {
-            l.push_back(v.clone());
+            l.push_back(v[..].into());
         }
     }
     let n = l.len();
@@ -95,12 +95,13 @@ fn pop(ctx: &mut Ctx, a: &[Bytes], left: bool) -> Reply {
     let out = match count {
         None => {
             let v = if left { l.pop_front() } else { l.pop_back() };
-            v.map_or(Reply::Nil, Reply::Bulk)
+            v.map_or(Reply::Nil, |v| Reply::Bulk(v.into()))
         }
         Some(n) => {
             let n = n.min(l.len());
             let items: Vec<Bytes> = (0..n)
                 .filter_map(|_| if left { l.pop_front() } else { l.pop_back() })
+                .map(Bytes::from)
                 .collect();
             Reply::bulks(items)
         }
@@ -126,7 +127,7 @@ fn lrange(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
         return Reply::Array(vec![]);
     };
     match crate::protocol::args::index_range(s, e, l.len()) {
-        Some((x, y)) => Reply::bulks(l.range(x..y).cloned()),
+        Some((x, y)) => Reply::bulks(l.range(x..y).map(|v| Bytes::copy_from_slice(v))),
         None => Reply::Array(vec![]),
     }
 }
@@ -143,7 +144,7 @@ fn lindex(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
     let i = tri!(int(&a[2]));
     abs_index(i, l.len())
         .and_then(|i| l.get(i))
-        .map_or(Reply::Nil, |v| Reply::Bulk(v.clone()))
+        .map_or(Reply::Nil, |v| Reply::Bulk(Bytes::copy_from_slice(v)))
 }
 
 fn lset(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
@@ -153,7 +154,7 @@ fn lset(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
     let i = tri!(int(&a[2]));
     match abs_index(i, l.len()) {
         Some(i) => {
-            l[i] = a[3].clone();
+            l[i] = a[3][..].into();
             OK
         }
         None => Reply::err("index out of range"),
@@ -191,7 +192,7 @@ fn lrem(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
     if count >= 0 {
         let mut i = 0;
         while i < l.len() && removed < limit {
-            if l[i] == v {
+            if l[i][..] == v[..] {
                 l.remove(i);
                 removed += 1;
             } else {
@@ -202,7 +203,7 @@ fn lrem(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
         let mut i = l.len();
         while i > 0 && removed < limit {
             i -= 1;
-            if l[i] == v {
+            if l[i][..] == v[..] {
                 l.remove(i);
                 removed += 1;
             }
@@ -223,10 +224,10 @@ fn linsert(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
     let Some(l) = tri!(get_list(ctx, &a[1])) else {
         return Reply::Int(0);
     };
-    let Some(pos) = l.iter().position(|x| x == &a[3]) else {
+    let Some(pos) = l.iter().position(|x| x[..] == a[3][..]) else {
         return Reply::Int(-1);
     };
-    l.insert(if before { pos } else { pos + 1 }, a[4].clone());
+    l.insert(if before { pos } else { pos + 1 }, a[4][..].into());
     let n = l.len();
     ctx.signal(&a[1]);
     Reply::Int(n as i64)
@@ -282,7 +283,7 @@ fn lpos(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
     };
     let mut found = Vec::new();
     for i in idx {
-        if l[i] == a[2] {
+        if l[i][..] == a[2][..] {
             if skip > 0 {
                 skip -= 1;
                 continue;
@@ -343,7 +344,7 @@ fn move_one(
         d.push_back(v.clone());
     }
     ctx.signal(dst);
-    Ok(Some(v))
+    Ok(Some(v.into()))
 }
 
 fn lmove(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
@@ -411,7 +412,7 @@ fn bpop(ctx: &mut Ctx, a: &[Bytes], left: bool) -> Reply {
                     Bytes::from_static(if left { b"LPOP" } else { b"RPOP" }),
                     k.clone(),
                 ]);
-                return Reply::Array(vec![Reply::Bulk(k.clone()), Reply::Bulk(v)]);
+                return Reply::Array(vec![Reply::Bulk(k.clone()), Reply::Bulk(v.into())]);
             }
         }
     }
@@ -480,7 +481,7 @@ fn list_mut<'a>(
     db: usize,
     key: &[u8],
     now: u64,
-) -> Option<&'a mut VecDeque<Bytes>> {
+) -> Option<&'a mut VecDeque<Box<[u8]>>> {
     match store.dbs[db].get(key, now) {
         Some(Entry {
             val: Value::List(l),
@@ -522,7 +523,10 @@ pub(crate) fn serve_pop(
     );
     store.dirty += 1;
     store.watches.touch(db, key);
-    Some(Reply::Array(vec![Reply::Bulk(key.clone()), Reply::Bulk(v)]))
+    Some(Reply::Array(vec![
+        Reply::Bulk(key.clone()),
+        Reply::Bulk(v.into()),
+    ]))
 }
 
 /// Serves a blocked `BLMOVE`/`BRPOPLPUSH` from a ready key.
@@ -545,7 +549,7 @@ pub(crate) fn serve_move(
     let v = if fl { l.pop_front() } else { l.pop_back() }?;
     drop_empty(store, db, src, now);
     if store.dbs[db].get(dst, now).is_none() {
-        store.dbs[db].set(dst.clone(), Value::List(VecDeque::new()));
+        store.dbs[db].set(dst, Value::List(Box::default()));
     }
     if let Some(Entry {
         val: Value::List(d),
@@ -563,5 +567,5 @@ pub(crate) fn serve_move(
     store.watches.touch(db, dst);
     store.dirty += 1;
     store.blocking.signal(db, dst);
-    Some(Reply::Bulk(v))
+    Some(Reply::Bulk(v.into()))
 }

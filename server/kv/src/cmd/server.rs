@@ -109,10 +109,10 @@ fn info_section(ctx: &mut Ctx, name: &str) -> Option<String> {
             st.blocking.waiters.len()
         ),
         "memory" => {
-            let used: usize = st.dbs.iter().map(|d| d.approx_size()).sum::<usize>() + 1024 * 1024;
+            let used = crate::shared::allocated_bytes();
             format!(
-                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{rss}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_allocator:libc\r\n",
-                human(used as u64),
+                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{rss}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_allocator:jemalloc\r\n",
+                human(used),
                 human(rss),
                 cfg.maxmemory,
                 human(cfg.maxmemory),

@@ -37,7 +37,10 @@ pub(crate) static SPECS: &[Spec] = &[
 
 fn sadd(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
     let s = tri!(set_or_new(ctx, &a[1]));
-    Reply::Int(a[2..].iter().filter(|m| s.insert((*m).clone())).count() as i64)
+    let new = a[2..]
+        .iter()
+        .filter(|m| !s.contains(&m[..]) && s.insert(m[..].into()));
+    Reply::Int(new.count() as i64)
 }
 
 fn srem(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
@@ -49,13 +52,21 @@ fn srem(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
     Reply::Int(n as i64)
 }
 
+/// A set as stored: exact-size copies of its members.
+type Members = Set<Box<[u8]>>;
+
 fn set_reply(items: impl IntoIterator<Item = Bytes>) -> Reply {
     Reply::Set(items.into_iter().map(Reply::Bulk).collect())
 }
 
+/// A reply's copy of a stored member.
+fn member(m: &[u8]) -> Bytes {
+    Bytes::copy_from_slice(m)
+}
+
 fn smembers(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
     match tri!(get_set(ctx, &a[1])) {
-        Some(s) => set_reply(s.iter().cloned()),
+        Some(s) => set_reply(s.iter().map(|m| member(m))),
         None => Reply::Set(vec![]),
     }
 }
@@ -98,7 +109,7 @@ fn spop(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
         };
     };
     let n = count.unwrap_or(1);
-    let picked: Vec<Bytes> = s
+    let picked: Vec<Box<[u8]>> = s
         .iter()
         .cloned()
         .choose_multiple(&mut rand::thread_rng(), n);
@@ -110,12 +121,15 @@ fn spop(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
         ctx.propagate_none();
     } else {
         let mut cmd = vec![Bytes::from_static(b"SREM"), a[1].clone()];
-        cmd.extend(picked.iter().cloned());
+        cmd.extend(picked.iter().map(|m| member(m)));
         ctx.propagate(cmd);
     }
     match count {
-        None => picked.into_iter().next().map_or(Reply::Nil, Reply::Bulk),
-        Some(_) => set_reply(picked),
+        None => picked
+            .into_iter()
+            .next()
+            .map_or(Reply::Nil, |m| Reply::Bulk(m.into())),
+        Some(_) => set_reply(picked.into_iter().map(Bytes::from)),
     }
 }
 
@@ -142,11 +156,16 @@ fn srandmember(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
         None => s
             .iter()
             .choose(&mut rng)
-            .map_or(Reply::Nil, |m| Reply::Bulk(m.clone())),
-        Some(c) if c >= 0 => Reply::bulks(s.iter().cloned().choose_multiple(&mut rng, c as usize)),
+            .map_or(Reply::Nil, |m| Reply::Bulk(member(m))),
+        Some(c) if c >= 0 => Reply::bulks(
+            s.iter()
+                .choose_multiple(&mut rng, c as usize)
+                .into_iter()
+                .map(|m| member(m)),
+        ),
         Some(c) => {
-            let all: Vec<&Bytes> = s.iter().collect();
-            Reply::bulks((0..c.unsigned_abs()).map(|_| all[rng.gen_range(0..all.len())].clone()))
+            let all: Vec<&Box<[u8]>> = s.iter().collect();
+            Reply::bulks((0..c.unsigned_abs()).map(|_| member(all[rng.gen_range(0..all.len())])))
         }
     }
 }
@@ -158,7 +177,7 @@ fn sscan(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
         Some(s) => s
             .iter()
             .filter(|m| o.pat.as_ref().is_none_or(|p| glob::matches(p, m)))
-            .cloned()
+            .map(|m| member(m))
             .collect(),
         None => vec![],
     };
@@ -173,14 +192,14 @@ enum Op {
 }
 
 /// Computes a set operation over keys (missing keys are empty sets).
-fn compute(ctx: &mut Ctx, keys: &[Bytes], op: Op) -> Result<Set<Bytes>, Reply> {
-    let mut sets: Vec<Option<Set<Bytes>>> = Vec::with_capacity(keys.len());
+fn compute(ctx: &mut Ctx, keys: &[Bytes], op: Op) -> Result<Members, Reply> {
+    let mut sets: Vec<Option<Members>> = Vec::with_capacity(keys.len());
     for k in keys {
         sets.push(get_set(ctx, k)?.map(|s| s.clone()));
     }
     let mut it = sets.into_iter();
     let first = it.next().flatten().unwrap_or_default();
-    let rest: Vec<Option<Set<Bytes>>> = it.collect();
+    let rest: Vec<Option<Members>> = it.collect();
     Ok(match op {
         Op::Union => rest.into_iter().flatten().fold(first, |mut acc, s| {
             acc.extend(s);
@@ -190,14 +209,14 @@ fn compute(ctx: &mut Ctx, keys: &[Bytes], op: Op) -> Result<Set<Bytes>, Reply> {
             if rest.iter().any(Option::is_none) {
                 return Ok(Set::default());
             }
-            let rest: Vec<Set<Bytes>> = rest.into_iter().flatten().collect();
+            let rest: Vec<Members> = rest.into_iter().flatten().collect();
             first
                 .into_iter()
                 .filter(|m| rest.iter().all(|s| s.contains(m)))
                 .collect()
         }
         Op::Diff => {
-            let rest: Vec<Set<Bytes>> = rest.into_iter().flatten().collect();
+            let rest: Vec<Members> = rest.into_iter().flatten().collect();
             first
                 .into_iter()
                 .filter(|m| !rest.iter().any(|s| s.contains(m)))
@@ -207,13 +226,25 @@ fn compute(ctx: &mut Ctx, keys: &[Bytes], op: Op) -> Result<Set<Bytes>, Reply> {
 }
 
 fn sunion(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
-    set_reply(tri!(compute(ctx, &a[1..], Op::Union)))
+    set_reply(
+        tri!(compute(ctx, &a[1..], Op::Union))
+            .into_iter()
+            .map(Bytes::from),
+    )
 }
 fn sinter(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
-    set_reply(tri!(compute(ctx, &a[1..], Op::Inter)))
+    set_reply(
+        tri!(compute(ctx, &a[1..], Op::Inter))
+            .into_iter()
+            .map(Bytes::from),
+    )
 }
 fn sdiff(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
-    set_reply(tri!(compute(ctx, &a[1..], Op::Diff)))
+    set_reply(
+        tri!(compute(ctx, &a[1..], Op::Diff))
+            .into_iter()
+            .map(Bytes::from),
+    )
 }
 
 fn store(ctx: &mut Ctx, a: &[Bytes], op: Op) -> Reply {
@@ -221,7 +252,7 @@ fn store(ctx: &mut Ctx, a: &[Bytes], op: Op) -> Reply {
     let n = r.len();
     ctx.db().remove(&a[1]);
     if n > 0 {
-        ctx.db().set(a[1].clone(), Value::Set(r));
+        ctx.db().set(&a[1], Value::Set(Box::new(r)));
     }
     Reply::Int(n as i64)
 }
@@ -278,6 +309,6 @@ fn smove(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
         return Reply::Int(0);
     }
     ctx.drop_if_empty(src);
-    tri!(set_or_new(ctx, dst)).insert(m.clone());
+    tri!(set_or_new(ctx, dst)).insert(m[..].into());
     Reply::Int(1)
 }

@@ -11,7 +11,7 @@ use super::spec::spec;
 use super::spec::{Spec, BLOCKING, DENYOOM, FAST, READONLY, WRITE};
 use crate::keyspace::blocking::BlockKind;
 use crate::keyspace::types::{Fields, Stream, StreamId};
-use crate::keyspace::{Entry, Store, Value};
+use crate::keyspace::{own, Entry, Store, Value};
 use crate::protocol::args::{arity, is, parse_i64, syntax};
 use crate::protocol::reply::Reply;
 
@@ -175,7 +175,7 @@ fn xadd(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
     };
     let entry: Fields = fields
         .chunks(2)
-        .map(|fv| (fv[0].clone(), fv[1].clone()))
+        .map(|fv| (own(&fv[0]), own(&fv[1])))
         .collect();
     s.entries.insert(id, entry);
     s.last_id = id;

@@ -43,7 +43,7 @@ pub(crate) static SPECS: &[Spec] = &[
 
 fn get(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
     match tri!(get_str(ctx, &a[1])) {
-        Some(v) => Reply::Bulk(v.clone()),
+        Some(v) => Reply::Bulk(Bytes::copy_from_slice(v)),
         None => Reply::Nil,
     }
 }
@@ -124,7 +124,7 @@ fn set(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
     let key = &a[1];
     let old = if o.get {
         match tri!(get_str(ctx, key)) {
-            Some(v) => Reply::Bulk(v.clone()),
+            Some(v) => Reply::Bulk(Bytes::copy_from_slice(v)),
             None => Reply::Nil,
         }
     } else {
@@ -146,9 +146,9 @@ fn set(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
 /// Stores a string with an optional absolute deadline and propagates `SET key v PXAT t`.
 fn write_string(ctx: &mut Ctx, key: &Bytes, val: Bytes, at: Option<u64>, keepttl: bool) {
     if keepttl {
-        ctx.db().set_keep_ttl(key.clone(), Value::Str(val.clone()));
+        ctx.db().set_keep_ttl(key, Value::Str(val[..].into()));
     } else {
-        ctx.db().insert(key.clone(), Value::Str(val.clone()), at);
+        ctx.db().insert(key, Value::Str(val[..].into()), at);
     }
     if !ctx.aof_on() {
         ctx.propagate_none();
@@ -188,7 +188,8 @@ fn psetex(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
 }
 
 fn getset(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
-    let old = tri!(get_str(ctx, &a[1])).map_or(Reply::Nil, |v| Reply::Bulk(v.clone()));
+    let old =
+        tri!(get_str(ctx, &a[1])).map_or(Reply::Nil, |v| Reply::Bulk(Bytes::copy_from_slice(v)));
     write_string(ctx, &a[1], a[2].clone(), None, false);
     old
 }
@@ -198,7 +199,7 @@ fn getdel(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
         return Reply::Nil;
     };
     ctx.db().remove(&a[1]);
-    Reply::Bulk(v)
+    Reply::Bulk(v.into())
 }
 
 fn getex(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
@@ -242,7 +243,7 @@ fn getex(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
     } else {
         ctx.propagate_none();
     }
-    Reply::Bulk(v)
+    Reply::Bulk(v.into())
 }
 
 fn mget(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
@@ -251,7 +252,7 @@ fn mget(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
         .map(|k| match ctx.get(k) {
             Some(crate::keyspace::Entry {
                 val: Value::Str(v), ..
-            }) => Reply::Bulk(v.clone()),
+            }) => Reply::Bulk(Bytes::copy_from_slice(v)),
             _ => Reply::Nil,
         })
         .collect();
@@ -263,7 +264,7 @@ fn mset(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
         return crate::protocol::args::arity(std::str::from_utf8(&a[0]).unwrap_or("mset"));
     }
     for kv in a[1..].chunks(2) {
-        ctx.db().set(kv[0].clone(), Value::Str(kv[1].clone()));
+        ctx.db().set(&kv[0], Value::Str(kv[1][..].into()));
     }
     OK
 }
@@ -287,7 +288,7 @@ fn incr_by(ctx: &mut Ctx, key: &Bytes, by: i64) -> Reply {
         cur.checked_add(by)
             .ok_or_else(|| Reply::err("increment or decrement would overflow"))
     };
-    let text = |n: i64| Bytes::copy_from_slice(itoa::Buffer::new().format(n).as_bytes());
+    let text = |n: i64| itoa::Buffer::new().format(n).as_bytes().into();
     match tri!(get_str(ctx, key)) {
         Some(v) => {
             let n = tri!(bump(tri!(parse_i64(v).ok_or_else(not_int))));
@@ -296,7 +297,7 @@ fn incr_by(ctx: &mut Ctx, key: &Bytes, by: i64) -> Reply {
         }
         None => {
             let n = tri!(bump(0));
-            ctx.db().set(key.clone(), Value::Str(text(n)));
+            ctx.db().set(key, Value::Str(text(n)));
             Reply::Int(n)
         }
     }
@@ -327,7 +328,7 @@ fn incrbyfloat(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
     let cur = match tri!(get_str(ctx, &a[1])) {
         Some(v) => {
             tri!(parse_f64(v).ok_or_else(not_float));
-            v.clone()
+            Bytes::copy_from_slice(v)
         }
         None => Bytes::from_static(b"0"),
     };
@@ -336,8 +337,7 @@ fn incrbyfloat(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
         return Reply::err("increment would produce NaN or Infinity");
     };
     let text = Bytes::from(text);
-    ctx.db()
-        .set_keep_ttl(a[1].clone(), Value::Str(text.clone()));
+    ctx.db().set_keep_ttl(&a[1], Value::Str(text[..].into()));
     ctx.propagate(vec![
         Bytes::from_static(b"SET"),
         a[1].clone(),
@@ -365,7 +365,7 @@ fn append(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
     v.extend_from_slice(&a[2]);
     let n = v.len();
     ctx.db()
-        .set_keep_ttl(a[1].clone(), Value::Str(Bytes::from(v)));
+        .set_keep_ttl(&a[1], Value::Str(v.into_boxed_slice()));
     Reply::Int(n as i64)
 }
 
@@ -390,7 +390,7 @@ fn getrange(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
     if s > e || len == 0 {
         return Reply::bulk(Bytes::new());
     }
-    Reply::Bulk(v.slice(s as usize..e as usize + 1))
+    Reply::bulk(Bytes::copy_from_slice(&v[s as usize..e as usize + 1]))
 }
 
 fn setrange(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
@@ -413,6 +413,6 @@ fn setrange(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
     v[off..off + val.len()].copy_from_slice(val);
     let n = v.len();
     ctx.db()
-        .set_keep_ttl(a[1].clone(), Value::Str(Bytes::from(v)));
+        .set_keep_ttl(&a[1], Value::Str(v.into_boxed_slice()));
     Reply::Int(n as i64)
 }

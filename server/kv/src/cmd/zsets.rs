@@ -137,14 +137,14 @@ fn apply_one(
                 return Ok(None);
             }
             let changed = new != cur;
-            z.insert(m, new);
+            z.insert(&m, new);
             Ok(Some((changed, new, false)))
         }
         None => {
             if f.xx {
                 return Ok(None);
             }
-            z.insert(m, s);
+            z.insert(&m, s);
             Ok(Some((true, s, true)))
         }
     }
@@ -158,7 +158,7 @@ fn zincrby(ctx: &mut Ctx, a: &[Bytes]) -> Reply {
         ctx.drop_if_empty(&a[1]);
         return Reply::err("resulting score is not a number (NaN)");
     }
-    z.insert(a[3].clone(), new);
+    z.insert(&a[3], new);
     ctx.signal(&a[1]);
     Reply::Double(new)
 }

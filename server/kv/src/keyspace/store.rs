@@ -7,6 +7,7 @@
 //! the replay sees exactly what the original commands saw.
 
 use std::collections::{BTreeSet, VecDeque};
+use std::num::NonZeroU64;
 
 use bytes::Bytes;
 
@@ -17,19 +18,24 @@ use super::hash::{Map, Set};
 use super::types::{Stream, ZSet};
 use super::watch::Watches;
 
-/// A typed value.
+/// A typed value. Containers are boxed so that every slot of the key table is as small
+/// as a string's (see [`Db`] on memory per key).
+// A boxed collection costs an extra block, but keeps a table slot 24 bytes (tag and a
+// string's 16) where an unboxed `VecDeque` or hash set would make every slot 40 or more.
+#[allow(clippy::box_collection)]
 #[derive(Debug, Clone)]
 pub(crate) enum Value {
-    /// String (also integers and floats in text form).
-    Str(Bytes),
-    /// List.
-    List(VecDeque<Bytes>),
-    /// Set.
-    Set(Set<Bytes>),
+    /// String (also integers and floats in text form): its own exact-size copy, 16 bytes
+    /// in the slot (a `Bytes` would take 32, and a second block once shared by a reply).
+    Str(Box<[u8]>),
+    /// List of exact-size element copies (16 bytes a slot, where a `Bytes` takes 32).
+    List(Box<VecDeque<Box<[u8]>>>),
+    /// Set of exact-size member copies (16 bytes a slot, where a `Bytes` takes 32).
+    Set(Box<Set<Box<[u8]>>>),
     /// Hash.
-    Hash(Map<Bytes, Bytes>),
+    Hash(Box<Map<Bytes, Bytes>>),
     /// Sorted set.
-    ZSet(ZSet),
+    ZSet(Box<ZSet>),
     /// Stream.
     Stream(Box<Stream>),
 }
@@ -75,14 +81,37 @@ pub(crate) struct Entry {
     /// The value.
     pub val: Value,
     /// Deadline, if any.
-    pub exp: Option<u64>,
+    exp: Option<NonZeroU64>,
 }
 
+impl Entry {
+    /// The deadline (ms since the epoch), if any.
+    pub(crate) fn exp(&self) -> Option<u64> {
+        self.exp.map(NonZeroU64::get)
+    }
+}
+
+/// A deadline as an entry stores it: 8 bytes instead of an `Option<u64>`'s 16. Time 0 (only
+/// ever set while loading, when expiry is suspended) becomes 1 ms, as far in the past.
+fn deadline(at: u64) -> NonZeroU64 {
+    NonZeroU64::new(at).unwrap_or(NonZeroU64::MIN)
+}
+
+/// A key as the table stores it: its own exact-size copy (16 bytes in the slot), never a
+/// slice of a request buffer, which would keep the whole buffer alive as long as the key.
+type Key = Box<[u8]>;
+
 /// One database.
+///
+/// **Memory per key.** A slot of the table is 48 bytes: the key (16, its own copy), the
+/// value (24: a string's own copy, or a boxed container) and the deadline (8). Keys, string
+/// values and list and set elements are copied out of the request, so the only heap blocks
+/// a key costs are its own. `tests/bench/kv/run.sh` prints `used_memory` per key beside
+/// redis-server's.
 #[derive(Debug, Default)]
 pub(crate) struct Db {
-    map: Map<Bytes, Entry>,
-    ttl: BTreeSet<(u64, Bytes)>,
+    map: Map<Key, Entry>,
+    ttl: BTreeSet<(u64, Key)>,
 }
 
 impl Db {
@@ -100,7 +129,7 @@ impl Db {
     }
 
     fn expired(&self, key: &[u8], now: u64) -> bool {
-        now != 0 && matches!(self.map.get(key), Some(Entry { exp: Some(t), .. }) if *t <= now)
+        now != 0 && matches!(self.map.get(key), Some(e) if e.exp().is_some_and(|t| t <= now))
     }
 
     /// Looks a key up, deleting it first if its deadline has passed (`now == 0`: no expiry).
@@ -122,53 +151,61 @@ impl Db {
 
     /// Removes a key; returns its entry.
     pub(crate) fn remove(&mut self, key: &[u8]) -> Option<Entry> {
-        let e = self.map.remove(key)?;
-        if let Some(t) = e.exp {
-            self.ttl.remove(&(t, Bytes::copy_from_slice(key)));
+        let (k, e) = self.map.remove_entry(key)?;
+        if let Some(t) = e.exp() {
+            self.ttl.remove(&(t, k));
         }
         Some(e)
     }
 
-    /// Stores a value, dropping any deadline.
-    pub(crate) fn set(&mut self, key: Bytes, val: Value) {
-        if let Some(old) = self.map.insert(key.clone(), Entry { val, exp: None }) {
-            if let Some(t) = old.exp {
-                self.ttl.remove(&(t, key));
+    /// Stores a value, dropping any deadline. An existing key keeps its stored copy; a
+    /// new one is copied (see [`Key`]).
+    pub(crate) fn set(&mut self, key: &[u8], val: Value) {
+        match self.map.get_mut(key) {
+            Some(e) => {
+                e.val = val;
+                if let Some(t) = e.exp.take().map(NonZeroU64::get) {
+                    self.ttl.remove(&(t, key.into()));
+                }
+            }
+            None => {
+                self.map.insert(key.into(), Entry { val, exp: None });
             }
         }
     }
 
     /// Stores a value, keeping the existing deadline.
-    pub(crate) fn set_keep_ttl(&mut self, key: Bytes, val: Value) {
-        match self.map.get_mut(&key) {
+    pub(crate) fn set_keep_ttl(&mut self, key: &[u8], val: Value) {
+        match self.map.get_mut(key) {
             Some(e) => e.val = val,
             None => {
-                self.map.insert(key, Entry { val, exp: None });
+                self.map.insert(key.into(), Entry { val, exp: None });
             }
         }
     }
 
     /// Inserts a value with an optional deadline (replacing any old entry).
-    pub(crate) fn insert(&mut self, key: Bytes, val: Value, exp: Option<u64>) {
-        self.set(key.clone(), val);
+    pub(crate) fn insert(&mut self, key: &[u8], val: Value, exp: Option<u64>) {
+        self.set(key, val);
         if let Some(t) = exp {
-            self.set_expire(&key, t);
+            self.set_expire(key, t);
         }
     }
 
     /// Sets the deadline of an existing key; false if the key does not exist.
     pub(crate) fn set_expire(&mut self, key: &[u8], at: u64) -> bool {
+        let at = deadline(at).get();
         let Some((k, e)) = self.map.get_key_value(key) else {
             return false;
         };
         let k = k.clone();
-        let old = e.exp;
+        let old = e.exp();
         if let Some(t) = old {
             self.ttl.remove(&(t, k.clone()));
         }
         self.ttl.insert((at, k));
         if let Some(e) = self.map.get_mut(key) {
-            e.exp = Some(at);
+            e.exp = Some(deadline(at));
         }
         true
     }
@@ -178,8 +215,10 @@ impl Db {
         let Some(e) = self.map.get_mut(key) else {
             return false;
         };
-        let Some(t) = e.exp.take() else { return false };
-        self.ttl.remove(&(t, Bytes::copy_from_slice(key)));
+        let Some(t) = e.exp.take().map(NonZeroU64::get) else {
+            return false;
+        };
+        self.ttl.remove(&(t, key.into()));
         true
     }
 
@@ -204,34 +243,29 @@ impl Db {
     pub(crate) fn keys(&self, now: u64) -> Vec<Bytes> {
         self.map
             .iter()
-            .filter(|(_, e)| !matches!(e.exp, Some(t) if now != 0 && t <= now))
-            .map(|(k, _)| k.clone())
+            .filter(|(_, e)| !matches!(e.exp(), Some(t) if now != 0 && t <= now))
+            .map(|(k, _)| Bytes::copy_from_slice(k))
             .collect()
     }
 
     /// Iterates all entries (for snapshots).
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&Bytes, &Entry)> {
-        self.map.iter()
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], &Entry)> {
+        self.map.iter().map(|(k, e)| (&**k, e))
     }
 
     /// A random live key.
     pub(crate) fn random_key(&self) -> Option<Bytes> {
         use rand::seq::IteratorRandom;
-        self.map.keys().choose(&mut rand::thread_rng()).cloned()
+        self.map
+            .keys()
+            .choose(&mut rand::thread_rng())
+            .map(|k| Bytes::copy_from_slice(k))
     }
 
     /// Removes everything.
     pub(crate) fn clear(&mut self) {
         self.map.clear();
         self.ttl.clear();
-    }
-
-    /// Approximate memory held by the keys and values.
-    pub(crate) fn approx_size(&self) -> usize {
-        self.map
-            .iter()
-            .map(|(k, e)| k.len() + 48 + e.val.approx_size())
-            .sum()
     }
 }
 
@@ -328,9 +362,9 @@ mod tests {
     #[test]
     fn lazy_and_active_expiry() {
         let mut db = Db::default();
-        db.insert(Bytes::from("a"), Value::Str(Bytes::from("1")), Some(100));
-        db.insert(Bytes::from("b"), Value::Str(Bytes::from("2")), Some(300));
-        db.set(Bytes::from("c"), Value::Str(Bytes::from("3")));
+        db.insert(b"a", Value::Str(b"1"[..].into()), Some(100));
+        db.insert(b"b", Value::Str(b"2"[..].into()), Some(300));
+        db.set(b"c", Value::Str(b"3"[..].into()));
         assert!(db.get(b"a", 50).is_some());
         assert!(db.get(b"a", 0).is_some(), "loading: no expiry");
         assert!(db.get(b"a", 150).is_none());
@@ -342,8 +376,8 @@ mod tests {
     #[test]
     fn set_drops_deadline_and_persist() {
         let mut db = Db::default();
-        db.insert(Bytes::from("a"), Value::Str(Bytes::from("1")), Some(100));
-        db.set(Bytes::from("a"), Value::Str(Bytes::from("2")));
+        db.insert(b"a", Value::Str(b"1"[..].into()), Some(100));
+        db.set(b"a", Value::Str(b"2"[..].into()));
         assert_eq!(db.expires(), 0);
         db.set_expire(b"a", 500);
         assert!(db.persist(b"a"));

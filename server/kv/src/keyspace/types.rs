@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use bytes::Bytes;
 
 use super::hash::Map;
+use super::owned::own;
 
 /// A score with a total order (NaN never stored).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -49,21 +50,22 @@ impl ZSet {
     pub(crate) fn score(&self, m: &[u8]) -> Option<f64> {
         self.scores.get(m).copied()
     }
-    /// Sets a member's score; true if the member is new.
-    pub(crate) fn insert(&mut self, m: Bytes, s: f64) -> bool {
-        match self.scores.insert(m.clone(), s) {
-            Some(old) => {
-                if old != s || old.is_sign_negative() != s.is_sign_negative() {
-                    self.order.remove(&(Score(old), m.clone()));
-                    self.order.insert((Score(s), m));
-                }
-                false
-            }
-            None => {
-                self.order.insert((Score(s), m));
-                true
-            }
+    /// Sets a member's score; true if the member is new. A new member is stored as its
+    /// own copy (see `keyspace::own`), shared by the score map and the order index.
+    pub(crate) fn insert(&mut self, m: &[u8], s: f64) -> bool {
+        let Some((k, &old)) = self.scores.get_key_value(m) else {
+            let k = own(m);
+            self.scores.insert(k.clone(), s);
+            self.order.insert((Score(s), k));
+            return true;
+        };
+        if old != s || old.is_sign_negative() != s.is_sign_negative() {
+            let k = k.clone();
+            self.order.remove(&(Score(old), k.clone()));
+            self.order.insert((Score(s), k.clone()));
+            self.scores.insert(k, s);
         }
+        false
     }
     /// Removes a member; true if it was there.
     pub(crate) fn remove(&mut self, m: &[u8]) -> bool {
@@ -149,7 +151,17 @@ impl StreamId {
     }
     /// `ms-seq` as bytes.
     pub(crate) fn to_bytes(self) -> Bytes {
-        Bytes::from(format!("{}-{}", self.ms, self.seq))
+        let (mut ms, mut seq) = (itoa::Buffer::new(), itoa::Buffer::new());
+        let (ms, seq) = (
+            ms.format(self.ms).as_bytes(),
+            seq.format(self.seq).as_bytes(),
+        );
+        // Exactly sized, so the `Bytes` takes the vector's block as it is.
+        let mut out = Vec::with_capacity(ms.len() + 1 + seq.len());
+        out.extend_from_slice(ms);
+        out.push(b'-');
+        out.extend_from_slice(seq);
+        Bytes::from(out)
     }
 }
 
@@ -208,10 +220,10 @@ mod tests {
     #[test]
     fn zset_order_and_rank() {
         let mut z = ZSet::default();
-        assert!(z.insert(Bytes::from("b"), 1.0));
-        assert!(z.insert(Bytes::from("a"), 1.0));
-        assert!(z.insert(Bytes::from("c"), 0.5));
-        assert!(!z.insert(Bytes::from("c"), 2.0));
+        assert!(z.insert(b"b", 1.0));
+        assert!(z.insert(b"a", 1.0));
+        assert!(z.insert(b"c", 0.5));
+        assert!(!z.insert(b"c", 2.0));
         let order: Vec<_> = z.iter().map(|(m, _)| m.clone()).collect();
         assert_eq!(
             order,

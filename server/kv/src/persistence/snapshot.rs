@@ -19,7 +19,7 @@ pub(crate) fn serialize(store: &Store) -> Vec<u8> {
             &[Bytes::from_static(b"SELECT"), Bytes::from(i.to_string())],
         );
         for (k, e) in db.iter() {
-            serialize_entry(&mut out, k, e);
+            serialize_entry(&mut out, &Bytes::copy_from_slice(k), e);
         }
     }
     out
@@ -45,16 +45,16 @@ fn chunked(out: &mut Vec<u8>, head: &[Bytes], items: impl Iterator<Item = Vec<By
 
 fn serialize_entry(out: &mut Vec<u8>, k: &Bytes, e: &Entry) {
     match &e.val {
-        Value::Str(v) => encode_request(out, &[b("SET"), k.clone(), v.clone()]),
+        Value::Str(v) => encode_request(out, &[b("SET"), k.clone(), Bytes::copy_from_slice(v)]),
         Value::List(l) => chunked(
             out,
             &[b("RPUSH"), k.clone()],
-            l.iter().map(|v| vec![v.clone()]),
+            l.iter().map(|v| vec![Bytes::copy_from_slice(v)]),
         ),
         Value::Set(s) => chunked(
             out,
             &[b("SADD"), k.clone()],
-            s.iter().map(|v| vec![v.clone()]),
+            s.iter().map(|v| vec![Bytes::copy_from_slice(v)]),
         ),
         Value::Hash(h) => chunked(
             out,
@@ -92,7 +92,7 @@ fn serialize_entry(out: &mut Vec<u8>, k: &Bytes, e: &Entry) {
             );
         }
     }
-    if let Some(t) = e.exp {
+    if let Some(t) = e.exp() {
         encode_request(
             out,
             &[b("PEXPIREAT"), k.clone(), Bytes::from(t.to_string())],

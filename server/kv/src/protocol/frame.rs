@@ -79,6 +79,48 @@ fn parse_int(b: &[u8]) -> Option<i64> {
 /// arguments before any of them arrived, so larger requests grow as they come.
 const PREALLOC_ARGS: usize = 1024;
 
+/// Arguments whose positions are kept on the stack while a request is checked for
+/// completeness; only longer requests allocate a list of positions.
+const INLINE_SPANS: usize = 8;
+
+/// Positions `(start, end)` of a request's arguments in the read buffer, found while
+/// checking that the whole request has arrived: the common short request needs no
+/// allocation besides its argument list.
+struct Spans {
+    inline: [(usize, usize); INLINE_SPANS],
+    len: usize,
+    more: Vec<(usize, usize)>,
+}
+
+impl Spans {
+    /// No positions yet.
+    fn new() -> Spans {
+        Spans {
+            inline: [(0, 0); INLINE_SPANS],
+            len: 0,
+            more: Vec::new(),
+        }
+    }
+    /// Adds the next argument's position; `announced` (the header's count, already bounded
+    /// by [`MAX_MULTIBULK`]) sizes the list of a long request once, up to [`PREALLOC_ARGS`].
+    fn push(&mut self, span: (usize, usize), announced: usize) {
+        match self.inline.get_mut(self.len) {
+            Some(slot) => *slot = span,
+            None => {
+                if self.more.is_empty() {
+                    self.more.reserve(announced.min(PREALLOC_ARGS));
+                }
+                self.more.push(span);
+            }
+        }
+        self.len += 1;
+    }
+    /// The positions in request order.
+    fn iter(&self) -> impl Iterator<Item = &(usize, usize)> {
+        self.inline.iter().take(self.len).chain(self.more.iter())
+    }
+}
+
 fn parse_multibulk(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, FrameError> {
     let Some(end) = find_crlf(buf, 0) else {
         return if buf.len() > MAX_INLINE {
@@ -100,7 +142,7 @@ fn parse_multibulk(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, FrameError>
         return Ok(Some(Vec::new()));
     }
     let n = n as usize;
-    let mut spans = Vec::with_capacity(n.min(PREALLOC_ARGS));
+    let mut spans = Spans::new();
     for _ in 0..n {
         let Some(&tag) = buf.get(pos) else {
             return Ok(None);
@@ -131,13 +173,13 @@ fn parse_multibulk(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, FrameError>
             buf.reserve((stop + 2 - buf.len()).min(RESERVE_STEP));
             return Ok(None);
         }
-        spans.push((start, stop));
+        spans.push((start, stop), n);
         pos = stop + 2;
     }
     let frame = buf.split_to(pos).freeze();
-    Ok(Some(
-        spans.into_iter().map(|(a, b)| frame.slice(a..b)).collect(),
-    ))
+    let mut args = Vec::with_capacity(n);
+    args.extend(spans.iter().map(|&(a, b)| frame.slice(a..b)));
+    Ok(Some(args))
 }
 
 fn parse_inline(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, FrameError> {
