@@ -21,7 +21,9 @@
 //! (bucket, then newest record first; assets newest first).
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::net::IpAddr;
 
 use super::line::{PdnsLine, Ts};
@@ -48,7 +50,7 @@ pub struct Sighting {
 struct Asset {
     rtype: &'static str,
     answer: String,
-    class: String,
+    class: Cow<'static, str>,
     ttl: u32,
     seen: u64,
     last_seen: Ts,
@@ -59,15 +61,66 @@ struct Asset {
     server_mac: [u8; 6],
 }
 
+/// Assets a record holds before it indexes them (most records hold one or two).
+const INDEX_FROM: usize = 16;
+
 #[derive(Debug)]
 struct Entry {
     /// Oldest first; walked newest first (passivedns prepends new assets).
     assets: Vec<Asset>,
+    /// Position in `assets` by [`asset_key`], kept once a record holds [`INDEX_FROM`]
+    /// assets: a busy name (a CDN's) collects thousands, and comparing each answer with
+    /// all of them was most of the capture's time. Every asset's key is in the index (a
+    /// colliding key keeps the first position), so a missing key means a new asset.
+    index: HashMap<u64, usize, foldhash::fast::RandomState>,
     /// Creation number: a newer record comes first in its bucket.
     seq: u64,
     last_seen: Ts,
     err_last_print: Option<Ts>,
     proto: Proto,
+}
+
+/// The index key of an asset: a hash of its type and answer.
+fn asset_key(rtype: &str, answer: &str) -> u64 {
+    foldhash::fast::FixedState::default().hash_one((rtype, answer))
+}
+
+impl Entry {
+    /// Position of the asset with this type and answer.
+    fn find(&self, rtype: &str, answer: &str) -> Option<usize> {
+        let same = |a: &Asset| a.rtype == rtype && a.answer == answer;
+        if self.index.is_empty() {
+            return self.assets.iter().position(same);
+        }
+        match self.index.get(&asset_key(rtype, answer)) {
+            None => None,
+            Some(&i) if self.assets.get(i).is_some_and(same) => Some(i),
+            // Another asset has the same key: look the long way.
+            Some(_) => self.assets.iter().position(same),
+        }
+    }
+
+    /// Adds a new asset (newest last), indexing it once the record is large.
+    fn push(&mut self, a: Asset) {
+        let key = asset_key(a.rtype, &a.answer);
+        self.assets.push(a);
+        if self.index.is_empty() {
+            self.reindex();
+        } else {
+            self.index.entry(key).or_insert(self.assets.len() - 1);
+        }
+    }
+
+    /// Rebuilds the index after assets were added or dropped (none below [`INDEX_FROM`]).
+    fn reindex(&mut self) {
+        self.index.clear();
+        if self.assets.len() < INDEX_FROM {
+            return;
+        }
+        for (i, a) in self.assets.iter().enumerate() {
+            self.index.entry(asset_key(a.rtype, &a.answer)).or_insert(i);
+        }
+    }
 }
 
 /// Cache timing and size settings (`-P`, `-C`, `-S`).
@@ -95,7 +148,8 @@ impl Default for CacheOptions {
 #[derive(Debug)]
 pub struct Cache {
     opts: CacheOptions,
-    records: HashMap<String, Entry>,
+    /// Seeded per process, like std's hasher, but faster on short names.
+    records: HashMap<String, Entry, foldhash::fast::RandomState>,
     last_expiry: Option<u64>,
     est_bytes: usize,
     next_seq: u64,
@@ -126,7 +180,7 @@ fn asset_line(qname: &str, e_proto: Proto, a: &Asset, count: u64, ts: Ts) -> Pdn
         proto: e_proto,
         class: a.class.clone(),
         query: qname.to_string(),
-        rtype: a.rtype.to_string(),
+        rtype: Cow::Borrowed(a.rtype),
         answer: a.answer.clone(),
         ttl: a.ttl,
         count,
@@ -138,7 +192,7 @@ impl Cache {
     pub fn new(opts: CacheOptions) -> Cache {
         Cache {
             opts,
-            records: HashMap::new(),
+            records: HashMap::default(),
             last_expiry: None,
             est_bytes: 0,
             next_seq: 0,
@@ -153,6 +207,7 @@ impl Cache {
                 qname.to_string(),
                 Entry {
                     assets: Vec::new(),
+                    index: HashMap::default(),
                     seq: self.next_seq,
                     last_seen: s.ts,
                     err_last_print: None,
@@ -175,7 +230,7 @@ impl Cache {
         qname: &str,
         rtype: &'static str,
         answer: String,
-        class: String,
+        class: Cow<'static, str>,
         ttl: u32,
         s: &Sighting,
     ) -> Option<PdnsLine> {
@@ -183,11 +238,7 @@ impl Cache {
         let mut added = 0;
         let e = self.entry(qname, s);
         let proto = e.proto;
-        let line = match e
-            .assets
-            .iter_mut()
-            .find(|a| a.rtype == rtype && a.answer == answer)
-        {
+        let line = match e.find(rtype, &answer).and_then(|i| e.assets.get_mut(i)) {
             Some(a) => {
                 a.seen += 1;
                 a.last_seen = s.ts;
@@ -219,7 +270,7 @@ impl Cache {
                     server_mac: s.server_mac,
                 };
                 let l = asset_line(qname, proto, &a, 1, s.ts);
-                e.assets.push(a);
+                e.push(a);
                 Some(l)
             }
         };
@@ -233,7 +284,7 @@ impl Cache {
         &mut self,
         qname: &str,
         qtype: String,
-        class: String,
+        class: Cow<'static, str>,
         rcode_name: String,
         s: &Sighting,
     ) -> Option<PdnsLine> {
@@ -256,7 +307,7 @@ impl Cache {
             proto: s.proto,
             class,
             query: qname.to_string(),
-            rtype: qtype,
+            rtype: qtype.into(),
             answer: rcode_name,
             ttl: 0,
             count: 1,
@@ -315,6 +366,7 @@ impl Cache {
             }
             kept.reverse();
             e.assets = kept;
+            e.reindex();
             if whole {
                 freed += ENTRY_COST + qname.len();
                 self.records.remove(&qname);

@@ -8,6 +8,7 @@
 //! Malformed raw rdata yields `None` (the record is skipped, never a panic).
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use base64::Engine as _;
@@ -60,14 +61,14 @@ pub fn any_type_name(code: u16) -> String {
 }
 
 /// Class as passivedns prints it.
-pub fn class_name(class: u16) -> String {
+pub fn class_name(class: u16) -> Cow<'static, str> {
     match class {
         1 => "IN".into(),
         3 => "CH".into(),
         4 => "HS".into(),
         254 => "NONE".into(),
         255 => "ANY".into(),
-        n => n.to_string(),
+        n => n.to_string().into(),
     }
 }
 

@@ -5,6 +5,9 @@
 #     upstream C-client path reference (`d4 | socat OPENSSL`), played here by Python's ssl module
 #     (OpenSSL) sending the same pre-built D4 stream with sendall.
 # Usage: tests/bench/sensor/run.sh [N_EXCHANGES] [CLIENT_MB]   (defaults 500000 and 200)
+# PASSIVEDNS_REF=/path/to/passivedns (gamelinux passivedns 1.2.1, built by hand outside the
+# repository) adds the reference: the same pcap through `passivedns -r`, its time, the ratio
+# of the rates, and whether both wrote the same answer and NXDOMAIN lines.
 set -euo pipefail
 N=${1:-500000}
 MB=${2:-200}
@@ -38,6 +41,24 @@ printf '%d frames (%d DNS responses), %d lines in %.2fs: %s frames/s, %s respons
   "$frames" "$N" "$(wc -l <"$tmp/answers.log")" "$(python3 -c "print($t1-$t0)")" \
   "$(rate "$t0" "$t1" "$frames")" "$(rate "$t0" "$t1" "$N")"
 host_since "$mark"
+ours=$(python3 -c "print($t1-$t0)")
+if [ -n "${PASSIVEDNS_REF:-}" ]; then
+  mark=$(host_window)
+  t0=$(now)
+  "$PASSIVEDNS_REF" -r "$tmp/dns.pcap" -l "$tmp/ref-answers.log" -L "$tmp/ref-nxd.log" >"$tmp/ref.out" 2>&1
+  t1=$(now)
+  printf 'reference %s: %d lines in %.2fs: %s frames/s; d4-passivedns is %sx as fast\n' \
+    "$PASSIVEDNS_REF" "$(wc -l <"$tmp/ref-answers.log")" "$(python3 -c "print($t1-$t0)")" \
+    "$(rate "$t0" "$t1" "$frames")" "$(python3 -c "print(f'{($t1-$t0)/$ours:.2f}')")"
+  host_since "$mark"
+  for f in answers nxd; do
+    if cmp -s "$tmp/$f.log" "$tmp/ref-$f.log"; then
+      echo "   $f lines: identical ($(wc -l <"$tmp/$f.log") lines)"
+    else
+      echo "   $f lines: DIFFER: $(diff "$tmp/$f.log" "$tmp/ref-$f.log" | grep -c '^[<>]') lines differ (ours $(wc -l <"$tmp/$f.log"), reference $(wc -l <"$tmp/ref-$f.log"))"
+    fi
+  done
+fi
 
 echo "== client throughput (stdin → TLS sink) =="
 cp gen_cert/gen_root.sh gen_cert/gen_cert.sh gen_cert/openssl.cnf gen_cert/server_ext.cnf "$tmp/"
