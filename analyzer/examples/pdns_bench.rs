@@ -67,11 +67,7 @@ fn line(i: usize, names: usize) -> String {
 }
 
 async fn fill(port: u16, uuid: &str, lines: usize, names: usize) -> anyhow::Result<()> {
-    let ep = RedisEndpoint {
-        host: "127.0.0.1".into(),
-        port,
-        db: keys::QUEUE_DB,
-    };
+    let ep = RedisEndpoint::single("127.0.0.1", port, keys::QUEUE_DB);
     let store = Store::connect(&ep, Policy::DAEMON).await?;
     let key = keys::queue(uuid);
     let started = Instant::now();

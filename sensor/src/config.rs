@@ -408,7 +408,7 @@ fn load_d4server(dir: &Path) -> Result<Source, ConfigError> {
             what: "analyzer queue key, e.g. analyzer:8:<uuid>",
         });
     }
-    let redis = RedisEndpoint { host, port, db };
+    let redis = RedisEndpoint::single(host, port, db);
     Ok(Source::D4Server { redis, queue })
 }
 
@@ -755,11 +755,7 @@ mod tests {
         assert_eq!(
             c.unwrap().source,
             Source::D4Server {
-                redis: RedisEndpoint {
-                    host: "localhost".into(),
-                    port: 6385,
-                    db: 2
-                },
+                redis: RedisEndpoint::single("localhost", 6385, 2),
                 queue: "analyzer:3:abc".into()
             }
         );

@@ -6,9 +6,11 @@
 //! - [`bin_path`] / [`Proc`]: the project's binaries as child processes, killed on drop,
 //!   with their output kept in a file and printed when a test fails.
 //! - [`require`]: skip a test when a tool is missing, except under `CI=true` where it fails.
+//! - [`cluster`]: a real Redis Cluster of N masters on free ports, resharded live on demand.
 //!
 //! Everything binds 127.0.0.1 only.
 
+pub mod cluster;
 pub mod launch;
 
 use std::io::{BufRead, BufReader, Read, Write};

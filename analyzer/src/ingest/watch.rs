@@ -153,11 +153,7 @@ mod tests {
 
     #[test]
     fn missing_and_mistyped_queues_are_problems() {
-        let meta = RedisEndpoint {
-            host: "127.0.0.1".into(),
-            port: 6380,
-            db: 0,
-        };
+        let meta = RedisEndpoint::single("127.0.0.1", 6380, 0);
         let missing = QueueStatus::Missing
             .problem("u", &meta)
             .expect_err("missing");

@@ -112,11 +112,7 @@ async fn llen(c: &Store, key: &str) -> u64 {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Arc::new(Cli::parse());
-    let ep = |db| RedisEndpoint {
-        host: "127.0.0.1".into(),
-        port: cli.meta_port,
-        db,
-    };
+    let ep = |db| RedisEndpoint::single("127.0.0.1", cli.meta_port, db);
     let meta = Store::connect(&ep(0), Policy::DAEMON).await?;
     let analyzer = Store::connect(&ep(2), Policy::DAEMON).await?;
     let total = (cli.sensors * cli.lines) as u64;

@@ -158,7 +158,7 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Where one Redis role lives (`[Redis_*] host/port/db`).
+/// Where one Redis role lives (`[Redis_*] host/port/db`, and `cluster` for a cluster).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedisEndpoint {
     /// Host name or address.
@@ -167,11 +167,28 @@ pub struct RedisEndpoint {
     pub port: u16,
     /// Database number.
     pub db: u8,
+    /// Seed nodes `(host, port)` of a Redis Cluster / Valkey cluster (d4-rs addition, the
+    /// option `cluster = host:port,host:port`); empty for a single server at `host:port`.
+    /// When set, `host` and `port` are not used.
+    pub cluster: Vec<(String, u16)>,
 }
 
+/// The option naming the seed nodes of a cluster in a store section.
+pub const CLUSTER_OPTION: &str = "cluster";
+
 impl RedisEndpoint {
-    /// Reads `[section] host/port/db`, with the given defaults for absent options; the
-    /// section itself is required, so a deleted store section is named, not guessed.
+    /// A single server at `host:port`, database `db`.
+    pub fn single(host: impl Into<String>, port: u16, db: u8) -> RedisEndpoint {
+        RedisEndpoint {
+            host: host.into(),
+            port,
+            db,
+            cluster: Vec::new(),
+        }
+    }
+
+    /// Reads `[section] host/port/db/cluster`, with the given defaults for absent options;
+    /// the section itself is required, so a deleted store section is named, not guessed.
     pub fn read(r: &Reader<'_>, section: &str, port: u16, db: u8) -> Result<Self, ConfigError> {
         r.require_section(section, "host, port, db")?;
         let host = r.opt(section, "host").unwrap_or("localhost").to_string();
@@ -182,18 +199,82 @@ impl RedisEndpoint {
             host,
             port: r.parsed(section, "port", port)?,
             db: r.parsed(section, "db", db)?,
+            cluster: Self::read_cluster(r, section)?,
         })
     }
 
-    /// `redis://host:port/db`, the form `fred` and `redis-py` accept.
-    pub fn url(&self) -> String {
-        let host = if self.host.contains(':') && !self.host.starts_with('[') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
+    /// Reads the optional `[section] cluster = host:port,host:port,...` (seed nodes of a
+    /// cluster); absent or empty means a single server.
+    pub fn read_cluster(r: &Reader<'_>, section: &str) -> Result<Vec<(String, u16)>, ConfigError> {
+        let Some(v) = r.opt(section, CLUSTER_OPTION) else {
+            return Ok(Vec::new());
         };
-        format!("redis://{host}:{}/{}", self.port, self.db)
+        parse_seeds(v).map_err(|reason| r.invalid(section, CLUSTER_OPTION, v, reason))
     }
+
+    /// Whether this role is a cluster.
+    pub fn is_cluster(&self) -> bool {
+        !self.cluster.is_empty()
+    }
+
+    /// `redis://host:port/db`, the form `redis-rs` and `redis-py` accept; for a cluster,
+    /// the seed nodes: `redis+cluster://host:port,host:port/db` (for messages only).
+    pub fn url(&self) -> String {
+        if self.is_cluster() {
+            let seeds: Vec<String> = self
+                .cluster
+                .iter()
+                .map(|(h, p)| format!("{}:{p}", bracket(h)))
+                .collect();
+            return format!("redis+cluster://{}/{}", seeds.join(","), self.db);
+        }
+        node_url(&self.host, self.port, self.db)
+    }
+
+    /// One `redis://host:port/db` per seed node of a cluster.
+    pub fn seed_urls(&self) -> Vec<String> {
+        self.cluster
+            .iter()
+            .map(|(h, p)| node_url(h, *p, self.db))
+            .collect()
+    }
+}
+
+/// `redis://host:port/db`, the IPv6 host bracketed.
+fn node_url(host: &str, port: u16, db: u8) -> String {
+    format!("redis://{}:{port}/{db}", bracket(host))
+}
+
+/// An IPv6 address in brackets, anything else as is.
+fn bracket(host: &str) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    }
+}
+
+/// `host:port,host:port,...` (IPv6 as `[addr]:port`) as `(host, port)` seeds; an empty
+/// list means none.
+fn parse_seeds(v: &str) -> Result<Vec<(String, u16)>, String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            let bad =
+                || format!("{s:?} is not host:port (cluster seed nodes: host:port,host:port,...)");
+            let (host, port) = s.rsplit_once(':').ok_or_else(bad)?;
+            let host = host
+                .strip_prefix('[')
+                .and_then(|h| h.strip_suffix(']'))
+                .unwrap_or(host);
+            let port = port.parse::<u16>().map_err(|_| bad())?;
+            if host.is_empty() || port == 0 {
+                return Err(bad());
+            }
+            Ok((host.to_string(), port))
+        })
+        .collect()
 }
 
 /// How the server admits sensors (`[D4_Server] server_mode`).
@@ -331,6 +412,9 @@ fn at_least(
     Ok(v)
 }
 
+/// The options of a store section.
+pub const STORE_OPTIONS: &[&str] = &["host", "port", "db", CLUSTER_OPTION];
+
 /// Every section and option this program reads; others are reported as unknown.
 const KNOWN: &[(&str, &[&str])] = &[
     (
@@ -354,11 +438,11 @@ const KNOWN: &[(&str, &[&str])] = &[
         ],
     ),
     ("Flask_Server", &["host", "port"]),
-    ("Redis_STREAM", &["host", "port", "db"]),
-    ("Redis_METADATA", &["host", "port", "db"]),
-    ("Redis_SERV", &["host", "port", "db"]),
-    ("Redis_ANALYZER", &["host", "port", "db"]),
-    ("Redis_CACHE", &["host", "port", "db"]),
+    ("Redis_STREAM", STORE_OPTIONS),
+    ("Redis_METADATA", STORE_OPTIONS),
+    ("Redis_SERV", STORE_OPTIONS),
+    ("Redis_ANALYZER", STORE_OPTIONS),
+    ("Redis_CACHE", STORE_OPTIONS),
     ("Notifications", monitoring::KNOWN_KEYS),
 ];
 
@@ -603,11 +687,54 @@ mod tests {
 
     #[test]
     fn ipv6_hosts_are_bracketed_in_urls() {
-        let e = RedisEndpoint {
-            host: "::1".into(),
-            port: 6380,
-            db: 2,
-        };
+        let e = RedisEndpoint::single("::1", 6380, 2);
         assert_eq!(e.url(), "redis://[::1]:6380/2");
+    }
+
+    #[test]
+    fn cluster_seeds_are_read_per_store_section() {
+        let text = with_stores("[D4_Server]\nserver_mode = registration\n").replace(
+            "[Redis_STREAM]\n",
+            "[Redis_STREAM]\ncluster = 10.0.0.1:7000, [::1]:7001,node3:7002\n",
+        );
+        let c = ServerConfig::from_text(&text).unwrap();
+        assert!(c.unknown.is_empty(), "{:?}", c.unknown);
+        let s = &c.redis_stream;
+        assert!(s.is_cluster() && !c.redis_metadata.is_cluster());
+        assert_eq!(
+            s.cluster,
+            vec![
+                ("10.0.0.1".to_string(), 7000),
+                ("::1".to_string(), 7001),
+                ("node3".to_string(), 7002)
+            ]
+        );
+        assert_eq!(
+            s.seed_urls(),
+            [
+                "redis://10.0.0.1:7000/0",
+                "redis://[::1]:7001/0",
+                "redis://node3:7002/0"
+            ]
+        );
+        assert_eq!(
+            s.url(),
+            "redis+cluster://10.0.0.1:7000,[::1]:7001,node3:7002/0"
+        );
+    }
+
+    #[test]
+    fn a_bad_cluster_seed_is_rejected_by_name() {
+        for bad in ["10.0.0.1", "h:0", ":7000", "h:port", "h:70000"] {
+            let text = with_stores("[D4_Server]\nserver_mode = registration\n").replace(
+                "[Redis_CACHE]\n",
+                &format!("[Redis_CACHE]\ncluster = a:1,{bad}\n"),
+            );
+            let err = ServerConfig::from_text(&text).unwrap_err().to_string();
+            assert!(
+                err.contains("[Redis_CACHE] cluster") && err.contains("host:port"),
+                "{bad}: {err}"
+            );
+        }
     }
 }

@@ -27,6 +27,21 @@ pub enum StoreError {
         /// What the client library reported.
         source: RedisError,
     },
+    /// A cluster refused the configured database (a cluster has only db 0, except Valkey
+    /// 9 with `cluster-databases`).
+    #[error(
+        "store {url}: the cluster refused db {db} ({source}); Redis Cluster has only db 0 \
+         (Valkey 9 accepts more with `cluster-databases`): set db = 0 for this role, or \
+         put it on a non-cluster server"
+    )]
+    ClusterDb {
+        /// The seed nodes.
+        url: String,
+        /// The configured database.
+        db: u8,
+        /// What the server said.
+        source: RedisError,
+    },
     /// A command or pipeline failed.
     #[error("{0}")]
     Redis(#[from] RedisError),
@@ -42,11 +57,11 @@ impl StoreError {
 
     /// The one classification every retry loop uses.
     pub fn class(&self) -> ErrorClass {
-        let e = match self {
-            StoreError::Connect { source, .. } => source,
-            StoreError::Redis(e) => e,
-        };
-        classify(e)
+        match self {
+            StoreError::Connect { source, .. } => classify(source),
+            StoreError::ClusterDb { .. } => ErrorClass::Refused,
+            StoreError::Redis(e) => classify(e),
+        }
     }
 
     /// Shorthand for `class() == ErrorClass::Transient`.
@@ -59,7 +74,7 @@ impl StoreError {
     pub fn code(&self) -> Option<&str> {
         match self {
             StoreError::Redis(e) => e.code(),
-            StoreError::Connect { .. } => None,
+            StoreError::Connect { .. } | StoreError::ClusterDb { .. } => None,
         }
     }
 }

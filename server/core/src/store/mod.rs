@@ -5,7 +5,10 @@
 //! [`Policy`]. The facade owns:
 //!
 //! - the client library (`redis-rs`, multiplexed, self-reconnecting connections): no other
-//!   module names a connection type, so a cluster connection can take its place;
+//!   module names a connection type. An endpoint with `cluster = host:port,...` gets a
+//!   cluster connection behind the same calls (`cluster`: pipelines cut per slot, multi-key
+//!   commands split per slot and recombined, redirects followed, [`Store::scan_match`] on
+//!   every primary); a single server keeps exactly its commands and round trips;
 //! - the timeouts and reconnect policy ([`Policy`]);
 //! - the error classification ([`StoreError::class`]: transient vs refused);
 //! - the back-off between retries, which also stops on shutdown ([`Backoff`]);
@@ -23,7 +26,9 @@
 //! about 60 µs against under 40 µs of server CPU per query). See `docs/architecture.md`.
 
 mod backoff;
+mod cluster;
 mod error;
+mod route;
 pub mod value;
 
 use std::time::Duration;
@@ -81,6 +86,13 @@ impl Policy {
         }
     }
 
+    /// The settings of each node connection of a cluster (the facade follows redirects).
+    fn node_config(&self) -> redis::AsyncConnectionConfig {
+        redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.connect_timeout))
+            .set_response_timeout(Some(self.response_timeout))
+    }
+
     fn manager_config(&self) -> ConnectionManagerConfig {
         ConnectionManagerConfig::new()
             .set_connection_timeout(Some(self.connect_timeout))
@@ -91,21 +103,34 @@ impl Policy {
     }
 }
 
-/// A connection to one store role (a server and db). Clones share the connection.
+/// A connection to one store role (a server and db, or a cluster). Clones share the
+/// connection.
 #[derive(Clone)]
 pub struct Store {
-    conn: ConnectionManager,
+    conn: Conn,
     db: i64,
+}
+
+/// One server (the connection manager reconnects by itself) or a cluster.
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(cluster::Cluster),
 }
 
 impl Store {
     /// Connects to `ep` and waits for the first connection; a store that is down is an
     /// error ([`ErrorClass::Transient`]) that the caller may retry with a [`Backoff`].
     pub async fn connect(ep: &RedisEndpoint, policy: Policy) -> Result<Store, StoreError> {
-        let client = client(ep)?;
-        let conn = ConnectionManager::new_with_config(client, policy.manager_config())
-            .await
-            .map_err(|e| StoreError::connect(ep, e))?;
+        let conn = if ep.is_cluster() {
+            Conn::Cluster(cluster::Cluster::connect(ep, policy.node_config()).await?)
+        } else {
+            let client = client(ep)?;
+            let m = ConnectionManager::new_with_config(client, policy.manager_config())
+                .await
+                .map_err(|e| StoreError::connect(ep, e))?;
+            Conn::Single(m)
+        };
         Ok(Store {
             conn,
             db: ep.db.into(),
@@ -115,9 +140,14 @@ impl Store {
     /// A store that connects on its first command and after every lost connection: a
     /// store that is down makes commands fail fast instead of failing here.
     pub fn lazy(ep: &RedisEndpoint, policy: Policy) -> Result<Store, StoreError> {
-        let client = client(ep)?;
-        let conn = ConnectionManager::new_lazy_with_config(client, policy.manager_config())
-            .map_err(|e| StoreError::connect(ep, e))?;
+        let conn = if ep.is_cluster() {
+            Conn::Cluster(cluster::Cluster::lazy(ep, policy.node_config()))
+        } else {
+            let client = client(ep)?;
+            let m = ConnectionManager::new_lazy_with_config(client, policy.manager_config())
+                .map_err(|e| StoreError::connect(ep, e))?;
+            Conn::Single(m)
+        };
         Ok(Store {
             conn,
             db: ep.db.into(),
@@ -150,27 +180,77 @@ impl Store {
 
     /// Runs one command and converts its reply.
     pub async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, StoreError> {
-        let mut conn = self.conn.clone();
-        Ok(cmd.query_async(&mut conn).await?)
+        match &self.conn {
+            Conn::Single(c) => Ok(cmd.query_async(&mut c.clone()).await?),
+            Conn::Cluster(c) => {
+                let v = c.command(cmd).await?.extract_error()?;
+                Ok(redis::from_redis_value(v).map_err(redis::RedisError::from)?)
+            }
+        }
     }
 
     /// Runs a pipeline in one round trip and converts its replies (a tuple or a `Vec`).
     /// The first refused command fails the whole call unless the pipeline was built with
     /// `ignore_errors()`, in which case refusals come back as [`Value::ServerError`].
+    /// On a cluster the pipeline is cut per slot and sent as one pipeline per node, all
+    /// nodes at once (one round trip while no slot moves); redirected commands are sent
+    /// again, never returned as values.
     pub async fn run<T: FromRedisValue>(&self, pipe: &Pipeline) -> Result<T, StoreError> {
-        let mut conn = self.conn.clone();
-        Ok(pipe.query_async(&mut conn).await?)
+        match &self.conn {
+            Conn::Single(c) => Ok(pipe.query_async(&mut c.clone()).await?),
+            Conn::Cluster(_) => Ok(pipe.query_async(&mut self.clone()).await?),
+        }
+    }
+
+    /// Every key matching the glob `pattern`, by `SCAN` (never `KEYS`, which blocks a
+    /// server); on a cluster, by `SCAN` on every primary. For maintenance and tools, not
+    /// for hot paths.
+    pub async fn scan_match(&self, pattern: &str) -> Result<Vec<String>, StoreError> {
+        match &self.conn {
+            Conn::Cluster(c) => Ok(c.scan_match(pattern).await?),
+            Conn::Single(c) => {
+                let mut c = c.clone();
+                let mut keys = Vec::new();
+                let mut cursor = 0u64;
+                loop {
+                    let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(pattern)
+                        .arg("COUNT")
+                        .arg(1000)
+                        .query_async(&mut c)
+                        .await?;
+                    keys.extend(batch);
+                    cursor = next;
+                    if cursor == 0 {
+                        break;
+                    }
+                }
+                keys.sort_unstable();
+                keys.dedup();
+                Ok(keys)
+            }
+        }
     }
 
     /// The database this connection uses.
     pub fn db(&self) -> i64 {
         self.db
     }
+
+    /// Whether this store is a cluster.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.conn, Conn::Cluster(_))
+    }
 }
 
 impl ConnectionLike for Store {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        self.conn.req_packed_command(cmd)
+        match &mut self.conn {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => Box::pin(c.command(cmd)),
+        }
     }
 
     fn req_packed_commands<'a>(
@@ -179,7 +259,10 @@ impl ConnectionLike for Store {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        self.conn.req_packed_commands(cmd, offset, count)
+        match &mut self.conn {
+            Conn::Single(c) => c.req_packed_commands(cmd, offset, count),
+            Conn::Cluster(c) => Box::pin(c.pipeline(cmd, offset, count)),
+        }
     }
 
     fn get_db(&self) -> i64 {

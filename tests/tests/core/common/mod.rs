@@ -24,11 +24,7 @@ pub(crate) async fn connect(store: &Store, db: u8) -> Client {
 
 /// The endpoint of `store` at `db`.
 pub(crate) fn endpoint(store: &Store, db: u8) -> RedisEndpoint {
-    RedisEndpoint {
-        host: "127.0.0.1".into(),
-        port: store.port,
-        db,
-    }
+    RedisEndpoint::single("127.0.0.1", store.port, db)
 }
 
 impl Env {

@@ -1,0 +1,552 @@
+//! The store facade on a real Redis Cluster (issue 18): 3 masters of `redis-server
+//! --cluster-enabled yes` on free loopback ports, created with `redis-cli --cluster
+//! create`, resharded live with `redis-cli --cluster reshard`.
+//!
+//! - the same pipelines give the same replies on the cluster as on one redis-server
+//!   (keys of many slots, `MGET`/`MSET`/`DEL`/`EXISTS` across slots, refusals in place);
+//! - `CROSSSLOT` is refused (permanent), a db other than 0 is explained at connect;
+//! - `scan_match` sees the keys of every primary;
+//! - during a live reshard, pipelined counters are counted exactly once and reads never
+//!   turn a moving key into "no value".
+
+use std::time::Duration;
+
+use d4_core::config::RedisEndpoint;
+use d4_core::store::{cmd, pipe, tolerant_pipe, ErrorClass, Pipeline, Policy, Store, Value};
+use d4_testkit::cluster::Cluster;
+
+/// The facade endpoint of a cluster's seed nodes, db `db`.
+fn cluster_endpoint(c: &Cluster, db: u8) -> RedisEndpoint {
+    RedisEndpoint {
+        cluster: c
+            .ports()
+            .into_iter()
+            .map(|p| ("127.0.0.1".to_string(), p))
+            .collect(),
+        ..RedisEndpoint::single("127.0.0.1", 0, db)
+    }
+}
+
+/// The number of keys on the node at `port`.
+fn dbsize(port: u16) -> i64 {
+    d4_testkit::send_cmd(port, None, &["DBSIZE"])
+        .as_int()
+        .unwrap_or_else(|| panic!("DBSIZE on {port}"))
+}
+
+/// Connects the facade to a cluster.
+async fn connect_cluster(c: &Cluster) -> Store {
+    let store = Store::connect(&cluster_endpoint(c, 0), Policy::DAEMON)
+        .await
+        .unwrap_or_else(|e| panic!("connect to the cluster: {e}"));
+    assert!(store.is_cluster());
+    store
+}
+
+/// Pipelines touching many slots, with multi-key commands across slots and refusals.
+fn mixed_pipelines() -> Vec<Pipeline> {
+    let keys: Vec<String> = (0..300).map(|i| format!("k:{i}")).collect();
+    let mut writes = pipe();
+    for (i, k) in keys.iter().enumerate() {
+        writes.cmd("SET").arg(k).arg(i);
+        writes.cmd("INCR").arg(format!("n:{}", i % 17));
+        writes.cmd("SADD").arg(format!("s:{}", i % 13)).arg(k);
+    }
+    writes
+        .cmd("MSET")
+        .arg("m:a")
+        .arg("1")
+        .arg("m:b")
+        .arg("2")
+        .arg("m:c")
+        .arg("3");
+    let mut reads = pipe();
+    reads.cmd("MGET").arg(&keys[..]);
+    reads.cmd("EXISTS").arg(&keys[..50]).arg("missing:1");
+    reads
+        .cmd("MGET")
+        .arg("m:c")
+        .arg("m:a")
+        .arg("nothing")
+        .arg("m:b");
+    for i in 0..17 {
+        reads.cmd("GET").arg(format!("n:{i}"));
+    }
+    for i in 0..13 {
+        reads.cmd("SCARD").arg(format!("s:{i}"));
+    }
+    let mut tolerant = tolerant_pipe();
+    tolerant.cmd("GET").arg("k:1");
+    tolerant.cmd("LPUSH").arg("k:2").arg("x"); // WRONGTYPE, in place
+    tolerant.cmd("GET").arg("k:3");
+    tolerant.cmd("INCR").arg("k:4");
+    let mut deletes = pipe();
+    deletes.cmd("DEL").arg(&keys[100..200]).arg("missing:2");
+    deletes.cmd("EXISTS").arg(&keys[..]);
+    vec![writes, reads, tolerant, deletes]
+}
+
+/// The replies as comparable text (server errors by code only).
+fn normalize(v: &Value) -> String {
+    match v {
+        Value::ServerError(e) => format!("error {}", e.code()),
+        Value::Array(items) => {
+            let inner: Vec<String> = items.iter().map(normalize).collect();
+            format!("[{}]", inner.join(","))
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelines_give_the_same_replies_as_one_server() {
+    let Some(cluster) = Cluster::start(3) else {
+        return;
+    };
+    let Some(single) = d4_testkit::Store::start_kind(d4_testkit::StoreKind::Redis) else {
+        return;
+    };
+    let on_cluster = connect_cluster(&cluster).await;
+    let on_single = Store::connect(
+        &RedisEndpoint::single("127.0.0.1", single.port, 0),
+        Policy::DAEMON,
+    )
+    .await
+    .unwrap();
+    for (i, p) in mixed_pipelines().iter().enumerate() {
+        let a: Vec<Value> = on_single.run(p).await.unwrap();
+        let b: Vec<Value> = on_cluster.run(p).await.unwrap();
+        let (a, b): (Vec<String>, Vec<String>) = (
+            a.iter().map(normalize).collect(),
+            b.iter().map(normalize).collect(),
+        );
+        assert_eq!(a, b, "pipeline {i}");
+        assert!(!a.is_empty());
+    }
+    // The keys really are spread over the three masters.
+    let per_node: Vec<usize> = cluster
+        .ports()
+        .iter()
+        .map(|p| d4_testkit::cluster::snapshot(*p, 0).len())
+        .collect();
+    assert!(per_node.iter().all(|n| *n > 20), "{per_node:?}");
+    assert_eq!(
+        cluster.snapshot(),
+        d4_testkit::cluster::snapshot(single.port, 0)
+    );
+    // SCAN over every primary finds what SCAN on one server finds.
+    let (a, b) = (
+        on_single.scan_match("k:*").await.unwrap(),
+        on_cluster.scan_match("k:*").await.unwrap(),
+    );
+    assert_eq!(a, b);
+    assert_eq!(a.len(), 200, "k:0..k:299 minus the 100 deleted");
+    // A strict pipeline fails on the refusal, as on one server.
+    let mut strict = pipe();
+    strict
+        .cmd("SET")
+        .arg("k:9")
+        .arg("v")
+        .cmd("LPUSH")
+        .arg("k:9")
+        .arg("x");
+    let e = on_cluster.run::<Vec<Value>>(&strict).await.unwrap_err();
+    assert_eq!(e.class(), ErrorClass::Refused, "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crossslot_is_refused_and_a_db_other_than_0_is_explained() {
+    let Some(cluster) = Cluster::start(3) else {
+        return;
+    };
+    let store = connect_cluster(&cluster).await;
+    // SUNION cannot be split: keys of two slots are a permanent refusal.
+    let e = store
+        .query::<Value>(cmd("SUNION").arg("a").arg("b"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("CROSSSLOT"), "{e}");
+    assert_eq!(e.class(), ErrorClass::Refused);
+    // Same slot (hash tag): fine.
+    let v: Vec<String> = store
+        .query(cmd("SUNION").arg("{t}a").arg("{t}b"))
+        .await
+        .unwrap();
+    assert!(v.is_empty());
+    // Redis Cluster has only db 0: the error says so and is not retried.
+    let e = Store::connect(&cluster_endpoint(&cluster, 2), Policy::INTERACTIVE)
+        .await
+        .err()
+        .expect("db 2 on a Redis Cluster must be refused");
+    assert_eq!(e.class(), ErrorClass::Refused, "{e}");
+    let text = e.to_string();
+    assert!(
+        text.contains("db 2") && text.contains("only db 0") && text.contains("cluster-databases"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_match_sees_the_keys_of_every_primary() {
+    let Some(cluster) = Cluster::start(3) else {
+        return;
+    };
+    let store = connect_cluster(&cluster).await;
+    let mut p = pipe();
+    for i in 0..500 {
+        p.cmd("SET").arg(format!("live:{i}")).arg(i).ignore();
+        p.cmd("SET").arg(format!("other:{i}")).arg(i).ignore();
+    }
+    let () = store.run(&p).await.unwrap();
+    let mut want: Vec<String> = (0..500).map(|i| format!("live:{i}")).collect();
+    want.sort();
+    assert_eq!(store.scan_match("live:*").await.unwrap(), want);
+    for port in cluster.ports() {
+        let here = dbsize(port);
+        assert!(here > 100, "node {port} holds {here} keys: not spread");
+    }
+}
+
+/// The traps of issue 18: with whole pipelines re-sent on a redirect, counters were
+/// counted twice; with per-key pipelined reads, a moving key read as "no value".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counters_are_exact_and_reads_complete_during_a_live_reshard() {
+    let Some(cluster) = Cluster::start(3) else {
+        return;
+    };
+    let store = connect_cluster(&cluster).await;
+    let ports = cluster.ports();
+    const KEYS: usize = 400;
+    let batch = || {
+        let mut p = pipe();
+        for i in 0..KEYS {
+            p.cmd("INCR").arg(format!("c:{i}"));
+            p.cmd("SADD").arg(format!("set:{}", i % 50)).arg(i);
+            p.cmd("EXPIRE").arg(format!("c:{i}")).arg(3600).ignore();
+        }
+        p
+    };
+    let keys: Vec<String> = (0..KEYS).map(|i| format!("c:{i}")).collect();
+    let _: Vec<Value> = store.run(&batch()).await.unwrap();
+    let mut rounds = 1i64;
+    let before = dbsize(ports[1]);
+    let mut reshard = cluster.reshard_in_background(ports[0], ports[1], 3000);
+    let started = std::time::Instant::now();
+    while reshard.is_running() || rounds < 20 {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "reshard too slow"
+        );
+        let _: Vec<Value> = store.run(&batch()).await.unwrap();
+        rounds += 1;
+        let mut read = tolerant_pipe();
+        read.cmd("MGET").arg(&keys[..]);
+        for k in keys.iter().take(100) {
+            read.cmd("GET").arg(k);
+        }
+        let replies: Vec<Value> = store.run(&read).await.unwrap();
+        let Value::Array(all) = &replies[0] else {
+            panic!("MGET: {:?}", replies[0]);
+        };
+        for (k, v) in keys.iter().zip(all.iter().chain(&replies[1..])) {
+            let n = d4_core::store::value::int(v);
+            assert_eq!(n, Some(rounds), "{k} after {rounds} rounds: {v:?}");
+        }
+    }
+    let out = reshard.terminate(Duration::from_secs(1));
+    assert!(
+        out.is_none() || out == Some(0),
+        "reshard failed: {}",
+        reshard.output()
+    );
+    cluster.wait_ok(Duration::from_secs(30));
+    let snap = cluster.snapshot();
+    for k in &keys {
+        assert_eq!(snap[k], format!("string:{rounds} (ttl)"), "{k}");
+    }
+    for i in 0..50 {
+        assert_eq!(snap[&format!("set:{i}")].split('|').count(), KEYS / 50);
+    }
+    let after = dbsize(ports[1]);
+    assert!(
+        after > before,
+        "no key moved to {}: {before} then {after}",
+        ports[1]
+    );
+}
+
+#[path = "core/common/mod.rs"]
+mod common;
+
+/// The two type-8 queues: every line reaches both (one per ingestion).
+const QUEUE_CLUSTER: &str = "0d9b7c2e-4f1a-4b3c-8d5e-6f7a8b9c0d1e";
+const QUEUE_SINGLE: &str = "1e0c8d3f-5a2b-4c4d-9e6f-7a8b9c0d1e2f";
+const SENSOR: &str = "2b7c9d4e5f6a4b1c8d2e3f4a5b6c7d8e";
+/// Names seen in the lines (each several times, with several answers and times).
+const NAMES: usize = 400;
+
+/// Wave `w` of passivedns lines: repeated names, answers and out-of-order times, so first
+/// and last seen and counts are updated many times.
+fn wave(w: usize, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let k = (i * 7 + w * 13) % NAMES;
+            let t = 1_700_000_000 + ((i * 37 + w * 1000) % 5000);
+            let (ty, answer) = match i % 3 {
+                0 => ("A", format!("198.51.100.{}", (i + w) % 7)),
+                1 => ("AAAA", format!("2001:db8::{}", i % 5)),
+                _ => ("CNAME", format!("alias{}.example.net.", k % 11)),
+            };
+            format!("{t}.{i:06}||10.0.0.{w}||192.0.2.53||IN||host{k}.zone{}.example.||{ty}||{answer}||300||1", k % 5)
+        })
+        .collect()
+}
+
+/// An `analyzer.conf` for queue `queue` on the D4 metadata store and the pDNS store given
+/// by `store` (`port = ...` or `cluster = ...`).
+fn analyzer_conf(
+    dir: &std::path::Path,
+    name: &str,
+    queue: &str,
+    meta: u16,
+    store: &str,
+) -> std::path::PathBuf {
+    let path = dir.join(format!("{name}.conf"));
+    let text = format!(
+        "[global]\nmy-uuid = {queue}\nd4-server = 127.0.0.1:{meta}\nlogging-level = INFO\n\n\
+         [expiration]\n16 = 24000\n\n[store]\nhost = 127.0.0.1\n{store}\n"
+    );
+    std::fs::write(&path, text).expect("write analyzer.conf");
+    path
+}
+
+/// An analyzer binary with its config, the environment overrides removed.
+fn analyzer(bin: &str, conf: &std::path::Path, args: &[&str]) -> d4_testkit::Proc {
+    let mut cmd = std::process::Command::new(d4_testkit::bin_path(bin));
+    for v in [
+        "D4_ANALYZER_REDIS_HOST",
+        "D4_ANALYZER_REDIS_PORT",
+        "D4_REDIS_METADATA_HOST",
+        "D4_REDIS_METADATA_PORT",
+        "D4_LOG",
+        "RUST_LOG",
+    ] {
+        cmd.env_remove(v);
+    }
+    cmd.arg("-c").arg(conf).args(args);
+    d4_testkit::Proc::spawn(bin, cmd)
+}
+
+/// Starts `pdns-cof-server` on a free port and returns it with its `host:port`.
+fn cof(conf: &std::path::Path) -> (d4_testkit::Proc, String) {
+    let port = d4_testkit::free_port();
+    let proc = analyzer(
+        "pdns-cof-server",
+        conf,
+        &["--port", &port.to_string(), "--workers", "2"],
+    );
+    assert!(
+        d4_testkit::wait_for_port(port, Duration::from_secs(20)),
+        "pdns-cof-server did not listen: {}",
+        proc.output()
+    );
+    (proc, format!("127.0.0.1:{port}"))
+}
+
+/// `GET path` over HTTP/1.1 (connection closed by the server): status and body.
+fn http_get(addr: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to the COF server");
+    s.set_read_timeout(Some(Duration::from_secs(20))).ok();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("response");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    (status, body)
+}
+
+/// The body of a chunked transfer encoding.
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || after.len() < n {
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = after[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// COF answers as sorted lines (record order within an answer is not specified).
+fn sorted_lines(body: &str) -> Vec<String> {
+    let mut v: Vec<String> = body.lines().map(str::to_string).collect();
+    v.sort();
+    v
+}
+
+/// Issue 18's CI test: sensor lines through d4-server and d4-workers into two queues; one
+/// pdns-ingestion writes a 3-master cluster while its slots are resharded, the other one
+/// redis-server. Every pDNS key and value, and the COF answer for every name and every
+/// answer, are identical.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pdns_chain_on_a_resharded_cluster_matches_one_server() {
+    for bin in [
+        "d4-server",
+        "d4-workers",
+        "pdns-ingestion",
+        "pdns-cof-server",
+    ] {
+        if !d4_testkit::require_path(bin, &d4_testkit::bin_path(bin)) {
+            return;
+        }
+    }
+    let Some(cluster) = Cluster::start(3) else {
+        return;
+    };
+    let Some(single) = d4_testkit::Store::start_kind(d4_testkit::StoreKind::Redis) else {
+        return;
+    };
+    let Some(stack) = common::Stack::start(common::Mode::SharedSecret, true).await else {
+        return;
+    };
+    for q in [QUEUE_CLUSTER, QUEUE_SINGLE] {
+        let queue = d4_core::queues::NewQueue {
+            format_type: "8".into(),
+            uuid: Some(q.into()),
+            ..Default::default()
+        };
+        stack.queues().create(&queue).await.unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let meta = stack.meta.port;
+    let on_cluster = analyzer_conf(
+        dir.path(),
+        "cluster",
+        QUEUE_CLUSTER,
+        meta,
+        &format!("cluster = {}", cluster.seeds()),
+    );
+    let on_single = analyzer_conf(
+        dir.path(),
+        "single",
+        QUEUE_SINGLE,
+        meta,
+        &format!("port = {}", single.port),
+    );
+    let _ingest_cluster = analyzer("pdns-ingestion", &on_cluster, &[]);
+    let _ingest_single = analyzer("pdns-ingestion", &on_single, &[]);
+
+    // Four waves of lines, each sent while a reshard moves 2000 slots to the next node.
+    let ports = cluster.ports();
+    let sensor = common::Sensor::new(SENSOR);
+    let mut all = Vec::new();
+    for w in 0..4 {
+        let mut reshard = cluster.reshard_in_background(ports[w % 3], ports[(w + 1) % 3], 2000);
+        let lines = wave(w, 2500);
+        let mut conn = sensor.connect(stack.port).await;
+        // The wave at least once, and again as long as slots are moving.
+        let mut sent_during_reshard = 0;
+        for (n, chunk) in lines.chunks(50).cycle().enumerate() {
+            let moving = reshard.is_running();
+            if n >= 50 && !moving {
+                break;
+            }
+            assert!(n < 50 * 200, "reshard did not end");
+            let payload: Vec<u8> = chunk
+                .iter()
+                .flat_map(|l| l.bytes().chain([b'\n']))
+                .collect();
+            common::send(&mut conn, &sensor.packet(&payload)).await;
+            all.extend(chunk.iter().cloned());
+            sent_during_reshard += usize::from(moving) * chunk.len();
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        drop(conn);
+        assert!(
+            sent_during_reshard > 0,
+            "wave {w} ended before the reshard started"
+        );
+        eprintln!("wave {w}: {sent_during_reshard} lines sent while slots moved");
+        assert_eq!(
+            reshard.terminate(Duration::from_secs(1)),
+            Some(0),
+            "{}",
+            reshard.output()
+        );
+        cluster.wait_ok(Duration::from_secs(30));
+    }
+    // Both queues drained, then both stores equal.
+    stack.wait_until("queues drained", Duration::from_secs(120), || {
+        [QUEUE_CLUSTER, QUEUE_SINGLE].iter().all(|q| {
+            stack.meta.cmd_db(2, &["LLEN", &format!("analyzer:8:{q}")]) == d4_testkit::Reply::Int(0)
+        })
+    });
+    let reference = || d4_testkit::cluster::snapshot(single.port, 0);
+    stack.wait_until("stores equal", Duration::from_secs(60), || {
+        cluster.snapshot() == reference()
+    });
+    let (got, want) = (cluster.snapshot(), reference());
+    assert_eq!(got.len(), want.len());
+    assert!(want.len() > NAMES * 2, "too few pDNS keys: {}", want.len());
+    let counted: i64 = all.len() as i64;
+    let total: i64 = want
+        .iter()
+        .filter(|(k, _)| k.starts_with("o:"))
+        .filter_map(|(_, v)| {
+            v.strip_prefix("string:")
+                .and_then(|v| v.split(' ').next())
+                .and_then(|v| v.parse::<i64>().ok())
+        })
+        .sum();
+    assert_eq!(total, counted, "o: counts must add up to the lines sent");
+
+    // Every name and every answer gives the same COF answer from both stores.
+    let (_cof_cluster, a) = cof(&on_cluster);
+    let (_cof_single, b) = cof(&on_single);
+    let mut queries: Vec<String> = all
+        .iter()
+        .flat_map(|l| {
+            let f: Vec<&str> = l.split("||").collect();
+            [
+                f[4].trim_end_matches('.').to_string(),
+                f[6].trim_end_matches('.').to_string(),
+            ]
+        })
+        .collect();
+    queries.sort();
+    queries.dedup();
+    let mut records = 0;
+    for q in &queries {
+        let path = format!("/query/{q}");
+        let (sa, ba) = http_get(&a, &path);
+        let (sb, bb) = http_get(&b, &path);
+        assert_eq!((sa, sb), (200, 200), "{path}: {ba} / {bb}");
+        assert_eq!(sorted_lines(&ba), sorted_lines(&bb), "{path}");
+        records += ba.lines().count();
+    }
+    assert!(
+        records > queries.len(),
+        "COF answers nearly empty: {records} records for {} queries",
+        queries.len()
+    );
+}
