@@ -44,6 +44,14 @@ const PREFIXES: &[&str] = &[
     "o:{",
     "dist:",
     "stats:",
+    "ix:",
+    "server_lease:",
+    "server_sessions:",
+    "server_ids",
+    "worker_claim:",
+    "worker_tail:",
+    "web_session",
+    "sensors_monitoring:",
 ];
 
 /// Files allowed to format keys.

@@ -27,10 +27,11 @@ pub fn state_for(stores: Stores, settings: Settings) -> web::Data<AppState> {
         settings.analyzer_default_max,
     );
     let decoy_hash = crate::auth::password::decoy_hash(settings.bcrypt_cost);
+    let sessions = Sessions::new(stores.cache.clone());
     web::Data::new(AppState {
         stores,
         queues,
-        sessions: Sessions::default(),
+        sessions,
         settings,
         decoy_hash,
     })

@@ -48,7 +48,7 @@ pub struct AppState {
     pub stores: Stores,
     /// Analyzer-queue manager.
     pub queues: d4_core::queues::Queues,
-    /// Live sessions.
+    /// Live sessions (in the CACHE store).
     pub sessions: Sessions,
     /// Settings.
     pub settings: Settings,

@@ -27,8 +27,8 @@ use tracing::{debug, info, warn};
 
 use crate::admission::{Admission, Ticket};
 use crate::effects::{self, Stores};
-use crate::kick::Registry;
 use crate::metrics::Metrics;
+use crate::registry::Registry;
 use crate::reject::Reject;
 use crate::session::{Action, Reply, Session};
 
@@ -112,7 +112,8 @@ pub async fn run<S: AsyncRead + Unpin>(
     ctx.registry.insert(&who.session, cancel.clone());
     let end = serve(&mut io, ctx, &who, &mut session, &mut ticket, &cancel).await;
     ctx.registry.remove(&who.session);
-    if let Err(error) = effects::release(&ctx.stores, &session.ending()).await {
+    if let Err(error) = effects::release(&ctx.stores, ctx.registry.owner(), &session.ending()).await
+    {
         warn!(session = %who.session, %error, "Disconnect cleanup failed.");
     }
     log_end(&who, session.uuid(), &end);
@@ -213,6 +214,7 @@ async fn serve<S: AsyncRead + Unpin>(
 /// Runs the session's actions until it needs more bytes (`None`) or is rejected.
 async fn drive(ctx: &Ctx, who: &Peer, session: &mut Session) -> Result<Option<Reject>, StoreError> {
     let (st, ip, id) = (&ctx.stores, who.ip.as_str(), who.session.as_str());
+    let owner = ctx.registry.owner();
     loop {
         match session.poll() {
             Action::Read => return Ok(None),
@@ -221,14 +223,14 @@ async fn drive(ctx: &Ctx, who: &Peer, session: &mut Session) -> Result<Option<Re
                 session.reply(Reply::Checks(checks));
             }
             Action::Claim { uuid, ty } => {
-                let won = effects::claim_identity(st, uuid, ty, id).await?;
+                let won = effects::claim_identity(st, owner, uuid, ty, id).await?;
                 if won {
                     tracing::Span::current().record("uuid", uuid);
                 }
                 session.reply(Reply::Claimed(won));
             }
             Action::Switch254 { uuid } => {
-                effects::switch_to_254(st, uuid, id).await?;
+                effects::switch_to_254(st, owner, uuid, id).await?;
                 session.reply(Reply::Switched);
             }
             Action::Accept(accepted) => {

@@ -142,9 +142,11 @@ pub(crate) async fn apply_reject(
 
 /// Starts a session's identity (spec §2.5 i-l); `false` for a duplicate uuid+type, and
 /// nothing is written then. The duplicate test is the `SADD` itself, so two racing
-/// connections cannot both win. Type 2 sessions may run side by side.
+/// connections cannot both win. Type 2 sessions may run side by side. The session is
+/// recorded as held by the server `owner` (its lease, [`crate::lease`]).
 pub(crate) async fn claim_identity(
     st: &Stores,
+    owner: &str,
     uuid: &str,
     ty: DataType,
     session: &str,
@@ -169,6 +171,8 @@ pub(crate) async fn claim_identity(
         .sadd(stream::ACTIVE_CONNECTION, uuid)
         .ignore()
         .sadd(stream::sessions_of_sensor(uuid), session)
+        .ignore()
+        .hset(stream::server_sessions(owner), session, held(uuid, ty))
         .ignore();
     let types = Cmd::sadd(meta::all_types_by_uuid(uuid), ty.0);
     let (r, m) = tokio::join!(st.stream.run::<()>(&p), st.meta.query::<()>(&types));
@@ -177,9 +181,21 @@ pub(crate) async fn claim_identity(
     Ok(true)
 }
 
+/// The value of a session in `server_sessions:<owner>`: its sensor and type.
+fn held(uuid: &str, ty: DataType) -> String {
+    format!("{uuid}:{}", ty.0)
+}
+
+/// Sensor uuid and type of a `server_sessions:<owner>` value; `None` if malformed.
+pub(crate) fn parse_held(v: &str) -> Option<(&str, DataType)> {
+    let (uuid, ty) = v.split_once(':')?;
+    Some((uuid, DataType(ty.parse().ok()?)))
+}
+
 /// The meta-header → data switch of a session (spec §2.5 m, type 2 → 254).
 pub(crate) async fn switch_to_254(
     st: &Stores,
+    owner: &str,
     uuid: &str,
     session: &str,
 ) -> Result<(), StoreError> {
@@ -201,6 +217,8 @@ pub(crate) async fn switch_to_254(
         .sadd(stream::ACTIVE_CONNECTION, uuid)
         .ignore()
         .sadd(stream::active_uuid_type(ext, uuid), session)
+        .ignore()
+        .hset(stream::server_sessions(owner), session, held(uuid, ext))
         .ignore();
     let types = Cmd::sadd(meta::all_types_by_uuid(uuid), ext.0);
     let (r, m) = tokio::join!(st.stream.run::<()>(&p), st.meta.query::<()>(&types));
@@ -295,11 +313,14 @@ fn meta_writes(a: &Accepted, ip: &str, now: chrono::DateTime<chrono::Local>) -> 
     m
 }
 
-/// Disconnect cleanup (spec §2.8).
+/// Disconnect cleanup (spec §2.8) of a session of the server `owner`.
 ///
 /// Only sessions that handed data to the workers are added to `ended_session` (the
-/// workers remove them); upstream added every connection, and the set grew forever.
-pub(crate) async fn release(st: &Stores, e: &Ending<'_>) -> Result<(), StoreError> {
+/// workers remove them); upstream added every connection, and the set grew forever. The
+/// live-connection sets are cleaned by whoever removes the session from
+/// `server_sessions:<owner>`: here, or another server that found this one's lease expired
+/// (then the sets may already belong to the sensor's next session, and are left alone).
+pub(crate) async fn release(st: &Stores, owner: &str, e: &Ending<'_>) -> Result<(), StoreError> {
     if e.data_saved {
         let () = st
             .stream
@@ -309,20 +330,34 @@ pub(crate) async fn release(st: &Stores, e: &Ending<'_>) -> Result<(), StoreErro
     let Some(uuid) = e.uuid else {
         return Ok(());
     };
-    if !e.duplicate {
-        if let Some(ty) = e.ty {
-            release_type(st, uuid, ty, e.session).await?;
-        }
+    let owned: i64 = st
+        .stream
+        .query(&Cmd::hdel(stream::server_sessions(owner), e.session))
+        .await?;
+    if owned == 0 {
+        return Ok(());
+    }
+    let ty = e.ty.filter(|_| !e.duplicate);
+    clear_live(&st.stream, uuid, ty, e.session).await
+}
+
+/// Removes a finished session from the live-connection sets of its sensor.
+pub(crate) async fn clear_live(
+    stream_db: &Store,
+    uuid: &str,
+    ty: Option<DataType>,
+    session: &str,
+) -> Result<(), StoreError> {
+    if let Some(ty) = ty {
+        release_type(stream_db, uuid, ty, session).await?;
     }
     let sessions = stream::sessions_of_sensor(uuid);
-    let () = st.stream.query(&Cmd::srem(sessions, e.session)).await?;
-    let live: bool = st
-        .stream
+    let () = stream_db.query(&Cmd::srem(sessions, session)).await?;
+    let live: bool = stream_db
         .query(&Cmd::exists(stream::active_connection_by_uuid(uuid)))
         .await?;
     if !live {
-        let () = st
-            .stream
+        let () = stream_db
             .query(&Cmd::srem(stream::ACTIVE_CONNECTION, uuid))
             .await?;
     }
@@ -330,7 +365,7 @@ pub(crate) async fn release(st: &Stores, e: &Ending<'_>) -> Result<(), StoreErro
 }
 
 async fn release_type(
-    st: &Stores,
+    stream_db: &Store,
     uuid: &str,
     ty: DataType,
     session: &str,
@@ -339,8 +374,8 @@ async fn release_type(
     let mut drop_type = true;
     if meta_or_ext {
         let set = stream::active_uuid_type(ty, uuid);
-        let () = st.stream.query(&Cmd::srem(&set, session)).await?;
-        drop_type = !st.stream.query::<bool>(&Cmd::exists(&set)).await?;
+        let () = stream_db.query(&Cmd::srem(&set, session)).await?;
+        drop_type = !stream_db.query::<bool>(&Cmd::exists(&set)).await?;
     }
     if drop_type {
         let mut p = pipe();
@@ -348,16 +383,33 @@ async fn release_type(
             .ignore()
             .srem(stream::active_connection_by_uuid(uuid), ty.0)
             .ignore();
-        let () = st.stream.run(&p).await?;
+        let () = stream_db.run(&p).await?;
     }
     if meta_or_ext {
         let map = stream::MAP_SESSION_ACTIVE_EXTENDED_TYPE;
-        let ext: Option<String> = st.stream.query(&Cmd::hget(map, session)).await?;
+        let ext: Option<String> = stream_db.query(&Cmd::hget(map, session)).await?;
         if let Some(ext) = ext {
-            let () = st.stream.query(&Cmd::hdel(map, session)).await?;
+            let () = stream_db.query(&Cmd::hdel(map, session)).await?;
             let set = stream::active_connection_extended_type(uuid);
-            let () = st.stream.query(&Cmd::srem(set, ext)).await?;
+            let () = stream_db.query(&Cmd::srem(set, ext)).await?;
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_held_session_value_reads_back() {
+        let v = held("ff7ba400e76c4053982dfeec42bdef38", DataType::EXTENDED);
+        assert_eq!(v, "ff7ba400e76c4053982dfeec42bdef38:254");
+        assert_eq!(
+            parse_held(&v),
+            Some(("ff7ba400e76c4053982dfeec42bdef38", DataType::EXTENDED))
+        );
+        assert_eq!(parse_held("no-type"), None);
+        assert_eq!(parse_held("u:x"), None);
+    }
 }

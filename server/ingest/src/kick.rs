@@ -1,65 +1,25 @@
-//! Live-session registry and the kick mechanism (spec §2.9).
+//! Kick requests from the web (spec §2.9); the live sessions are in [`Registry`].
 //!
 //! The web asks for a kick with `SADD server:sensor_to_kick <uuid>` (STREAM). Upstream
 //! acted only when some connection received data; here [`poll_kicks`] looks every
 //! [`KICK_POLL`] whatever the traffic (less often while the store fails). For a sensor
-//! with live sessions it sets `temp_blacklist_uuid:<uuid>` for 30 s and cancels this
-//! process's sessions of that sensor. The request is removed once every listed session was local (others belong to
-//! another `d4-server` sharing the store, which kicks them itself).
+//! with live sessions on this server it sets `temp_blacklist_uuid:<uuid>` for 30 s and cancels this
+//! process's sessions of that sensor. The request is removed once no other live
+//! `d4-server` sharing the store holds a session of that sensor (it kicks its own); a
+//! session of a dead server keeps nothing ([`crate::lease`] finishes it).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::lease;
+pub use crate::registry::Registry;
 use d4_core::keys::stream;
 use d4_core::store::{cmd, Backoff, Cmd, Store, StoreError};
 
 /// How often kick requests are looked at.
 pub const KICK_POLL: Duration = Duration::from_secs(1);
-
-/// Session uuid → cancel token of every live session of this process.
-#[derive(Clone, Default)]
-pub struct Registry(Arc<Mutex<HashMap<String, CancellationToken>>>);
-
-impl Registry {
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, CancellationToken>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Registers a live session.
-    pub fn insert(&self, session: &str, token: CancellationToken) {
-        self.map().insert(session.to_string(), token);
-    }
-
-    /// Forgets an ended session.
-    pub fn remove(&self, session: &str) {
-        self.map().remove(session);
-    }
-
-    /// Cancels a session; false if it is not one of ours.
-    pub fn cancel(&self, session: &str) -> bool {
-        match self.map().get(session) {
-            Some(t) => {
-                t.cancel();
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Number of live sessions.
-    pub fn len(&self) -> usize {
-        self.map().len()
-    }
-
-    /// Whether there is no live session.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
 
 /// Longest pause between polls while the store fails.
 const KICK_POLL_MAX: Duration = Duration::from_secs(10);
@@ -82,7 +42,10 @@ pub async fn poll_kicks(stream_db: Store, registry: Registry, stop: Cancellation
     }
 }
 
-/// Handles the current kick requests once.
+/// Handles the current kick requests once: this server's sessions of each sensor are
+/// cancelled (after the temporary blacklist is set); the request stays while another
+/// live server holds a session of that sensor. Sessions of dead servers are the lease
+/// reaper's, so they neither renew the blacklist nor keep the request.
 pub async fn kick_once(stream_db: &Store, registry: &Registry) -> Result<(), StoreError> {
     let wanted: Vec<String> = stream_db
         .query(&Cmd::smembers(stream::SENSOR_TO_KICK))
@@ -91,18 +54,17 @@ pub async fn kick_once(stream_db: &Store, registry: &Registry) -> Result<(), Sto
         let sessions: Vec<String> = stream_db
             .query(&Cmd::smembers(stream::sessions_of_sensor(&uuid)))
             .await?;
-        if !sessions.is_empty() {
+        let (local, remote): (Vec<String>, Vec<String>) =
+            sessions.into_iter().partition(|s| registry.holds(s));
+        if !local.is_empty() {
             let () = stream_db.query(&temp_blacklist(&uuid)).await?;
         }
-        let mut all_local = true;
-        for s in &sessions {
+        for s in &local {
             if registry.cancel(s) {
                 info!(%uuid, session = %s, "Sensor kicked.");
-            } else {
-                all_local = false;
             }
         }
-        if all_local {
+        if !lease::held_by_live_peer(stream_db, registry.owner(), &remote).await? {
             let done = Cmd::srem(stream::SENSOR_TO_KICK, &uuid);
             let () = stream_db.query(&done).await?;
         }

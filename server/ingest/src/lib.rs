@@ -8,7 +8,9 @@
 //! - `session`: the sans-I/O session: bytes and store answers in, actions out.
 //! - [`effects`]: the batched store reads and writes behind each session action.
 //! - [`reject`]: rejection reasons and upstream's `Error` strings.
-//! - [`kick`]: the live-session registry and kick requests from the web.
+//! - [`registry`]: this server's id and live sessions.
+//! - [`kick`]: kick requests from the web.
+//! - [`lease`]: this server's lease and the sessions of dead servers sharing the store.
 //! - [`startup`]: keys written at start and clean-up of stale connection state.
 //! - [`connected`]: which sensors are connected now (for the web and monitoring).
 //! - [`metrics`]: the Prometheus counters served by `--metrics`.
@@ -21,7 +23,9 @@ pub mod connected;
 pub mod connection;
 pub mod effects;
 pub mod kick;
+pub mod lease;
 pub mod metrics;
+pub mod registry;
 pub mod reject;
 pub mod server;
 mod session;

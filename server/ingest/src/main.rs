@@ -11,7 +11,7 @@ use d4_server::admission::Admission;
 use d4_server::connection::Ctx;
 use d4_server::effects::Stores;
 use d4_server::metrics::Metrics;
-use d4_server::{kick, server, startup};
+use d4_server::{kick, lease, registry, server, startup};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
@@ -21,9 +21,15 @@ use tracing::info;
 struct Cli {
     #[command(flatten)]
     daemon: DaemonArgs,
-    /// Keep live-connection state found at start (several d4-servers sharing one store).
+    /// Keep live-connection state that no d4-rs server owns when this one starts alone
+    /// (a server without leases, e.g. upstream's, shares the store). The state of dead
+    /// d4-rs servers is always finished, that of live ones never touched.
     #[arg(long)]
     keep_connection_state: bool,
+    /// This server's id for its lease on the live-connection state (unique among the
+    /// servers sharing one store) [default: <hostname>:<port>].
+    #[arg(long)]
+    server_id: Option<String>,
 }
 
 fn main() {
@@ -57,18 +63,21 @@ async fn run(cli: Cli, stop: CancellationToken) -> anyhow::Result<()> {
     startup::seed(&meta, &cfg)
         .await
         .context("seeding server keys")?;
-    if !cli.keep_connection_state {
-        startup::clean_live_state(&stream)
-            .await
-            .context("cleaning stale connection state")?;
-    }
+    let (server_id, id_source) = match cli.server_id {
+        Some(id) => (id, "--server-id"),
+        None => lease::default_id(cfg.server_port),
+    };
+    info!(%server_id, from = id_source, "Server id {server_id} ({id_source}).");
+    lease::start(&stream, &server_id, cli.keep_connection_state)
+        .await
+        .context("taking the lease and cleaning stale connection state")?;
     let listener = server::bind(&cfg.server_host, cfg.server_port)
         .await
         .with_context(|| format!("binding {}:{}", cfg.server_host, cfg.server_port))?;
     let addr = listener.local_addr().context("local address")?;
     info!(%addr, mode = ?cfg.server_mode, admission = ?cfg.admission, "D4 server listening on {addr}.");
 
-    let registry = kick::Registry::default();
+    let registry = registry::Registry::owned_by(&server_id);
     let ctx = Ctx {
         stores: Stores {
             stream: stream.clone(),
@@ -80,10 +89,19 @@ async fn run(cli: Cli, stop: CancellationToken) -> anyhow::Result<()> {
         registry: registry.clone(),
         metrics,
     };
-    let kicker = tokio::spawn(kick::poll_kicks(stream, registry, stop.clone()));
+    let kicker = tokio::spawn(kick::poll_kicks(
+        stream.clone(),
+        registry.clone(),
+        stop.clone(),
+    ));
+    let heartbeat = tokio::spawn(lease::run(stream.clone(), registry, stop.clone()));
     server::serve(listener, tls, ctx, stop.clone()).await;
     stop.cancel();
     let _ = kicker.await;
+    let _ = heartbeat.await;
+    if let Err(error) = lease::retire(&stream, &server_id).await {
+        tracing::warn!(%error, "Cannot give the lease up; it expires by itself.");
+    }
     info!("D4 server stopped.");
     Ok(())
 }

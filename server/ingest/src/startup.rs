@@ -3,10 +3,12 @@
 //!
 //! Upstream never cleaned (spec §9 item 12): after a crash with the STREAM store still
 //! running, stale `active_connection:<type>` members refused reconnecting sensors as
-//! duplicates. At start no session of this server can be alive, so every per-sensor
-//! live-connection key is deleted and every listed session is marked ended (so the
-//! workers drain and finish it). Deployments running several `d4-server`s on one store
-//! disable this with `--keep-connection-state`.
+//! duplicates. At start ([`crate::lease::start`]) this server finishes its own sessions
+//! of a previous run and those of dead servers; only when no other server holds a live
+//! lease are all remaining live-connection keys deleted ([`clean_live_state`]) and every
+//! listed session marked ended (so the workers drain and finish it).
+//! `--keep-connection-state` keeps those unowned keys (a server without leases, e.g.
+//! upstream's, shares the store).
 //!
 //! The types accepted by default come from the type registry
 //! ([`d4_proto::accepted_by_default`]); they are added at every start, never removed.

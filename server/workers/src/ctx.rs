@@ -26,4 +26,6 @@ pub struct Ctx {
     pub target_ttl: Duration,
     /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// This process's id in session claims (`worker_claim:<type>:<session>`).
+    pub worker_id: String,
 }

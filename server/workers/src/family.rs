@@ -1,5 +1,6 @@
 //! The per-type manager loop: one tokio task per worker family ([`Kind`]: types 1,
-//! 2/254, 3, 4, 8) that adopts the sessions listed in `session_uuid:<type>`, reads all
+//! 2/254, 3, 4, 8) that claims and adopts the sessions listed in `session_uuid:<type>`
+//! (one worker per session when several share the store, see [`claim`]), reads all
 //! their streams with one blocking `XREAD` (on the family's own STREAM connection, no
 //! sleep-polling), hands entries to each session's worker, delivers the lines, and only
 //! then `XDEL`s the entries.
@@ -8,6 +9,9 @@
 //! ([`Router`]: ANALYZER and META pipelines at once), one `XDEL` pipeline for all sessions.
 //! Every [`REFRESH`] the session list is re-read; a session that is in `ended_session`
 //! with all its streams empty is finished (last line pushed, file gzipped, keys cleaned).
+//! With each `XDEL` of delivered entries the session's unfinished last line is saved in
+//! `worker_tail:<type>:<session>`, so a worker taking the session over after a crash
+//! goes on with it.
 //!
 //! Store failures are retried with the one [`Backoff`], which ends at once on shutdown.
 //! Shutdown loses nothing that was read: entries are deleted only once their lines are
@@ -16,9 +20,8 @@
 //! the next run reads the batch again (the session's files may then hold those bytes
 //! twice; the queues get each line once). A delivery still unanswered [`STOP_GRACE`]
 //! after the stop is abandoned the same way (if the store did apply it, those lines are
-//! queued twice). An unfinished last line is saved in
-//! `worker_tail:<type>:<session>` and restored by the next run; open files are closed and
-//! gzipped. Known gap: the last line of a session that ends while the analyzer store is
+//! queued twice). The unfinished last line is saved and restored by the next run; open
+//! files are closed and gzipped, and the claims given up. Known gap: the last line of a session that ends while the analyzer store is
 //! down and the worker is stopped is logged as lost.
 
 use std::collections::{BTreeMap, HashMap};
@@ -29,6 +32,7 @@ use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
+use super::claim;
 use super::dispatch::Kind;
 use super::entry::{parse_xread, Entry};
 use super::flow::Flow;
@@ -72,6 +76,8 @@ struct Batch {
     dels: Vec<(String, Vec<String>)>,
     /// The worker's state before this batch.
     checkpoint: Option<Bytes>,
+    /// The worker's state after this batch, saved with the deletion of its entries.
+    after: Option<Bytes>,
 }
 
 /// A worker family: the manager type (`session_uuid:<ty>`) and its sessions.
@@ -83,6 +89,11 @@ pub(crate) struct Family {
     sessions: BTreeMap<String, Sess>,
     /// Entries whose lines are queued but whose `XDEL` failed; deleted first next loop.
     pending_dels: Vec<(String, Vec<String>)>,
+    /// Unfinished last line of each session after its delivered batches, saved with
+    /// [`Self::pending_dels`].
+    pending_tails: HashMap<String, Option<Bytes>>,
+    /// When the claims were last renewed.
+    last_renew: Instant,
     /// Items dropped by full queues since the last report, and when that was.
     trimmed: (u64, Option<Instant>),
 }
@@ -98,6 +109,8 @@ impl Family {
             router,
             sessions: BTreeMap::new(),
             pending_dels: Vec::new(),
+            pending_tails: HashMap::new(),
+            last_renew: Instant::now(),
             trimmed: (0, None),
         }
     }
@@ -111,11 +124,7 @@ impl Family {
         else {
             return Ok(());
         };
-        let working = Cmd::del(stream::working_session_uuid(self.ty));
-        if let Err(e) = self.ctx.stream.query::<()>(&working).await {
-            warn!(ty = self.ty, error = %e, "Cannot reset the working sessions.");
-        }
-        info!(ty = self.ty, "Worker family started.");
+        info!(ty = self.ty, worker_id = %self.ctx.worker_id, "Worker family started.");
         let mut last_refresh: Option<Instant> = None;
         let mut backoff = Backoff::default();
         while !stop.is_cancelled() {
@@ -147,17 +156,24 @@ impl Family {
         self.read_once(reader, stop).await
     }
 
-    /// Adopts new sessions and finishes ended, drained ones.
+    /// Renews the claims when due, claims and adopts new sessions, and finishes ended,
+    /// drained ones.
     async fn refresh(&mut self, stop: &CancellationToken) -> Result<(), StoreError> {
+        if self.last_renew.elapsed() >= claim::RENEW {
+            self.renew_claims().await?;
+        }
         let listed: Vec<String> = self
             .ctx
             .stream
             .query(&Cmd::smembers(stream::session_uuid(self.ty)))
             .await?;
-        for s in listed {
-            if !self.sessions.contains_key(&s) {
-                self.adopt(s).await?;
-            }
+        let new: Vec<String> = listed
+            .into_iter()
+            .filter(|s| !self.sessions.contains_key(s))
+            .collect();
+        let me = self.ctx.worker_id.as_str();
+        for s in claim::take(&self.ctx.stream, self.ty, me, new).await? {
+            self.adopt(s).await?;
         }
         let names: Vec<String> = self.sessions.keys().cloned().collect();
         if names.is_empty() {
@@ -185,6 +201,23 @@ impl Family {
         Ok(())
     }
 
+    /// Renews this worker's claims; a session whose claim was lost (this worker stalled
+    /// past the claim, another took it over) is dropped without saving anything.
+    async fn renew_claims(&mut self) -> Result<(), StoreError> {
+        let held: Vec<String> = self.sessions.keys().cloned().collect();
+        let me = self.ctx.worker_id.as_str();
+        let lost = claim::renew(&self.ctx.stream, self.ty, me, &held).await?;
+        self.last_renew = Instant::now();
+        for s in lost {
+            warn!(ty = self.ty, session = %s, "Claim lost: another worker reads this session now.");
+            self.sessions.remove(&s);
+            self.pending_tails.remove(&s);
+        }
+        Ok(())
+    }
+
+    /// Starts reading a claimed session, with the unfinished line saved by its previous
+    /// reader (kept in the store until the next batch replaces it).
     async fn adopt(&mut self, s: String) -> Result<(), StoreError> {
         let working = Cmd::sadd(stream::working_session_uuid(self.ty), s.as_str());
         self.ctx.stream.query::<()>(&working).await?;
@@ -202,10 +235,7 @@ impl Family {
             tail: None,
             rollback: None,
         };
-        if let Some(t) = tail {
-            sess.tail = Some(Bytes::from(t));
-            self.ctx.stream.query::<()>(&Cmd::del(&tail_key)).await?;
-        }
+        sess.tail = tail.map(Bytes::from);
         self.sessions.insert(s, sess);
         Ok(())
     }
@@ -275,6 +305,7 @@ impl Family {
         let checkpoint = worker.checkpoint();
         let mut lines = Vec::new();
         let flow = worker.entries(&ctx, ty, &entries, &mut lines).await;
+        let after = worker.checkpoint();
         ctx.metrics.processed(ty, entries.len(), lines.len());
         let queue = worker.queue_kind();
         if let Flow::Abort = flow {
@@ -293,6 +324,7 @@ impl Family {
             lines,
             dels,
             checkpoint,
+            after,
         })
     }
 
@@ -310,6 +342,7 @@ impl Family {
                 .await
             {
                 self.pending_dels.extend(b.dels);
+                self.pending_tails.insert(b.session, b.after);
             } else if let Some(sess) = self.sessions.get_mut(&b.session) {
                 warn!(session = %b.session, lines = b.lines.len(), "Lines not queued at shutdown: their entries are kept for the next run.");
                 sess.rollback.get_or_insert(b.checkpoint);
@@ -318,17 +351,26 @@ impl Family {
         self.flush_dels().await
     }
 
-    /// Deletes the entries whose lines are queued, in one pipeline.
+    /// Deletes the entries whose lines are queued and saves their sessions' unfinished
+    /// last lines, in one pipeline.
     async fn flush_dels(&mut self) -> Result<(), StoreError> {
-        if self.pending_dels.is_empty() {
+        if self.pending_dels.is_empty() && self.pending_tails.is_empty() {
             return Ok(());
         }
         let mut p = pipe();
         for (key, ids) in &self.pending_dels {
             p.cmd("XDEL").arg(key).arg(ids).ignore();
         }
+        for (s, tail) in &self.pending_tails {
+            let key = stream::worker_tail(self.ty, s);
+            match tail {
+                Some(t) => p.set(key, t.as_ref()).ignore(),
+                None => p.del(key).ignore(),
+            };
+        }
         self.ctx.stream.run::<()>(&p).await?;
         self.pending_dels.clear();
+        self.pending_tails.clear();
         Ok(())
     }
 
@@ -398,6 +440,7 @@ impl Family {
         let Some(mut sess) = self.sessions.remove(s) else {
             return Ok(());
         };
+        self.pending_tails.remove(s);
         if let Some(w) = sess.worker.as_mut() {
             let mut lines = Vec::new();
             w.finish(&self.ctx, &mut lines).await;
@@ -420,6 +463,8 @@ impl Family {
             .srem(stream::working_session_uuid(self.ty), s)
             .ignore()
             .del(stream::worker_tail(self.ty, s))
+            .ignore()
+            .del(stream::worker_claim(self.ty, s))
             .ignore();
         for ty in self.kind.streams() {
             p.srem(stream::session_uuid(ty), s)
@@ -472,6 +517,10 @@ impl Family {
                 if let Err(e) = r {
                     error!(session = %s, error = %e, "Unfinished line lost at shutdown.");
                 }
+            }
+            let me = self.ctx.worker_id.as_str();
+            if let Err(e) = claim::give_up(&self.ctx.stream, self.ty, me, &s).await {
+                warn!(session = %s, error = %e, "Claim not given up: another worker takes the session when it expires.");
             }
         }
     }

@@ -4,10 +4,11 @@
 //! lines), 4 (dnscap), 2 (meta header and its 254 data), 1 (pcap). Which worker handles a
 //! type comes from the one type registry (`d4_proto::REGISTRY`, its `Handler`), through
 //! [`Kind::of`]; a type without a handler is refused, never processed as another type.
-//! Each family adopts sessions from `session_uuid:<type>`, reads their streams with
+//! Each family claims and adopts sessions from `session_uuid:<type>`, reads their streams with
 //! blocking `XREAD`s, and hands entries to the session's worker.
 //!
-//! - `ctx`: what every family shares (stores, queues, data folder).
+//! - `claim`: one worker per session when several `d4-workers` share a stream store.
+//! - `ctx`: what every family shares (stores, queues, data folder, this worker's id).
 //! - `dispatch`: type → worker family, from the registry.
 //! - `entry`: stream entries and `XREAD` replies. `flow`: a batch's outcome, session rejection.
 //! - `family`: the manager loop, delivery, `XDEL`, end-of-session and shutdown.
@@ -27,6 +28,7 @@
 //! A new line-based type needs only the registry row (or a [`TextKind`] variant in
 //! `text` for its own file naming).
 
+mod claim;
 mod ctx;
 mod dispatch;
 mod entry;

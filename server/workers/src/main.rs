@@ -74,8 +74,10 @@ async fn run(cli: Cli, stop: CancellationToken) -> anyhow::Result<()> {
         data_dir: data_dir.clone(),
         target_ttl: DEFAULT_TARGET_TTL,
         metrics,
+        worker_id: uuid::Uuid::new_v4().to_string(),
     });
     info!(
+        worker_id = %ctx.worker_id,
         types = ?cli.types,
         data = %data_dir.display(),
         stream = %cfg.redis_stream.url(),

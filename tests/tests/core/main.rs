@@ -10,5 +10,6 @@ mod ingest;
 mod meta;
 mod metrics;
 mod monitor;
+mod multi;
 mod queues;
 mod workers;

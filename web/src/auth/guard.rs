@@ -127,10 +127,10 @@ pub async fn authorize<N: Need>(req: &HttpRequest) -> Result<Viewer, WebError> {
         .cookie(COOKIE)
         .map(|c| c.value().to_string())
         .ok_or_else(login)?;
-    let session = st.sessions.get(&sid).ok_or_else(login)?;
+    let session = st.sessions.get(&sid).await?.ok_or_else(login)?;
     let us = users::user_state(&st.stores.serv, &session.user).await?;
     if !us.exists {
-        st.sessions.remove(&sid);
+        st.sessions.remove(&sid).await?;
         return Err(login());
     }
     if !us.is_user {

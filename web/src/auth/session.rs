@@ -1,13 +1,16 @@
 //! Server-side sessions: the browser holds only a random id in an HttpOnly, Secure,
-//! SameSite=Lax cookie; the user id, CSRF token and a one-shot flash message live here.
-//! Sessions end on logout, after [`IDLE`] without use, or when the process restarts
-//! (as upstream, whose secret changes at every start).
+//! SameSite=Lax cookie; the user id, CSRF token and a one-shot flash message live in the
+//! CACHE store (`web_session:<id>`, d4-rs key), so every `d4-web` behind one balancer
+//! knows every session. Sessions end on logout, or after [`IDLE`] without use (the key's
+//! expiry, renewed at each use). Upstream's sessions ended when the process restarted
+//! (its secret changed at every start); these survive a restart of `d4-web`.
 
+use crate::store::StoreResult;
 use crate::util::{random_hex, secret_eq};
 use actix_web::cookie::{Cookie, SameSite};
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use d4_core::keys::cache::{self, web_field};
+use d4_core::store::{pipe, Cmd, Store};
+use std::time::Duration;
 
 /// Session cookie name.
 pub const COOKIE: &str = "d4_session";
@@ -15,8 +18,6 @@ pub const COOKIE: &str = "d4_session";
 pub const LOGIN_CSRF_COOKIE: &str = "d4_login_csrf";
 /// Idle lifetime of a session.
 pub const IDLE: Duration = Duration::from_secs(8 * 3600);
-/// Most sessions kept; the least recently used go first beyond it.
-pub const MAX_SESSIONS: usize = 10_000;
 
 /// One logged-in browser.
 #[derive(Debug, Clone)]
@@ -27,13 +28,10 @@ pub struct Session {
     pub user: String,
     /// CSRF token for this session's forms.
     pub csrf: String,
-    /// One-shot message for the next page (e.g. a created user's password).
-    pub flash: Option<Flash>,
-    last_used: Instant,
 }
 
 /// A one-shot message stored server-side instead of in a URL.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Flash {
     /// The user concerned.
     pub user: String,
@@ -43,89 +41,109 @@ pub struct Flash {
     pub edited: bool,
 }
 
-/// The session table.
-#[derive(Default)]
+/// The session table, in the CACHE store.
+#[derive(Clone)]
 pub struct Sessions {
-    map: Mutex<HashMap<String, Session>>,
+    cache: Store,
 }
 
 impl Sessions {
+    /// Sessions kept in `cache` (the `Redis_CACHE` role).
+    pub fn new(cache: Store) -> Sessions {
+        Sessions { cache }
+    }
+
     /// Creates a session for `user`; returns it (its id goes in the cookie).
-    pub fn create(&self, user: &str) -> Session {
+    pub async fn create(&self, user: &str) -> StoreResult<Session> {
         let s = Session {
             id: random_hex(),
             user: user.to_string(),
             csrf: random_hex(),
-            flash: None,
-            last_used: Instant::now(),
         };
-        let mut map = self.lock();
-        if map.len() >= MAX_SESSIONS {
-            map.retain(|_, v| v.last_used.elapsed() < IDLE);
-            if map.len() >= MAX_SESSIONS {
-                if let Some(oldest) = map
-                    .values()
-                    .min_by_key(|v| v.last_used)
-                    .map(|v| v.id.clone())
-                {
-                    map.remove(&oldest);
-                }
-            }
-        }
-        map.insert(s.id.clone(), s.clone());
-        s
+        let (key, of_user) = (cache::web_session(&s.id), cache::web_sessions_of_user(user));
+        let mut p = pipe();
+        p.hset_multiple(
+            &key,
+            &[(web_field::USER, user), (web_field::CSRF, s.csrf.as_str())],
+        )
+        .ignore()
+        .expire(&key, idle_seconds())
+        .ignore()
+        .sadd(&of_user, &s.id)
+        .ignore()
+        .expire(&of_user, idle_seconds())
+        .ignore();
+        self.cache.run::<()>(&p).await?;
+        Ok(s)
     }
 
-    /// The live session with this id, refreshed.
-    pub fn get(&self, id: &str) -> Option<Session> {
-        let mut map = self.lock();
-        let alive = map.get(id).is_some_and(|s| s.last_used.elapsed() < IDLE);
-        if !alive {
-            map.remove(id);
-            return None;
-        }
-        let s = map.get_mut(id)?;
-        s.last_used = Instant::now();
-        Some(s.clone())
+    /// The live session with this id, its idle lifetime renewed.
+    pub async fn get(&self, id: &str) -> StoreResult<Option<Session>> {
+        let key = cache::web_session(id);
+        let mut p = pipe();
+        p.hget(&key, web_field::USER)
+            .hget(&key, web_field::CSRF)
+            .expire(&key, idle_seconds())
+            .ignore();
+        let (user, csrf): (Option<String>, Option<String>) = self.cache.run(&p).await?;
+        Ok(user.zip(csrf).map(|(user, csrf)| Session {
+            id: id.to_string(),
+            user,
+            csrf,
+        }))
     }
 
     /// Ends a session.
-    pub fn remove(&self, id: &str) {
-        self.lock().remove(id);
+    pub async fn remove(&self, id: &str) -> StoreResult<()> {
+        self.cache.query(&Cmd::del(cache::web_session(id))).await
     }
 
-    /// Ends every session of a user (deleted users, changed passwords elsewhere).
-    pub fn remove_user(&self, user: &str, keep: Option<&str>) {
-        self.lock()
-            .retain(|id, s| s.user != user || Some(id.as_str()) == keep);
+    /// Ends every session of a user but `keep` (deleted users, changed passwords).
+    pub async fn remove_user(&self, user: &str, keep: Option<&str>) -> StoreResult<()> {
+        let of_user = cache::web_sessions_of_user(user);
+        let ids: Vec<String> = self.cache.query(&Cmd::smembers(&of_user)).await?;
+        let ended: Vec<&String> = ids.iter().filter(|id| Some(id.as_str()) != keep).collect();
+        if ended.is_empty() {
+            return Ok(());
+        }
+        let mut p = pipe();
+        for id in &ended {
+            p.del(cache::web_session(id)).ignore();
+        }
+        p.srem(&of_user, &ended).ignore();
+        self.cache.run(&p).await
     }
 
     /// Stores a flash message for the session's next page.
-    pub fn set_flash(&self, id: &str, flash: Flash) {
-        if let Some(s) = self.lock().get_mut(id) {
-            s.flash = Some(flash);
+    pub async fn set_flash(&self, id: &str, flash: &Flash) -> StoreResult<()> {
+        let json = serde_json::to_string(flash).unwrap_or_default();
+        // Only into a live session (`HSET` would recreate one without expiry).
+        let live: bool = self
+            .cache
+            .query(&Cmd::exists(cache::web_session(id)))
+            .await?;
+        if !live {
+            return Ok(());
         }
+        let set = Cmd::hset(cache::web_session(id), web_field::FLASH, json);
+        self.cache.query(&set).await
     }
 
     /// Takes the flash message, if any.
-    pub fn take_flash(&self, id: &str) -> Option<Flash> {
-        self.lock().get_mut(id).and_then(|s| s.flash.take())
+    pub async fn take_flash(&self, id: &str) -> StoreResult<Option<Flash>> {
+        let key = cache::web_session(id);
+        let mut p = pipe();
+        p.hget(&key, web_field::FLASH)
+            .hdel(&key, web_field::FLASH)
+            .ignore();
+        let (json,): (Option<String>,) = self.cache.run(&p).await?;
+        Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
     }
+}
 
-    /// Number of live sessions.
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    /// Whether there are no sessions.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
-        // A poisoned lock only means another request panicked mid-update of a plain map.
-        self.map.lock().unwrap_or_else(|p| p.into_inner())
-    }
+/// [`IDLE`] in seconds, as `EXPIRE` takes it.
+fn idle_seconds() -> i64 {
+    IDLE.as_secs() as i64
 }
 
 impl Session {
@@ -150,35 +168,4 @@ pub fn removal(name: &'static str) -> Cookie<'static> {
     let mut c = cookie(name, String::new());
     c.make_removal();
     c
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sessions_live_until_removed() {
-        let s = Sessions::default();
-        let a = s.create("a@b.c");
-        assert_eq!(s.get(&a.id).map(|x| x.user), Some("a@b.c".into()));
-        assert!(a.csrf_ok(Some(&a.csrf)));
-        assert!(!a.csrf_ok(Some("x")));
-        assert!(!a.csrf_ok(None));
-        s.set_flash(
-            &a.id,
-            Flash {
-                user: "u".into(),
-                password: "p".into(),
-                edited: false,
-            },
-        );
-        assert!(s.take_flash(&a.id).is_some());
-        assert!(s.take_flash(&a.id).is_none());
-        let b = s.create("a@b.c");
-        s.remove_user("a@b.c", Some(&b.id));
-        assert!(s.get(&a.id).is_none());
-        assert!(s.get(&b.id).is_some());
-        s.remove(&b.id);
-        assert!(s.is_empty());
-    }
 }

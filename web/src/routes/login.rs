@@ -119,7 +119,7 @@ async fn login_post(req: HttpRequest, p: Params) -> Result<HttpResponse, WebErro
             if !us.is_user {
                 return Err(WebError::Forbidden);
             }
-            let session = st.sessions.create(user);
+            let session = st.sessions.create(user).await?;
             tracing::info!(user, ip = %ip, "Login.");
             let target = if us.must_change_password {
                 "/change_password".to_string()
@@ -144,7 +144,7 @@ async fn logout_confirm(v: LoginOnly) -> Result<HttpResponse, WebError> {
 
 async fn logout(req: HttpRequest, a: LoginAction) -> Result<HttpResponse, WebError> {
     let st = state(&req)?;
-    st.sessions.remove(&a.session.id);
+    st.sessions.remove(&a.session.id).await?;
     let mut resp = redirect("/login");
     resp.add_cookie(&removal(COOKIE))
         .map_err(|e| WebError::Template(e.to_string()))?;
@@ -196,7 +196,9 @@ async fn change_password_post(req: HttpRequest, a: LoginAction) -> Result<HttpRe
     }
     users::set_password_hash(&st.stores.serv, &a.user, &hash).await?;
     // Other sessions of this account end; this one stays.
-    st.sessions.remove_user(&a.user, Some(&a.session.id));
+    st.sessions
+        .remove_user(&a.user, Some(&a.session.id))
+        .await?;
     tracing::info!(user = %a.user, "Password changed.");
     Ok(redirect("/"))
 }

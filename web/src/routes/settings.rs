@@ -247,7 +247,7 @@ async fn create_user_post(a: AdminAction, req: HttpRequest) -> Result<HttpRespon
         password: pw.unwrap_or_else(|| "Password not changed".into()),
         edited: exists,
     };
-    st.sessions.set_flash(&a.session.id, flash);
+    st.sessions.set_flash(&a.session.id, &flash).await?;
     Ok(redirect("/settings/users_list"))
 }
 
@@ -257,7 +257,7 @@ async fn users_list(a: Admin, req: HttpRequest) -> Result<HttpResponse, WebError
     let mut ctx = base(&a, "nav-settings");
     ctx.insert("section", "users_list");
     ctx.insert("users", &rows);
-    ctx.insert("flash", &st.sessions.take_flash(&a.session.id));
+    ctx.insert("flash", &st.sessions.take_flash(&a.session.id).await?);
     render("users_list.html", &ctx)
 }
 
@@ -275,7 +275,7 @@ async fn delete_user(a: AdminAction, req: HttpRequest) -> Result<HttpResponse, W
     if !users::delete_user(&st.stores.serv, id).await? {
         return Err(WebError::NotFound(format!("Unknown user {id:?}")));
     }
-    st.sessions.remove_user(id, None);
+    st.sessions.remove_user(id, None).await?;
     tracing::info!(admin = %a.user, user = id, "User deleted.");
     Ok(redirect("/settings/users_list"))
 }

@@ -35,7 +35,7 @@ pub struct Stores {
     pub serv: Store,
     /// `Redis_ANALYZER` (queue lists).
     pub analyzer: Store,
-    /// `Redis_CACHE` (login counters).
+    /// `Redis_CACHE` (login counters, sessions).
     pub cache: Store,
 }
 

@@ -1,6 +1,6 @@
 //! Login, lockout, forced password change, CSRF, roles, sessions.
 
-use super::common::{env, service, Client, PW};
+use super::common::{conf_text, env, service, Client, PW};
 use actix_web::http::StatusCode;
 
 #[actix_web::test]
@@ -300,6 +300,40 @@ async fn logout_ends_the_session_and_deleted_users_are_logged_out() {
         a.get("/").await.location.as_deref(),
         Some("/login?next=%2F")
     );
+}
+
+/// Sessions and their CSRF tokens live in the CACHE store (db 3) with the idle expiry: a
+/// second instance over the same stores (another `d4-web` behind the balancer, or this
+/// one restarted) knows them, and a logout on one ends them on both.
+#[actix_web::test]
+async fn sessions_are_shared_by_instances_over_one_cache_store() {
+    let Some(e) = env().await else { return };
+    e.user("a@x.test", "admin").await;
+    let mut one = Client::new(service(&e.state).await);
+    one.login("a@x.test", PW).await;
+    let keys = e.store.cmd_db(3, &["KEYS", "web_session:*"]).as_strings();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let ttl = e.store.cmd_db(3, &["TTL", &keys[0]]).as_int().unwrap_or(0);
+    assert!(ttl > 8 * 3600 - 60 && ttl <= 8 * 3600, "ttl {ttl}");
+
+    let cfg =
+        d4_core::config::ServerConfig::from_text(&conf_text(e.store.port, 7000, e.dir.path()))
+            .expect("conf");
+    let settings = e.state.settings.clone();
+    let other = d4_web::build_state(&cfg, settings).await.expect("state");
+    let mut two = Client::new(service(&other).await);
+    two.cookies = one.cookies.clone();
+    assert_eq!(two.get("/").await.status, StatusCode::OK);
+    // The CSRF token of the session is accepted by the other instance.
+    two.csrf = one.csrf.clone();
+    let r = two.post("/logout", &[]).await;
+    assert_eq!(r.location.as_deref(), Some("/login"));
+    assert_eq!(one.get("/").await.status, StatusCode::FOUND);
+    assert!(e
+        .store
+        .cmd_db(3, &["KEYS", "web_session:*"])
+        .as_strings()
+        .is_empty());
 }
 
 #[actix_web::test]

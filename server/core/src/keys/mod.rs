@@ -10,7 +10,7 @@
 //! | [`meta`] | `Redis_METADATA` (sensors, stats, queue metadata) | 6380 db 0 |
 //! | [`serv`] | `Redis_SERV` (users, roles, tokens) | 6380 db 1 |
 //! | [`analyzer`] | `Redis_ANALYZER` (analyzer queue lists) | 6380 db 2 |
-//! | [`cache`] | `Redis_CACHE` (login counters) | 6380 db 3 |
+//! | [`cache`] | `Redis_CACHE` (login counters, web sessions) | 6380 db 3 |
 //!
 //! Arguments: `uuid`/`sensor` is the 32-hex sensor uuid, `session` the dashed session uuid,
 //! `ty` the decimal D4 type, `ext` an extended type name, `date` local `YYYYmmdd`, `q` a

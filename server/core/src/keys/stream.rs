@@ -103,3 +103,26 @@ pub const SESSION_UUID_PATTERN: &str = "session_uuid:*";
 pub fn worker_tail(ty: impl Display, session: &str) -> String {
     format!("worker_tail:{ty}:{session}")
 }
+
+/// STRING `worker_claim:<type>:<session>` (d4-rs addition): the id of the `d4-workers`
+/// process that reads this session, set with `NX` and an expiry (the claim's lease), so
+/// several workers sharing one stream store each read a session once.
+pub fn worker_claim(ty: impl Display, session: &str) -> String {
+    format!("worker_claim:{ty}:{session}")
+}
+
+/// SET `server_ids` (d4-rs addition): the ids of the `d4-server`s that ever registered a
+/// lease on this store; a member without a live [`server_lease`] is dead.
+pub const SERVER_IDS: &str = "server_ids";
+
+/// STRING `server_lease:<id>` (d4-rs addition): a `d4-server`'s heartbeat, refreshed well
+/// inside its expiry; once it expires the server's sessions are finished by the others.
+pub fn server_lease(id: &str) -> String {
+    format!("server_lease:{id}")
+}
+
+/// HASH `server_sessions:<id>` (d4-rs addition): session uuid → `<sensor uuid>:<type>`
+/// of every live session that `d4-server` holds (the owner of each live-connection entry).
+pub fn server_sessions(id: &str) -> String {
+    format!("server_sessions:{id}")
+}

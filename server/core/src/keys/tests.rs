@@ -181,3 +181,16 @@ fn live_state_patterns_match_their_key_families() {
         assert!(k.starts_with(p.trim_end_matches('*')), "{k} vs {p}");
     }
 }
+
+#[test]
+fn d4rs_lease_and_session_keys() {
+    assert_eq!(stream::worker_claim(8, S), format!("worker_claim:8:{S}"));
+    assert_eq!(stream::SERVER_IDS, "server_ids");
+    assert_eq!(stream::server_lease("h:4443"), "server_lease:h:4443");
+    assert_eq!(stream::server_sessions("h:4443"), "server_sessions:h:4443");
+    assert_eq!(cache::web_session("ab"), "web_session:ab");
+    assert_eq!(
+        cache::web_sessions_of_user("a@b.c"),
+        "web_sessions_of_user:a@b.c"
+    );
+}
