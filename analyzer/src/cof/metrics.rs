@@ -4,6 +4,8 @@
 //! - `requests` (counter, labels `route`, `status`): requests by route and HTTP status.
 //! - `request_duration_seconds` (histogram, label `route`): time to answer.
 //! - `records` (counter): COF records returned.
+//! - `store_errors` (counter): requests answered 503 because the store failed (lost
+//!   connection, timeout, or a refused command); 503 means nothing else in this server.
 //! - `store_processed_records` (counter): the store's `stats:processed` (records ingested,
 //!   by every ingestion and import), read at each scrape. It replaces the gauge
 //!   `pdns_store_processed` of earlier versions.
@@ -75,6 +77,7 @@ pub(crate) struct Metrics {
     requests: Family<Labels, Counter>,
     durations: Family<Labels, Histogram, fn() -> Histogram>,
     records: Counter,
+    store_errors: Counter,
     processed: Arc<AtomicI64>,
     registry: Registry,
 }
@@ -85,6 +88,7 @@ impl Default for Metrics {
         let durations: Family<Labels, Histogram, fn() -> Histogram> =
             Family::new_with_constructor(latency_histogram);
         let records = Counter::default();
+        let store_errors = Counter::default();
         let processed = Arc::new(AtomicI64::new(-1));
         let mut registry = Registry::with_prefix("pdns_cof");
         registry.register(
@@ -98,11 +102,17 @@ impl Default for Metrics {
             durations.clone(),
         );
         registry.register("records", "COF records returned", records.clone());
+        registry.register(
+            "store_errors",
+            "Requests answered 503 because the pDNS store failed or refused a command",
+            store_errors.clone(),
+        );
         registry.register_collector(Box::new(StoreProcessed(processed.clone())));
         Metrics {
             requests,
             durations,
             records,
+            store_errors,
             processed,
             registry,
         }
@@ -117,7 +127,12 @@ impl Metrics {
                 self.records.inc_by(n as u64);
                 StatusCode::OK
             }
-            Err(s) => s,
+            Err(s) => {
+                if s == StatusCode::SERVICE_UNAVAILABLE {
+                    self.store_errors.inc();
+                }
+                s
+            }
         };
         self.requests
             .get_or_create(&vec![

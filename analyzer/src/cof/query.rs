@@ -3,8 +3,10 @@
 //! (not the rest of its type), sets of any size are returned, and the order is deterministic
 //! (name, then type in upstream order, then rdata). Each lookup is at most three round trips
 //! (two for a name: its type sets, then the first/last/count values), each one pipeline on
-//! the worker's own multiplexed connection. The pipelines are tolerant: a key of another type
-//! (`WRONGTYPE`) reads as empty, while a lost connection fails the lookup (the API says 503).
+//! the worker's own multiplexed connection. A store error is never an empty answer: a lost
+//! connection fails the lookup, and so does any command the store refuses (`WRONGTYPE`,
+//! `MOVED`, `CROSSSLOT`, `LOADING`...; the pipelines are tolerant so that every reply is
+//! seen, then [`refusals`] turns the first refused one into the error): the API says 503.
 //!
 //! Records never carry a `null` or non-integer time or count (PyPDNS, MISP, Cortex and
 //! IntelOwl fail on them). Partial keys (expiry, a writer killed between its commands, other
@@ -101,7 +103,7 @@ impl Lookup<'_> {
             }
         }
         let mut names = BTreeSet::new();
-        for v in self.store.run::<Vec<Value>>(&pipe).await? {
+        for v in refusals(self.store.run::<Vec<Value>>(&pipe).await?)? {
             names.extend(value::members(v).into_iter().map(|n| n.trim().to_string()));
         }
         Ok(names)
@@ -118,7 +120,7 @@ impl Lookup<'_> {
                 pipe.smembers(keys::forward(n, t));
             }
         }
-        let sets = self.store.run::<Vec<Value>>(&pipe).await?;
+        let sets = refusals(self.store.run::<Vec<Value>>(&pipe).await?)?;
         let mut candidates = Vec::new();
         let mut it = sets.into_iter();
         for n in names {
@@ -158,7 +160,7 @@ impl Lookup<'_> {
             }
             pipe.mget(ks);
         }
-        let replies = self.store.run::<Vec<Value>>(&pipe).await?;
+        let replies = refusals(self.store.run::<Vec<Value>>(&pipe).await?)?;
         let mut out = Vec::with_capacity(candidates.len());
         let mut partial = Partial::default();
         for (chunk, reply) in candidates.chunks(MGET_CANDIDATES).zip(replies) {
@@ -220,7 +222,7 @@ impl Lookup<'_> {
         for n in &names {
             pipe.exists(keys::forward(n, rrtype::NS));
         }
-        let replies = self.store.run::<Vec<Value>>(&pipe).await?;
+        let replies = refusals(self.store.run::<Vec<Value>>(&pipe).await?)?;
         let zones: BTreeSet<&str> = names
             .iter()
             .zip(replies.iter())
@@ -236,6 +238,16 @@ impl Lookup<'_> {
         }
         Ok(())
     }
+}
+
+/// The replies of a tolerant pipeline, or the first refusal among them as an error: a
+/// refused read (a key of another type, a slot served elsewhere, a store still loading) must
+/// fail the answer, never read as "no record".
+pub(crate) fn refusals(replies: Vec<Value>) -> Result<Vec<Value>, StoreError> {
+    replies
+        .into_iter()
+        .map(|v| v.extract_error().map_err(StoreError::from))
+        .collect()
 }
 
 /// The `s:`, `l:` and `o:` values of a record (`None` when absent or not an integer).

@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 pub use source::Format;
 
 use crate::model::config::AnalyzerConfig;
-use crate::write::{self, Batch};
+use crate::write::{Batch, Writer};
 use websocket::{WsClient, WsError};
 
 /// Reply timeout of the store connection (one batch pipeline).
@@ -56,7 +56,7 @@ impl Summary {
 
 /// Writes files and streams into the pDNS store, `batch` records per round trip.
 pub struct Importer {
-    store: Store,
+    writer: Writer,
     cfg: AnalyzerConfig,
     batch: usize,
     stop: CancellationToken,
@@ -74,7 +74,7 @@ impl Importer {
             .await
             .context("pDNS store")?;
         Ok(store.map(|store| Importer {
-            store,
+            writer: Writer::new(store),
             cfg,
             batch: batch.max(1),
             stop,
@@ -115,7 +115,7 @@ impl Importer {
     async fn json_array(&self, reader: &mut dyn BufRead, sum: &mut Summary) -> anyhow::Result<()> {
         let mut text = String::new();
         reader.read_to_string(&mut text)?;
-        let mut b = new_batch(Format::Cof);
+        let mut b = Batch::default();
         match serde_json::from_str::<Vec<serde_json::Value>>(&text) {
             Ok(items) => {
                 for (i, item) in items.iter().enumerate() {
@@ -136,7 +136,7 @@ impl Importer {
         format: Format,
         sum: &mut Summary,
     ) -> anyhow::Result<()> {
-        let mut b = new_batch(format);
+        let mut b = Batch::default();
         let mut buf = Vec::new();
         let mut lineno = 0usize;
         let mut in_batch = 0usize;
@@ -155,7 +155,7 @@ impl Importer {
             in_batch += 1;
             if in_batch >= self.batch {
                 self.flush(&mut b, sum).await?;
-                b = new_batch(format);
+                b = Batch::default();
                 in_batch = 0;
                 anyhow::ensure!(!self.stop.is_cancelled(), "interrupted at line {lineno}");
             }
@@ -183,7 +183,7 @@ impl Importer {
         let mut rx = spawn_reader(WsClient::connect(url).await?);
         tracing::info!(url, "Websocket connected.");
         let mut sum = Summary::default();
-        let mut b = new_batch(Format::Cof);
+        let mut b = Batch::default();
         let mut n = 0usize;
         let mut pending = 0usize;
         loop {
@@ -191,7 +191,7 @@ impl Importer {
                 m = rx.recv() => m,
                 _ = tokio::time::sleep(QUIET_FLUSH), if pending > 0 => {
                     self.flush(&mut b, &mut sum).await?;
-                    b = new_batch(Format::Cof);
+                    b = Batch::default();
                     pending = 0;
                     continue;
                 }
@@ -207,7 +207,7 @@ impl Importer {
             pending += 1;
             if pending >= self.batch {
                 self.flush(&mut b, &mut sum).await?;
-                b = new_batch(Format::Cof);
+                b = Batch::default();
                 pending = 0;
             }
         }
@@ -220,7 +220,7 @@ impl Importer {
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
         let mut attempts = 0;
         loop {
-            match write::write_batch(&self.store, b, &self.cfg).await {
+            match self.writer.write(b, &self.cfg).await {
                 Ok(_) => break,
                 Err(e) if e.is_transient() && attempts < FLUSH_ATTEMPTS => {
                     attempts += 1;
@@ -274,12 +274,6 @@ fn progress_bar(path: &Path, len: u64, quiet: bool) -> ProgressBar {
     );
     pb.set_message(path.display().to_string());
     pb
-}
-
-fn new_batch(format: Format) -> Batch {
-    let mut b = Batch::default();
-    b.min_first = format == Format::Cof;
-    b
 }
 
 fn note_reject(b: &mut Batch, lineno: usize, reason: &'static str, msg: &str, sum: &mut Summary) {

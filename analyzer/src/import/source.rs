@@ -206,7 +206,6 @@ mod tests {
     #[test]
     fn cof_variants_are_accepted_and_normalised() {
         let mut b = Batch::default();
-        b.min_first = true;
         let c = cfg();
         add_cof_line(&mut b, r#"{"rrname":"WWW.Example.com.","rrtype":"A","rdata":["1.2.3.4","5.6.7.8"],"time_first":1500,"time_last":"1600.5","count":7,"sensor_id":"s1"}"#, &c).expect("ok");
         add_cof_line(&mut b, r#"{"rrname":"example.com.","rrtype":16,"rdata":"\"v=spf1 -all\"","time_first":10,"time_last":20}"#, &c).expect("ok");

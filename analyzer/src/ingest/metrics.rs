@@ -8,6 +8,8 @@
 //! - `batch_duration_seconds` (histogram): time to write one batch, retries included.
 //! - `queue_length` (gauge): lines waiting in the queue after the last pop.
 //! - `lag_seconds` (gauge): age of the newest observation of the last batch written.
+//! - `store_errors` (counter, label `class`): failed batch writes: `transient` (retried) or
+//!   `permanent` (the store refused a command; the ingestion stops).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -33,6 +35,7 @@ pub struct Metrics {
     batch_seconds: Histogram,
     queue_length: Gauge,
     lag_seconds: Gauge,
+    store_errors: Family<Labels, Counter>,
 }
 
 impl Metrics {
@@ -47,6 +50,7 @@ impl Metrics {
             batch_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 17)),
             queue_length: Gauge::default(),
             lag_seconds: Gauge::default(),
+            store_errors: Family::default(),
         });
         let mut r = Registry::with_prefix("pdns_ingestion");
         r.register("lines", "Queue lines ingested", m.lines.clone());
@@ -76,6 +80,11 @@ impl Metrics {
             "Age of the newest observation of the last batch written",
             m.lag_seconds.clone(),
         );
+        r.register(
+            "store_errors",
+            "Failed batch writes to the pDNS store, by class (transient: retried, permanent: refused)",
+            m.store_errors.clone(),
+        );
         (m, r)
     }
 
@@ -97,6 +106,14 @@ impl Metrics {
             self.lag_seconds
                 .set(i64::try_from(now.saturating_sub(newest)).unwrap_or(i64::MAX));
         }
+    }
+
+    /// Counts one failed batch write.
+    pub(crate) fn store_error(&self, permanent: bool) {
+        let class = if permanent { "permanent" } else { "transient" };
+        self.store_errors
+            .get_or_create(&vec![("class", class.to_string())])
+            .inc();
     }
 
     /// Records the queue length seen by the last pop.

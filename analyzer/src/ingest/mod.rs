@@ -6,10 +6,15 @@
 //!
 //! A popped batch sits in the processing list until it is written, then is acknowledged
 //! (the list deleted) before the next pop; a batch left there by a crash is written first at
-//! the next start. A store error is retried with capped backoff (reset after a success) for as
-//! long as it takes; the lines stay in memory meanwhile. On shutdown an unwritten batch is
-//! pushed back to the tail of the queue, so it is read first again later. Bad lines are
-//! counted in `stats:rejected` and logged once per batch.
+//! the next start. A transient store error (connection, timeout, `LOADING`, `MISCONF`...) is
+//! retried with capped backoff (reset after a success) for as long as it takes; the lines stay
+//! in memory meanwhile. A command the store refuses (`WRONGTYPE`, `CROSSSLOT`, `NOPERM`...)
+//! would be refused again: the ingestion logs it at ERROR with the command, its key and what
+//! to fix, leaves the batch in the processing list (written first at the next start, nothing
+//! is dropped) and stops with [`StoreRefused`] (`pdns-ingestion` exits with
+//! [`EXIT_STORE_REFUSED`]). On shutdown an unwritten batch is pushed back to the tail of the
+//! queue, so it is read first again later. Bad lines are counted in `stats:rejected` and
+//! logged once per batch.
 
 pub mod metrics;
 mod queue;
@@ -18,11 +23,11 @@ pub mod watch;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use d4_core::store::{Backoff, ErrorClass, Policy, Store};
+use d4_core::store::{Backoff, Policy, Store};
 use tokio_util::sync::CancellationToken;
 
 use crate::model::config::AnalyzerConfig;
-use crate::write::{self, Batch};
+use crate::write::{Batch, WriteError, Writer};
 use metrics::Metrics;
 use queue::Queue;
 
@@ -35,6 +40,21 @@ const MIN_BACKOFF: Duration = Duration::from_millis(50);
 
 /// Ingestion id when neither `--id` nor `[global] ingestion-id` names one.
 pub const DEFAULT_ID: &str = "default";
+
+/// Exit status of `pdns-ingestion` after [`StoreRefused`]: restarting it without fixing the
+/// store gives the same refusal (a service manager should not restart it on this status).
+pub const EXIT_STORE_REFUSED: i32 = 3;
+
+/// The store refused a batch: the ingestion stopped with the batch in its processing list.
+#[derive(Debug, thiserror::Error)]
+#[error("the pDNS store refused a batch; it stays in {processing} and is written first at the next start. What to do: {hint}")]
+pub struct StoreRefused {
+    /// The processing list holding the batch.
+    processing: String,
+    /// What the operator can do.
+    hint: &'static str,
+    source: WriteError,
+}
 
 /// Tunables of the loop.
 #[derive(Debug, Clone)]
@@ -116,17 +136,18 @@ pub async fn run(
     }
     let mut queue = Queue::new(d4_store, uuid, &opts.id);
     tracing::info!(queue = queue.key(), processing = queue.processing_key(), d4_server = %d4.url(), store = %cfg.store.url(), "Starting and using FIFO {} from D4 server.", queue.key());
-    Ok(ingest(cfg, &mut queue, &store, opts, stop).await)
+    Ok(ingest(cfg, &mut queue, &Writer::new(store), opts, stop).await?)
 }
 
-/// Runs until `stop` fires (or the queue is empty with `opts.drain`).
+/// Runs until `stop` fires (or the queue is empty with `opts.drain`), or until the store
+/// refuses a batch.
 async fn ingest(
     cfg: &AnalyzerConfig,
     queue: &mut Queue,
-    store: &Store,
+    writer: &Writer,
     opts: &Options,
     stop: &CancellationToken,
-) -> Totals {
+) -> Result<Totals, StoreRefused> {
     let mut totals = Totals::default();
     let mut last_log = Instant::now();
     let mut logged = Totals::default();
@@ -145,9 +166,13 @@ async fn ingest(
         let batch = Batch::from_lines(lines.iter().map(Vec::as_slice), cfg);
         report_rejects(&batch);
         let started = Instant::now();
-        if !write(cfg, store, &batch, opts, stop).await {
-            give_back(queue, &lines).await;
-            break;
+        match write(cfg, writer, &batch, opts, stop).await {
+            Written::Yes => {}
+            Written::Stopped => {
+                give_back(queue, &lines).await;
+                break;
+            }
+            Written::Refused(e) => return Err(refused(queue, e, opts)),
         }
         if !ack(queue, opts, stop).await {
             break;
@@ -165,7 +190,7 @@ async fn ingest(
             last_log = Instant::now();
         }
     }
-    totals
+    Ok(totals)
 }
 
 /// Pops with retry; `None` on shutdown. While `recovering` (at start and after a failed pop,
@@ -237,32 +262,57 @@ async fn ack(queue: &Queue, opts: &Options, stop: &CancellationToken) -> bool {
     }
 }
 
-/// Writes with retry until success; false if shutdown came first.
+/// How [`write()`] ended.
+enum Written {
+    /// The batch is in the store.
+    Yes,
+    /// Shutdown came first.
+    Stopped,
+    /// The store refused it (permanent).
+    Refused(WriteError),
+}
+
+/// Writes with retry of transient errors until success, shutdown or a refusal.
 async fn write(
     cfg: &AnalyzerConfig,
-    store: &Store,
+    writer: &Writer,
     b: &Batch,
     opts: &Options,
     stop: &CancellationToken,
-) -> bool {
+) -> Written {
     let mut backoff = Backoff::new(MIN_BACKOFF, opts.max_backoff);
     loop {
-        match write::write_batch(store, b, cfg).await {
+        match writer.write(b, cfg).await {
             Ok(rep) => {
-                tracing::debug!(commands = rep.commands, refused = rep.refused, first = ?b.tuples.first().map(|t| &t.q), "Batch written.");
-                return true;
+                tracing::debug!(commands = rep.commands, first = ?b.tuples.first().map(|t| &t.q), "Batch written.");
+                return Written::Yes;
             }
-            Err(e) if e.class() == ErrorClass::Refused => {
-                tracing::error!(error = %e, lines = b.processed, "Batch dropped: the store refused it.");
-                return true;
-            }
+            Err(e) if !e.is_transient() => return Written::Refused(e),
             Err(e) => {
+                if let Some(m) = &opts.metrics {
+                    m.store_error(false);
+                }
                 tracing::warn!(error = %e, lines = b.processed, retry_in = ?backoff.delay(), "Cannot write a batch to the pDNS store, retrying.");
                 if !backoff.wait(stop).await {
-                    return false;
+                    return Written::Stopped;
                 }
             }
         }
+    }
+}
+
+/// Counts and logs a refused batch, which stays in the processing list, and builds the
+/// error that stops the ingestion.
+fn refused(queue: &Queue, e: WriteError, opts: &Options) -> StoreRefused {
+    if let Some(m) = &opts.metrics {
+        m.store_error(true);
+    }
+    let hint = e.hint();
+    tracing::error!(error = %e, code = e.code().unwrap_or("-"), processing = queue.processing_key(), hint, "The pDNS store refused a batch: stopping. Nothing is dropped: the batch stays in the processing list and is written first at the next start; retrying it unchanged would be refused again.");
+    StoreRefused {
+        processing: queue.processing_key().to_string(),
+        hint,
+        source: e,
     }
 }
 

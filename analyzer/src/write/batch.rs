@@ -1,8 +1,10 @@
 //! One batch of queue lines, aggregated into the writes it causes (pure, no I/O).
 //!
 //! Aggregating is equivalent to upstream's per-line commands (spec `pdns.md` §1.5) applied in
-//! order: sets get the union, `s:` the first line's timestamp (`SET NX`), `l:` the maximum,
-//! `o:` and the `dist:`/`stats:` counters the sums.
+//! order: sets get the union, `l:` the maximum, `o:` and the `dist:`/`stats:` counters the
+//! sums. `s:` gets the minimum (upstream: the first line processed, the same when lines come
+//! in time order), so the result does not depend on batching or on how several writers'
+//! batches interleave.
 
 use std::collections::HashMap;
 
@@ -21,7 +23,7 @@ pub(crate) struct Tuple {
     pub(crate) v: String,
     /// Type.
     pub(crate) t: u16,
-    /// Timestamp of the first line (first seen if the store has none).
+    /// Earliest timestamp.
     pub(crate) first: u64,
     /// Largest timestamp.
     pub(crate) last: u64,
@@ -60,8 +62,8 @@ pub(crate) struct Batch {
     pub(crate) dist_ttl: HashMap<String, i64>,
     /// See [`Batch::dist_ttl`].
     pub(crate) dist_class: HashMap<String, i64>,
-    /// See [`Batch::dist_ttl`].
-    pub(crate) dist_type: HashMap<String, i64>,
+    /// Type number → increment for `dist:type`.
+    pub(crate) dist_type: HashMap<u16, i64>,
     /// Records written (`stats:processed`).
     pub(crate) processed: i64,
     /// Reason → rejected lines.
@@ -72,9 +74,6 @@ pub(crate) struct Batch {
     pub(crate) first_error: Option<(String, LineError)>,
     /// Sensor id → records, for `stats:sensors` / `sensors:seen`.
     pub(crate) sensors: HashMap<String, i64>,
-    /// First seen is the minimum of the store's and the batch's (imports with explicit
-    /// `time_first`) instead of "first line processed" (`SET NX`, upstream ingestion).
-    pub(crate) min_first: bool,
 }
 
 impl Batch {
@@ -126,18 +125,27 @@ impl Batch {
         });
     }
 
-    /// Adds one accepted record.
+    /// Adds one accepted record (its strings move into the batch: no copy per line).
     pub(crate) fn add(&mut self, r: Record) {
-        if let Some(ttl) = &r.ttl {
-            *self.dist_ttl.entry(ttl.clone()).or_default() += 1;
+        let Record {
+            ts,
+            class,
+            q,
+            t,
+            v,
+            ttl,
+        } = r;
+        if let Some(ttl) = ttl {
+            *self.dist_ttl.entry(ttl).or_default() += 1;
         }
-        *self.dist_class.entry(r.class).or_default() += 1;
-        *self.dist_type.entry(r.t.to_string()).or_default() += 1;
+        *self.dist_class.entry(class).or_default() += 1;
+        *self.dist_type.entry(t).or_default() += 1;
         self.processed += 1;
-        let key = (r.q, r.v, r.t);
+        let key = (q, v, t);
         if let Some(&i) = self.index.get(&key) {
             let t = &mut self.tuples[i];
-            t.last = t.last.max(r.ts);
+            t.first = t.first.min(ts);
+            t.last = t.last.max(ts);
             t.count += 1;
             return;
         }
@@ -147,8 +155,8 @@ impl Batch {
             q,
             v,
             t,
-            first: r.ts,
-            last: r.ts,
+            first: ts,
+            last: ts,
             count: 1,
             set_count: None,
         });
@@ -226,10 +234,10 @@ mod tests {
         assert_eq!(b.excluded, 1);
         assert_eq!(b.rejected.get("too-few-fields"), Some(&1));
         let t = &b.tuples[0];
-        assert_eq!((t.first, t.last, t.count), (200, 200, 2));
+        assert_eq!((t.first, t.last, t.count), (100, 200, 2));
         assert_eq!(b.dist_ttl.get("60"), Some(&2));
         assert_eq!(b.dist_class.get("CH"), Some(&1));
-        assert_eq!(b.dist_type.get("1"), Some(&4));
+        assert_eq!(b.dist_type.get(&1), Some(&4));
         let (fwd, rev) = b.sets();
         assert_eq!(fwd[0], (("a.org", 1), vec!["1.1.1.1", "2.2.2.2"]));
         assert_eq!(rev[0], (("1.1.1.1", 1), vec!["a.org", "b.org"]));

@@ -1,21 +1,33 @@
 //! The write path shared by `pdns-ingestion` and `pdns-import`: a [`Batch`] of records becomes
-//! two round trips to the pDNS store.
+//! one pipeline of writes to the pDNS store, through a [`Writer`].
 //!
 //! - `batch`: lines or COF observations aggregated into the writes they cause (pure, no I/O).
-//! - [`write_batch`]: one pipeline of `MGET`s of the tuples' `s:`/`l:` keys (first and last seen
-//!   are read-compare-write), then one pipeline of every write.
+//! - `script`: first and last seen as atomic per-key updates (a Lua script by `EVALSHA`).
+//! - `error`: why a batch was not written: transient (retry) or refused (stop and say why).
+//! - [`Writer`]: one pipeline per batch (after the search indexes' writes): `SADD` per set,
+//!   `INCRBY`/`SET` of `o:`, script calls updating `s:` and `l:` (the earliest and the latest
+//!   time, atomically, so several writers give the same store as one; up to [`SCRIPT_KEYS`]
+//!   keys per call on a single server, one on a cluster), `EXPIRE`s, the counters. On a store
+//!   without scripting (`d4-kv`) first and last seen are read first (`MGET`) and written with
+//!   `MSET` in the pipeline: exact with one writer only.
 //!
-//! Errors follow the store facade's one classification ([`StoreError::class`]): a transient
-//! failure (connection, timeout, `LOADING`, `MISCONF`, ...) fails the whole call and the caller
-//! retries the batch; a command the store refuses (e.g. `WRONGTYPE`) is counted and logged once
-//! per batch, and the rest of the batch stands.
+//! Errors: a transient failure (connection, timeout, `LOADING`, `MISCONF`, ...) in the call or
+//! in any reply fails the batch and the caller retries it; a command the store refuses
+//! (`WRONGTYPE`, `CROSSSLOT`...) is a permanent [`WriteError::Refused`] naming the command and
+//! its key, which the caller must not retry forever. A batch written twice (a retry) sets the
+//! same sets and times; only its counters count twice.
 
 pub(crate) mod batch;
+mod error;
+mod script;
 
 use d4_core::store::{self, value, Pipeline, Store, StoreError, Value};
 
 pub(crate) use batch::{Batch, Observation, Tuple};
+pub(crate) use error::WriteError;
+use script::{Keep, Scripting, Update};
 
+use crate::index::Sighting;
 use crate::model::config::AnalyzerConfig;
 use crate::model::keys;
 
@@ -23,40 +35,116 @@ use crate::model::keys;
 const MGET_TUPLES: usize = 1000;
 /// Key/value pairs per `MSET`.
 const MSET_PAIRS: usize = 1000;
+/// Keys per script call on a single server (on a cluster: one).
+const SCRIPT_KEYS: usize = 1000;
 
 /// Result of writing one batch.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct WriteReport {
     /// Commands sent in the write pipeline.
     pub(crate) commands: usize,
-    /// Commands the store refused (logged once per batch).
-    pub(crate) refused: usize,
 }
 
-/// Writes one batch in two round trips: the `MGET`s of the tuples' `s:`/`l:` keys, then one
-/// pipeline (`SADD` per set, one `MSET` per chunk of `s:`/`l:` to change, `INCRBY o:` per tuple,
-/// `EXPIRE`s, counters). Like upstream, `s:`/`l:` are check-then-set (not atomic across several
-/// writers). Idempotent except for the counters (a retried batch may count twice).
-pub(crate) async fn write_batch(
-    store: &Store,
-    b: &Batch,
-    cfg: &AnalyzerConfig,
-) -> Result<WriteReport, StoreError> {
-    let seen = current_seen(store, b).await?;
-    let pipe = write_pipeline(b, cfg, &seen);
-    if pipe.is_empty() {
-        return Ok(WriteReport::default());
+/// Writes batches to one pDNS store; knows whether that store runs scripts.
+pub(crate) struct Writer {
+    store: Store,
+    scripting: Scripting,
+}
+
+/// How a pipeline writes first and last seen.
+enum SeenWrites<'a> {
+    /// With the script of this hash (atomic, any number of writers), updating up to this many
+    /// keys per call.
+    Script(&'a str, usize),
+    /// Compared with these current `(s:, l:)` values, one per tuple (one writer only).
+    Compared(&'a [Seen]),
+}
+
+/// Current first and last seen of one tuple (`None` when absent or not an integer).
+type Seen = (Option<i64>, Option<i64>);
+
+impl Writer {
+    /// A writer to `store`; whether it runs scripts is found out at the first batch.
+    pub(crate) fn new(store: Store) -> Writer {
+        Writer {
+            store,
+            scripting: Scripting::default(),
+        }
     }
-    let replies: Vec<Value> = store.run(&pipe).await?;
-    let refused = refused(replies)?;
-    Ok(WriteReport {
-        commands: pipe.len(),
-        refused,
-    })
+
+    /// Writes one batch (one round trip with scripting; two without: the `MGET` of the
+    /// tuples' `s:`/`l:`, then the writes). Idempotent except for the counters.
+    pub(crate) async fn write(
+        &self,
+        b: &Batch,
+        cfg: &AnalyzerConfig,
+    ) -> Result<WriteReport, WriteError> {
+        // Search indexes and the newly observed feed (d4-rs), before the upstream keys.
+        let sightings: Vec<Sighting<'_>> = b
+            .tuples
+            .iter()
+            .map(|tu| Sighting {
+                q: &tu.q,
+                v: &tu.v,
+                t: tu.t,
+                first: tu.first,
+                last: tu.last,
+            })
+            .collect();
+        crate::index::write(&self.store, &sightings).await?;
+        let pipe = match self.scripting.sha(&self.store).await? {
+            Some(sha) => {
+                // A cluster runs each call on one node: one key per call there.
+                let per_call = if self.store.is_cluster() {
+                    1
+                } else {
+                    SCRIPT_KEYS
+                };
+                write_pipeline(b, cfg, &SeenWrites::Script(sha, per_call))
+            }
+            None => {
+                let seen = current_seen(&self.store, b).await?;
+                write_pipeline(b, cfg, &SeenWrites::Compared(&seen))
+            }
+        };
+        if pipe.is_empty() {
+            return Ok(WriteReport::default());
+        }
+        let replies: Vec<Value> = self.store.run(&pipe).await?;
+        let forgotten = check(&pipe, replies, true)?;
+        if !forgotten.is_empty() {
+            self.rerun_forgotten(&pipe, &forgotten).await?;
+        }
+        Ok(WriteReport {
+            commands: pipe.len(),
+        })
+    }
+
+    /// Loads the script again and repeats the calls the store answered `NOSCRIPT` (it lost
+    /// its script cache between two batches); a second `NOSCRIPT` is a refusal.
+    async fn rerun_forgotten(
+        &self,
+        pipe: &Pipeline,
+        forgotten: &[usize],
+    ) -> Result<(), WriteError> {
+        tracing::info!(
+            calls = forgotten.len(),
+            "The pDNS store forgot the first/last-seen script: loading it again."
+        );
+        self.scripting.reload(&self.store).await?;
+        let mut again = store::tolerant_pipe();
+        for (i, c) in pipe.cmd_iter().enumerate() {
+            if forgotten.contains(&i) {
+                again.add_command(c.clone());
+            }
+        }
+        let replies: Vec<Value> = self.store.run(&again).await?;
+        check(&again, replies, false).map(drop)
+    }
 }
 
-/// Every write of a batch, given the current `(s:, l:)` values of its tuples.
-fn write_pipeline(b: &Batch, cfg: &AnalyzerConfig, seen: &[Seen]) -> Pipeline {
+/// Every write of a batch.
+fn write_pipeline(b: &Batch, cfg: &AnalyzerConfig, seen: &SeenWrites<'_>) -> Pipeline {
     let mut pipe = store::tolerant_pipe();
     let (fwd, rev) = b.sets();
     for ((q, t), members) in &fwd {
@@ -65,11 +153,70 @@ fn write_pipeline(b: &Batch, cfg: &AnalyzerConfig, seen: &[Seen]) -> Pipeline {
     for ((v, t), members) in &rev {
         sadd_expire(&mut pipe, keys::reverse(v, *t), members, cfg.expiry(*t));
     }
+    match seen {
+        SeenWrites::Script(sha, per_call) => scripted_tuples(&mut pipe, b, sha, *per_call, cfg),
+        SeenWrites::Compared(current) => compared_tuples(&mut pipe, b, current, cfg),
+    }
+    counters(&mut pipe, b);
+    pipe
+}
+
+/// Every tuple's writes with the script: `o:` and its expiry per tuple, then the `s:` and
+/// `l:` updates, `per_call` keys per script call (each key re-expired by the script).
+fn scripted_tuples(
+    pipe: &mut Pipeline,
+    b: &Batch,
+    sha: &str,
+    per_call: usize,
+    cfg: &AnalyzerConfig,
+) {
+    let mut updates = Vec::with_capacity(2 * b.tuples.len());
+    for tu in &b.tuples {
+        let expiry = cfg.expiry(tu.t);
+        let o = keys::occurrences(&tu.q, &tu.v, tu.t);
+        occurrences(pipe, &o, tu);
+        if let Some(e) = expiry {
+            pipe.cmd("EXPIRE").arg(o).arg(e);
+        }
+        updates.push(Update {
+            key: keys::first_seen(&tu.q, &tu.v, tu.t),
+            time: tu.first,
+            keep: Keep::Min,
+            expiry,
+        });
+        updates.push(Update {
+            key: keys::last_seen(&tu.q, &tu.v, tu.t),
+            time: tu.last,
+            keep: Keep::Max,
+            expiry,
+        });
+    }
+    for chunk in updates.chunks(per_call.max(1)) {
+        script::queue(pipe, sha, chunk);
+    }
+}
+
+/// Every tuple's writes given the current `(s:, l:)` values: `o:` per tuple, the changed
+/// times in `MSET`s, then the expiries (after the `MSET`, which clears them).
+fn compared_tuples(pipe: &mut Pipeline, b: &Batch, current: &[Seen], cfg: &AnalyzerConfig) {
     let mut mset: Vec<(String, String)> = Vec::new();
     let mut expire: Vec<(String, i64)> = Vec::new();
-    for (tu, seen) in b.tuples.iter().zip(seen) {
-        let writes = TupleWrites::new(tu, b.min_first, *seen);
-        writes.queue(&mut pipe, &mut mset, &mut expire, cfg.expiry(tu.t));
+    for (tu, seen) in b.tuples.iter().zip(current) {
+        let s = keys::first_seen(&tu.q, &tu.v, tu.t);
+        let l = keys::last_seen(&tu.q, &tu.v, tu.t);
+        let o = keys::occurrences(&tu.q, &tu.v, tu.t);
+        let (first, last) = changed(tu, *seen);
+        if let Some(first) = first {
+            mset.push((s.clone(), first.to_string()));
+        }
+        if let Some(last) = last {
+            mset.push((l.clone(), last.to_string()));
+        }
+        occurrences(pipe, &o, tu);
+        if let Some(e) = cfg.expiry(tu.t) {
+            // Upstream re-expires r: instead of l: (spec §1.5 #10); we expire the right keys.
+            expire.extend([s, l, o].map(|k| (k, e)));
+        }
     }
     for chunk in mset.chunks(MSET_PAIRS) {
         let cmd = pipe.cmd("MSET");
@@ -77,89 +224,106 @@ fn write_pipeline(b: &Batch, cfg: &AnalyzerConfig, seen: &[Seen]) -> Pipeline {
             cmd.arg(k).arg(v);
         }
     }
-    // After the MSET, which clears TTLs of the keys it sets.
     for (k, e) in expire {
         pipe.cmd("EXPIRE").arg(k).arg(e);
     }
-    counters(&mut pipe, b);
-    pipe
 }
 
-/// Current first and last seen of one tuple (`None` when absent or not an integer).
-type Seen = (Option<i64>, Option<i64>);
-
-/// What one tuple changes: `s:`/`l:` to set (if any) and `o:`.
-struct TupleWrites<'a> {
-    tuple: &'a Tuple,
-    first: Option<u64>,
-    last: Option<u64>,
+/// The first and last seen a tuple sets, given the stored ones: the earliest and the latest
+/// time (what the script does inside the store).
+fn changed(tu: &Tuple, (first, last): Seen) -> (Option<u64>, Option<u64>) {
+    let set_first = first.is_none_or(|f| f > tu.first as i64);
+    let set_last = last.is_none_or(|l| l < tu.last as i64);
+    (set_first.then_some(tu.first), set_last.then_some(tu.last))
 }
 
-impl<'a> TupleWrites<'a> {
-    fn new(tuple: &'a Tuple, min_first: bool, (first, last): Seen) -> Self {
-        // Upstream: first seen = first line processed (set only if absent); imports: the minimum.
-        let set_first = first.is_none_or(|f| min_first && f > tuple.first as i64);
-        let set_last = last.is_none_or(|old| old < tuple.last as i64);
-        TupleWrites {
-            tuple,
-            first: set_first.then_some(tuple.first),
-            last: set_last.then_some(tuple.last),
-        }
-    }
-
-    /// Collects the `s:`/`l:` values to set and the keys to expire, and queues `o:`.
-    fn queue(
-        self,
-        pipe: &mut Pipeline,
-        mset: &mut Vec<(String, String)>,
-        expire: &mut Vec<(String, i64)>,
-        expiry: Option<i64>,
-    ) {
-        let tu = self.tuple;
-        let s = keys::first_seen(&tu.q, &tu.v, tu.t);
-        let l = keys::last_seen(&tu.q, &tu.v, tu.t);
-        let o = keys::occurrences(&tu.q, &tu.v, tu.t);
-        if let Some(first) = self.first {
-            mset.push((s.clone(), first.to_string()));
-        }
-        if let Some(last) = self.last {
-            mset.push((l.clone(), last.to_string()));
-        }
-        match tu.set_count {
-            Some(c) => mset.push((o.clone(), c.to_string())),
-            None => {
-                pipe.cmd("INCRBY").arg(&o).arg(tu.count);
-            }
-        }
-        if let Some(e) = expiry {
-            // Upstream re-expires r: instead of l: (spec §1.5 #10); we expire the right keys.
-            expire.extend([s, l, o].map(|k| (k, e)));
-        }
-    }
+/// `INCRBY o:` by the batch's lines, or `SET o:` to a source's own count (COF import).
+fn occurrences(pipe: &mut Pipeline, o: &str, tu: &Tuple) {
+    match tu.set_count {
+        Some(c) => pipe.cmd("SET").arg(o).arg(c),
+        None => pipe.cmd("INCRBY").arg(o).arg(tu.count),
+    };
 }
 
-/// Counts the refused commands of a write pipeline; a transient error fails the batch.
-fn refused(replies: Vec<Value>) -> Result<usize, StoreError> {
-    let mut refused = 0;
-    let mut first: Option<StoreError> = None;
-    for reply in replies {
-        let Value::ServerError(_) = reply else {
-            continue;
-        };
+/// Checks the replies of a write pipeline. Returns the positions of script calls the store
+/// answered `NOSCRIPT` (when `noscript_ok`); a refused command is a [`WriteError::Refused`]
+/// (whatever else happened), else a transient refusal fails the batch for a retry.
+fn check(
+    pipe: &Pipeline,
+    replies: Vec<Value>,
+    noscript_ok: bool,
+) -> Result<Vec<usize>, WriteError> {
+    let mut forgotten = Vec::new();
+    let mut transient: Option<StoreError> = None;
+    let mut refused: Option<(usize, StoreError)> = None;
+    let mut count = 0;
+    for (i, reply) in replies.into_iter().enumerate() {
         let Err(e) = reply.extract_error() else {
             continue;
         };
         let e = StoreError::from(e);
-        if e.is_transient() {
-            return Err(e);
+        if noscript_ok && e.code() == Some("NOSCRIPT") {
+            forgotten.push(i);
+        } else if e.is_transient() {
+            transient.get_or_insert(e);
+        } else {
+            count += 1;
+            refused.get_or_insert((i, e));
         }
-        refused += 1;
-        first.get_or_insert(e);
     }
-    if let Some(e) = first {
-        tracing::error!(refused, error = %e, "Store refused commands of a batch.");
+    if let Some((i, source)) = refused {
+        return Err(WriteError::Refused {
+            command: describe(pipe, i),
+            refused: count,
+            source,
+        });
     }
-    Ok(refused)
+    match transient {
+        Some(e) => Err(e.into()),
+        None => Ok(forgotten),
+    }
+}
+
+/// `<COMMAND> <key>` of the `i`-th command of a pipeline, for the log (a script call shows
+/// its key, not its hash).
+fn describe(pipe: &Pipeline, i: usize) -> String {
+    let args = pipe
+        .cmd_iter()
+        .nth(i)
+        .map(|c| leading_args(&c.get_packed_command(), 4))
+        .unwrap_or_default();
+    let name = args.first().map_or("?", String::as_str);
+    let key = if name.eq_ignore_ascii_case("EVALSHA") {
+        args.get(3)
+    } else {
+        args.get(1)
+    };
+    let key: String = key.map_or("", String::as_str).chars().take(200).collect();
+    format!("{name} {key}")
+}
+
+/// The first `n` arguments of a command as the client sends it (a RESP array of bulk
+/// strings), as text.
+fn leading_args(packed: &[u8], n: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = packed;
+    // Skip the array header `*<count>\r\n`, then read `$<len>\r\n<bytes>\r\n` items.
+    let next_line = |rest: &mut &[u8]| -> Option<usize> {
+        let end = rest.windows(2).position(|w| w == b"\r\n")?;
+        let len = std::str::from_utf8(rest.get(1..end)?).ok()?.parse().ok();
+        *rest = rest.get(end + 2..)?;
+        len
+    };
+    next_line(&mut rest);
+    while out.len() < n {
+        let Some(len) = next_line(&mut rest) else {
+            break;
+        };
+        let Some(arg) = rest.get(..len) else { break };
+        out.push(String::from_utf8_lossy(arg).into_owned());
+        rest = rest.get(len + 2..).unwrap_or_default();
+    }
+    out
 }
 
 fn sadd_expire(pipe: &mut Pipeline, key: String, members: &[&str], e: Option<i64>) {
@@ -174,11 +338,13 @@ fn counters(pipe: &mut Pipeline, b: &Batch) {
     for (key, map) in [
         (keys::DIST_TTL, &b.dist_ttl),
         (keys::DIST_CLASS, &b.dist_class),
-        (keys::DIST_TYPE, &b.dist_type),
     ] {
         for (field, inc) in map {
             pipe.cmd("HINCRBY").arg(key).arg(field).arg(*inc);
         }
+    }
+    for (t, inc) in &b.dist_type {
+        pipe.cmd("HINCRBY").arg(keys::DIST_TYPE).arg(*t).arg(*inc);
     }
     for (reason, inc) in &b.rejected {
         pipe.cmd("HINCRBY")
@@ -240,17 +406,22 @@ mod tests {
         String::from_utf8_lossy(&pipe.get_packed_pipeline()).into_owned()
     }
 
-    #[test]
-    fn a_new_tuple_sets_first_last_and_expires_them_after_the_mset() {
-        let b = Batch::from_lines(
+    fn txt_batch() -> Batch {
+        Batch::from_lines(
             [b"100||c||s||IN||a.org||TXT||x||60||1".as_slice()],
             &cfg("[expiration]\n16 = 24000\n"),
-        );
-        let pipe = write_pipeline(&b, &cfg("[expiration]\n16 = 24000\n"), &[(None, None)]);
+        )
+    }
+
+    #[test]
+    fn without_scripting_a_new_tuple_is_set_and_expired_after_the_mset() {
+        let c = cfg("[expiration]\n16 = 24000\n");
+        let pipe = write_pipeline(&txt_batch(), &c, &SeenWrites::Compared(&[(None, None)]));
         let got = wire(&pipe);
         for want in ["SADD", "EXPIRE", "INCRBY", "MSET", "HINCRBY"] {
             assert!(got.contains(&format!("\r\n{want}\r\n")), "{want}: {got}");
         }
+        assert!(!got.contains("EVALSHA"), "{got}");
         let mset = got.find("\r\nMSET\r\n").expect("MSET");
         assert!(
             got[mset..].contains("\r\nEXPIRE\r\n$12\r\ns:a.org:x:16"),
@@ -259,7 +430,44 @@ mod tests {
     }
 
     #[test]
-    fn first_seen_is_kept_unless_importing_an_older_one() {
+    fn with_scripting_first_and_last_seen_are_script_calls_of_one_key() {
+        let c = cfg("[expiration]\n16 = 24000\n");
+        let pipe = write_pipeline(&txt_batch(), &c, &SeenWrites::Script("f00", 1));
+        let got = wire(&pipe);
+        assert!(!got.contains("MGET") && !got.contains("MSET"), "{got}");
+        assert!(
+            got.contains("EVALSHA\r\n$3\r\nf00\r\n$1\r\n1\r\n$12\r\ns:a.org:x:16\r\n$3\r\n100\r\n$3\r\nmin\r\n$5\r\n24000"),
+            "{got}"
+        );
+        assert!(
+            got.contains("l:a.org:x:16\r\n$3\r\n100\r\n$3\r\nmax"),
+            "{got}"
+        );
+        let incr = got
+            .find("\r\nINCRBY\r\n$12\r\no:a.org:x:16")
+            .expect("INCRBY o:");
+        assert!(
+            got[incr..].contains("\r\nEXPIRE\r\n$12\r\no:a.org:x:16"),
+            "{got}"
+        );
+    }
+
+    #[test]
+    fn on_a_single_server_one_script_call_updates_a_chunk_of_keys() {
+        let c = cfg("");
+        let pipe = write_pipeline(&txt_batch(), &c, &SeenWrites::Script("f00", SCRIPT_KEYS));
+        let got = wire(&pipe);
+        assert_eq!(got.matches("EVALSHA").count(), 1, "{got}");
+        assert!(
+            got.contains(
+                "EVALSHA\r\n$3\r\nf00\r\n$1\r\n2\r\n$12\r\ns:a.org:x:16\r\n$12\r\nl:a.org:x:16\r\n"
+            ),
+            "{got}"
+        );
+    }
+
+    #[test]
+    fn first_seen_is_the_earliest_and_last_seen_the_latest() {
         let tu = Tuple {
             q: "a.org".into(),
             v: "x".into(),
@@ -269,11 +477,74 @@ mod tests {
             count: 1,
             set_count: None,
         };
-        let w = TupleWrites::new(&tu, false, (Some(100), Some(70)));
-        assert_eq!((w.first, w.last), (None, None));
-        let w = TupleWrites::new(&tu, true, (Some(100), Some(10)));
-        assert_eq!((w.first, w.last), (Some(50), Some(60)));
-        let w = TupleWrites::new(&tu, false, (None, None));
-        assert_eq!((w.first, w.last), (Some(50), Some(60)));
+        assert_eq!(changed(&tu, (Some(40), Some(70))), (None, None));
+        assert_eq!(changed(&tu, (Some(100), Some(10))), (Some(50), Some(60)));
+        assert_eq!(changed(&tu, (None, None)), (Some(50), Some(60)));
+    }
+
+    /// The value a server error reply `-<text>` becomes.
+    fn refusal(text: &str) -> Value {
+        redis_value(&format!("-{text}\r\n"))
+    }
+
+    fn redis_value(resp: &str) -> Value {
+        redis::parse_redis_value(resp.as_bytes()).expect("a RESP reply")
+    }
+
+    #[test]
+    fn a_refused_command_is_permanent_and_names_its_key() {
+        let c = cfg("[expiration]\n16 = 24000\n");
+        let pipe = write_pipeline(&txt_batch(), &c, &SeenWrites::Script("f00", 1));
+        let mut replies: Vec<Value> = (0..pipe.len()).map(|_| Value::Int(1)).collect();
+        // The first script call (s:) refused, a later one transient: permanent wins.
+        let s = pipe
+            .cmd_iter()
+            .position(|c| wire_cmd(c).contains("EVALSHA"))
+            .expect("a script call");
+        replies[s] = refusal("WRONGTYPE Operation against a key holding the wrong kind of value");
+        replies[s + 1] = refusal("LOADING Redis is loading the dataset in memory");
+        let err = check(&pipe, replies, true).expect_err("refused");
+        assert!(!err.is_transient());
+        assert_eq!(err.code(), Some("WRONGTYPE"));
+        let text = err.to_string();
+        assert!(text.contains("`EVALSHA s:a.org:x:16`"), "{text}");
+        assert!(err.hint().contains("another type"), "{}", err.hint());
+    }
+
+    #[test]
+    fn transient_refusals_retry_and_noscript_is_reloaded() {
+        let c = cfg("");
+        let pipe = write_pipeline(&txt_batch(), &c, &SeenWrites::Script("f00", 1));
+        let mut replies: Vec<Value> = (0..pipe.len()).map(|_| Value::Int(1)).collect();
+        replies[0] = refusal("MISCONF Errors writing to the AOF file");
+        assert!(check(&pipe, replies.clone(), true)
+            .expect_err("transient")
+            .is_transient());
+        replies[0] = Value::Int(1);
+        replies[2] = refusal("NOSCRIPT No matching script. Please use EVAL.");
+        assert_eq!(
+            check(&pipe, replies.clone(), true).expect("reload"),
+            vec![2]
+        );
+        let again = check(&pipe, replies, false).expect_err("NOSCRIPT twice");
+        assert_eq!(again.code(), Some("NOSCRIPT"));
+    }
+
+    fn wire_cmd(c: &d4_core::store::Cmd) -> String {
+        String::from_utf8_lossy(&c.get_packed_command()).into_owned()
+    }
+
+    #[test]
+    fn leading_args_reads_the_packed_command() {
+        let mut c = d4_core::store::cmd("SADD");
+        c.arg("r:a.org:1").arg("1.2.3.4");
+        assert_eq!(
+            leading_args(&c.get_packed_command(), 4),
+            vec!["SADD", "r:a.org:1", "1.2.3.4"]
+        );
+        assert_eq!(
+            leading_args(b"*1\r\n$20\r\ntruncated", 4),
+            Vec::<String>::new()
+        );
     }
 }

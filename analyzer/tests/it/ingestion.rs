@@ -39,7 +39,7 @@ pub(crate) const GOLDEN_STORE: &[&str] = &[
     "s:alias.example.com:www.example.com:5 = 1548624738",
     "s:example.com:2606:2800:220:1:248:1893:25c8:1946:28 = 1548624738",
     "s:example.com:v=spf1 -all\":16 = 1548624738 ttl",
-    "s:www.example.com:93.184.216.34:1 = 1548624738",
+    "s:www.example.com:93.184.216.34:1 = 1548624700",
     "stats:processed = 6",
     "stats:rejected = {too-few-fields=1}",
     "v:2606:2800:220:1:248:1893:25c8:1946:28 = {example.com}",

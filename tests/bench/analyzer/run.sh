@@ -2,7 +2,11 @@
 # Benchmarks the passive DNS analyzer against a real redis-server (release build; STORE=d4-kv runs
 # the same against our d4-kv instead):
 #   1. pdns-ingestion: lines/s draining a pre-filled analyzer:8:<uuid> queue (db 2 -> store db 0),
-#      next to the upstream Python algorithm (tests/bench/analyzer/upstream_ingest.py, redis-py) on a sample;
+#      next to the upstream Python algorithm (tests/bench/analyzer/upstream_ingest.py, redis-py) on a sample.
+#      With redis-server, three runs of the same lines: first/last seen by script (the default on a
+#      store with scripting), the same binary on a second redis-server whose SCRIPT command is
+#      renamed away (the single-writer MGET/MSET path, i.e. the write path before the script and
+#      the one d4-kv gets), and two pdns-ingestions sharing the queue (script path);
 #   2. pdns-cof-server: /query/<name> queries/s with p50/p99 at 1 and 16 keep-alive clients
 #      (load generator: analyzer/examples/pdns_bench.rs; at 16 clients also wrk with
 #      tests/bench/analyzer/wrk_query.lua when wrk is installed), next to redis-benchmark GET on
@@ -49,10 +53,12 @@ esac
 PIDS+=($!)
 until redis-cli -p "$PORT" ping >/dev/null 2>&1; do sleep 0.05; done
 
-cat >"$TMP/analyzer.conf" <<CONF
+# write_conf <port>: an analyzer.conf with the queue and the store on <port>, as $TMP/analyzer-<port>.conf.
+write_conf() {
+  cat >"$TMP/analyzer-$1.conf" <<CONF
 [global]
 my-uuid = $UUID
-d4-server = 127.0.0.1:$PORT
+d4-server = 127.0.0.1:$1
 logging-level = INFO
 [expiration]
 16 = 24000
@@ -60,25 +66,84 @@ logging-level = INFO
 [exclude]
 substring = spamhaus.org,asn.cymru.com
 [store]
-port = $PORT
+port = $1
 CONF
+}
+write_conf "$PORT"
+cp "$TMP/analyzer-$PORT.conf" "$TMP/analyzer.conf"
 unset D4_ANALYZER_REDIS_HOST D4_ANALYZER_REDIS_PORT D4_REDIS_METADATA_HOST D4_REDIS_METADATA_PORT
+REDIS_PID=${PIDS[0]}
+
+# ingest_run <label> <port> <store pid> <ingestions>: fills the queue on <port> with $LINES lines,
+# drains it with <ingestions> pdns-ingestion processes (distinct --id) and prints lines/s and the
+# CPU per line of the ingestions (together) and of the store.
+ingest_run() {
+  local label=$1 port=$2 pid=$3 n=$4 r0 r1 w start end i cpu=0 u s ingestions=()
+  "$BIN/examples/pdns_bench" fill --port "$port" --uuid "$UUID" --lines "$LINES" --names "$NAMES" >/dev/null
+  r0=$(proc_cpu_ticks "$pid")
+  w=$(host_window)
+  start=$(date +%s.%N)
+  for i in $(seq "$n"); do
+    /usr/bin/time -f "%U %S" -o "$TMP/ingest-$port-$i.time" "$BIN/pdns-ingestion" -c "$TMP/analyzer-$port.conf" \
+      --drain --batch 2000 --id "bench$i" >"$TMP/ingest-$port-$i.log" 2>&1 &
+    ingestions+=($!)
+  done
+  wait "${ingestions[@]}"
+  end=$(date +%s.%N)
+  r1=$(proc_cpu_ticks "$pid")
+  for i in $(seq "$n"); do
+    read -r u s <"$TMP/ingest-$port-$i.time"
+    cpu=$(awk -v c="$cpu" -v u="$u" -v s="$s" 'BEGIN { print c + u + s }')
+  done
+  python3 -c "print('$label lines=$LINES seconds=%.2f lines_per_sec=%.0f | cpu per line: ingestion %.2fus, store %.2fus' % ($end-$start, $LINES/($end-$start), $cpu*1e6/$LINES, ($r1-$r0)/$HOST_TICK*1e6/$LINES))"
+  echo "   host: $(host_window_report "$w"); load average $(host_load)"
+  host_steal_warning "$(host_window_steal "$w")" "during the ingestion"
+  echo "   store: $(redis-cli -p "$port" get stats:processed) records, $(redis-cli -p "$port" dbsize | tr -d '\r') keys in db 0"
+}
 
 host_begin
 echo "== ingestion: $LINES lines, $NAMES names, store: $("$STORE_BIN" --version | head -1)"
-"$BIN/examples/pdns_bench" fill --port "$PORT" --uuid "$UUID" --lines "$LINES" --names "$NAMES"
-REDIS_PID=${PIDS[0]}
-R0=$(proc_cpu_ticks "$REDIS_PID")
-W=$(host_window)
-START=$(date +%s.%N)
-/usr/bin/time -f "%U %S" -o "$TMP/ingest.time" "$BIN/pdns-ingestion" -c "$TMP/analyzer.conf" --drain --batch 2000 >"$TMP/ingest.log" 2>&1
-END=$(date +%s.%N)
-R1=$(proc_cpu_ticks "$REDIS_PID")
-read -r IU IS <"$TMP/ingest.time"
-python3 -c "print('d4-rs pdns-ingestion lines=$LINES seconds=%.2f lines_per_sec=%.0f | cpu per line: ingestion %.1fus, redis %.1fus' % ($END-$START, $LINES/($END-$START), ($IU+$IS)*1e6/$LINES, ($R1-$R0)/$HOST_TICK*1e6/$LINES))"
-echo "   host: $(host_window_report "$W"); load average $(host_load)"
-host_steal_warning "$(host_window_steal "$W")" "during the ingestion"
-echo "   store: $(redis-cli -p "$PORT" get stats:processed) records, $(redis-cli -p "$PORT" dbsize | tr -d '\r') keys in db 0"
+if [ "$STORE" = redis-server ]; then
+  # The same lines into a second redis-server without scripting (SCRIPT renamed away), in the
+  # same run: the single-writer MGET/MSET path next to the script path.
+  NOSCRIPT_PORT=$(free_port)
+  mkdir -p "$TMP/noscript"
+  redis-server --port "$NOSCRIPT_PORT" --bind 127.0.0.1 --dir "$TMP/noscript" --save "" --appendonly no \
+    --rename-command SCRIPT "" >"$TMP/redis-noscript.log" 2>&1 &
+  PIDS+=($!)
+  NOSCRIPT_PID=$!
+  until redis-cli -p "$NOSCRIPT_PORT" ping >/dev/null 2>&1; do sleep 0.05; done
+  write_conf "$NOSCRIPT_PORT"
+  ingest_run "d4-rs pdns-ingestion, single-writer path (MGET/MSET, no scripting)" "$NOSCRIPT_PORT" "$NOSCRIPT_PID" 1
+  ingest_run "d4-rs pdns-ingestion, script path (first/last seen by EVALSHA)" "$PORT" "$REDIS_PID" 1
+  redis-cli -p "$PORT" flushdb >/dev/null
+  ingest_run "d4-rs 2 pdns-ingestions on one queue, script path" "$PORT" "$REDIS_PID" 2
+  echo "   same store as one ingestion: $(python3 - "$PORT" "$NOSCRIPT_PORT" <<'PY'
+import socket, sys
+def dump(port):
+    # SCAN and GET of every s:/l: key over one connection (RESP by hand: no redis-py needed).
+    s = socket.create_connection(("127.0.0.1", int(port))); f = s.makefile("rb")
+    def cmd(*a):
+        s.sendall(b"*%d\r\n" % len(a) + b"".join(b"$%d\r\n%s\r\n" % (len(x), x) for x in a))
+        return read()
+    def read():
+        line = f.readline().rstrip(b"\r\n"); t, rest = line[:1], line[1:]
+        if t == b"$": n = int(rest); return None if n < 0 else f.read(n + 2)[:-2]
+        if t == b"*": return [read() for _ in range(int(rest))]
+        return rest
+    out, cur = {}, b"0"
+    while True:
+        cur, keys = cmd(b"SCAN", cur, b"COUNT", b"10000")
+        for k in keys:
+            if k[:2] in (b"s:", b"l:"): out[k] = cmd(b"GET", k)
+        if cur == b"0": return out
+a, b = dump(sys.argv[1]), dump(sys.argv[2])
+print("yes (%d s:/l: keys)" % len(a) if a == b else "NO: %d of %d s:/l: keys differ" % (sum(a.get(k) != v for k, v in b.items()), len(b)))
+PY
+)"
+else
+  ingest_run "d4-rs pdns-ingestion (d4-kv: single-writer MGET/MSET path)" "$PORT" "$REDIS_PID" 1
+fi
 
 "$BIN/examples/pdns_bench" fill --port "$PORT" --uuid "$UUID" --lines "$REF_LINES" --names "$NAMES" >/dev/null
 python3 tests/bench/analyzer/upstream_ingest.py "$PORT" "analyzer:8:$UUID" "$REF_LINES"
