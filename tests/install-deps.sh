@@ -17,8 +17,9 @@ echo "install-deps: Debian packages"
 $SUDO apt-get update -qq
 # redis-server/redis-tools: the reference store and redis-cli/redis-benchmark; screen: LAUNCH.sh;
 # curl/openssl: tutorial and certificates; libpcap-dev: capture; tcl: Redis's own test suite;
-# chromium: browser tests of the web admin; python3-pip: the Python side of interop tests.
-pkgs=(redis-server redis-tools screen curl openssl libpcap-dev tcl python3-pip chromium dpkg-dev)
+# chromium: browser tests of the web admin; python3-pip: the Python side of interop tests;
+# dnsdbq: the DNSDB v2 client run against the COF server's /dnsdb/v2 endpoints.
+pkgs=(redis-server redis-tools screen curl openssl libpcap-dev tcl python3-pip chromium dpkg-dev dnsdbq)
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then pkgs+=(nodejs npm); fi
 $SUDO apt-get install -y -qq "${pkgs[@]}" >/dev/null
 

@@ -1,5 +1,6 @@
 //! Request parsing for the COF API: the query text from the raw path, the CIRCL pDNS 2.0
-//! `dribble-*` headers, the record format options of the query string, and authentication.
+//! `dribble-*` headers, the record format options of the query string, the search a request
+//! asks for ([`search_request`]), and authentication.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use actix_web::http::header::HeaderMap;
@@ -10,6 +11,7 @@ use subtle::ConstantTimeEq as _;
 use super::record::{CofRecord, Format};
 use crate::model::config::Auth;
 use crate::model::rrtype;
+use crate::search::{Cursor, Params, Query, SearchError, Subject};
 
 use super::error::WebError;
 
@@ -161,6 +163,122 @@ fn served_type(v: &str) -> Result<u16, WebError> {
                 valid.join(", ")
             )))
         }
+    }
+}
+
+/// The search a `/query` or `/fquery` request asks for, or `None` for today's lookup
+/// (byte-identical answers). The search engine answers when the request has a search
+/// parameter in its query string (`time_first_before`, `time_first_after`, `time_last_before`,
+/// `time_last_after`, `rrtype`, `limit`, `cursor`: DNSDB names, see `search::params`), or a
+/// search header (`dribble-sort: time_last`, `dribble-time-first-before`, ... the fences
+/// spelt as headers, or several types in `dribble-filter-rrtype: A,AAAA`), or when the query
+/// text is a wildcard (`*.example.com`, `www.example.*`), a prefix (`192.0.2.0/24`) or a
+/// range (`a-b`), which matched nothing before. In a search, `dribble-paginate-count` is the
+/// limit and `dribble-paginate-cursor` the cursor of `x-dribble-cursor`.
+pub(crate) fn search_request(
+    q: &str,
+    query_string: &str,
+    headers: &HeaderMap,
+    fquery: bool,
+) -> Result<Option<Query>, WebError> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let mut params = Params::default();
+    for pair in query_string.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let value = percent_decode(value)
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(|| bad(&format!("{name}: malformed percent-encoding")))?;
+        params.absorb(name, &value, now).map_err(search_error)?;
+    }
+    let searched = search_headers(headers, &mut params, now)?;
+    let subject = if fquery {
+        Subject::rdata(q)
+    } else {
+        Subject::rrset(q)
+    };
+    let pattern = matches!(
+        subject,
+        Ok(Subject::Below(_) | Subject::Starting(_) | Subject::Net(_) | Subject::Range(..))
+    );
+    if !(params.any || searched || pattern) {
+        return Ok(None);
+    }
+    let mut query = params.query(subject.map_err(search_error)?);
+    apply_paging(headers, &params, &mut query)?;
+    Ok(Some(query))
+}
+
+/// Reads the search headers into `params`; whether there was one.
+fn search_headers(h: &HeaderMap, params: &mut Params, now: i64) -> Result<bool, WebError> {
+    let mut any = false;
+    for (header, name) in [
+        ("dribble-time-first-before", "time_first_before"),
+        ("dribble-time-first-after", "time_first_after"),
+        ("dribble-time-last-before", "time_last_before"),
+        ("dribble-time-last-after", "time_last_after"),
+    ] {
+        if let Some(v) = header_text(h, header)? {
+            params.absorb(name, &v, now).map_err(search_error)?;
+            any = true;
+        }
+    }
+    if let Some(v) = header_text(h, "dribble-sort")? {
+        if v != "time_last" {
+            return Err(bad(&format!("dribble-sort: only time_last, got {v:?}")));
+        }
+        any = true;
+    }
+    if let Some(v) = header_text(h, "dribble-filter-rrtype")? {
+        if v.contains(',') || any || params.any {
+            params.absorb("rrtype", &v, now).map_err(search_error)?;
+            any = true;
+        }
+    }
+    Ok(any)
+}
+
+/// `dribble-paginate-count` as the limit and `dribble-paginate-cursor` as the cursor, unless
+/// the query string gave `limit` / `cursor`.
+fn apply_paging(h: &HeaderMap, params: &Params, query: &mut Query) -> Result<(), WebError> {
+    if let Some(v) = header_text(h, "dribble-paginate-count")?.filter(|_| params.limit.is_none()) {
+        query.limit = v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| {
+                bad(&format!(
+                    "dribble-paginate-count: expected 1..{MAX_PAGE}, got {v:?}"
+                ))
+            })?;
+    }
+    let cursor = header_text(h, "dribble-paginate-cursor")?.filter(|_| params.after.is_none());
+    if let Some(v) = cursor.filter(|v| !v.is_empty()) {
+        query.after = Some(
+            Cursor::decode(&v)
+                .ok_or_else(|| bad(&format!("dribble-paginate-cursor: invalid cursor {v:?}")))?,
+        );
+    }
+    Ok(())
+}
+
+/// A header's value, trimmed; a 400 when it is not ASCII.
+fn header_text(h: &HeaderMap, name: &str) -> Result<Option<String>, WebError> {
+    h.get(name)
+        .map(|v| {
+            v.to_str()
+                .map(|s| s.trim().to_string())
+                .map_err(|_| bad(&format!("{name}: not ASCII")))
+        })
+        .transpose()
+}
+
+/// A search error as the API's error: 400 for a bad request, 503 for the store.
+pub(crate) fn search_error(e: SearchError) -> WebError {
+    match e {
+        SearchError::BadRequest(m) => WebError::BadRequest(m),
+        SearchError::Store(e) => WebError::Store(e),
     }
 }
 

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::limit::AuthLimiter;
 use super::metrics::Metrics;
+use super::quota::QuotaBook;
 use super::record::Format;
 use super::State;
 use crate::model::config::AnalyzerConfig;
@@ -57,6 +58,7 @@ pub async fn serve(
     let metrics = Arc::new(Metrics::default());
     let (origin, auth) = (cfg.origin.clone(), cfg.auth.clone());
     let limiter = Arc::new(AuthLimiter::new(cfg.auth_limit));
+    let quotas = Arc::new(QuotaBook::new(cfg.quotas.clone()));
     let format = Format {
         rdata_list: cfg.cof_format.rdata_list,
         bailiwick: cfg.cof_format.bailiwick,
@@ -70,6 +72,7 @@ pub async fn serve(
             limiter: limiter.clone(),
             format,
             metrics: metrics.clone(),
+            quotas: quotas.clone(),
         };
         App::new()
             .app_data(web::Data::new(state))

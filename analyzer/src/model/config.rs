@@ -65,6 +65,51 @@ pub struct CofFormat {
     pub bailiwick: bool,
 }
 
+/// Limits of one credential on the COF server (0 = unlimited): queries per minute and per
+/// UTC day, and records per answer (`[cof] quota-per-minute`, `quota-per-day`,
+/// `quota-results`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Quota {
+    /// Queries per minute.
+    pub per_minute: u64,
+    /// Queries per UTC day.
+    pub per_day: u64,
+    /// Records per answer (larger answers are cut and say so).
+    pub results: u64,
+}
+
+impl Quota {
+    /// Whether any limit is set.
+    pub fn limited(&self) -> bool {
+        self.per_minute > 0 || self.per_day > 0 || self.results > 0
+    }
+}
+
+/// Quotas of every credential: the default and the overrides of `[cof] quota-for`
+/// (`<basic-auth user or token>:<per-minute>/<per-day>/<results>`, comma-separated).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Quotas {
+    /// Limits of a credential without an override.
+    pub default: Quota,
+    /// `(basic-auth user name or token, limits)`.
+    pub overrides: Vec<(String, Quota)>,
+}
+
+impl Quotas {
+    /// Whether any credential has a limit.
+    pub fn enabled(&self) -> bool {
+        self.default.limited() || self.overrides.iter().any(|(_, q)| q.limited())
+    }
+
+    /// The limits of a credential (a basic-auth user name or a token).
+    pub fn of(&self, who: &str) -> Quota {
+        self.overrides
+            .iter()
+            .find(|(w, _)| w == who)
+            .map_or(self.default, |(_, q)| *q)
+    }
+}
+
 /// The validated analyzer configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AnalyzerConfig {
@@ -92,6 +137,8 @@ pub struct AnalyzerConfig {
     pub auth_limit: AuthLimit,
     /// Default optional fields of COF records.
     pub cof_format: CofFormat,
+    /// Query quotas per credential.
+    pub quotas: Quotas,
     /// Options no analyzer program reads, as `[section] key` (warned, never an error, so
     /// a typo is seen but upstream files still load).
     pub unknown: Vec<String>,
@@ -110,7 +157,7 @@ const KNOWN: &[(&str, &[&str])] = &[
         ],
     ),
     ("exclude", &["substring"]),
-    ("store", &["host", "port", "db"]),
+    ("store", d4_core::config::STORE_OPTIONS),
     (
         "cof",
         &[
@@ -121,6 +168,10 @@ const KNOWN: &[(&str, &[&str])] = &[
             "auth-failure-rate",
             "rdata-list",
             "bailiwick",
+            "quota-per-minute",
+            "quota-per-day",
+            "quota-results",
+            "quota-for",
         ],
     ),
 ];
@@ -223,6 +274,7 @@ impl AnalyzerConfig {
                 rdata_list: r.boolean("cof", "rdata-list", false)?,
                 bailiwick: r.boolean("cof", "bailiwick", false)?,
             },
+            quotas: quotas(&r)?,
             unknown: unknown_options(ini),
         })
     }
@@ -298,6 +350,45 @@ fn auth_limit(r: &Reader<'_>) -> Result<AuthLimit, ConfigError> {
     })
 }
 
+/// `[cof] quota-per-minute`, `quota-per-day`, `quota-results` (non-negative integers, 0 =
+/// unlimited) and the overrides of `quota-for`.
+fn quotas(r: &Reader<'_>) -> Result<Quotas, ConfigError> {
+    let default = Quota {
+        per_minute: r.parsed("cof", "quota-per-minute", 0)?,
+        per_day: r.parsed("cof", "quota-per-day", 0)?,
+        results: r.parsed("cof", "quota-results", 0)?,
+    };
+    let mut overrides = Vec::new();
+    for item in list(r.opt("cof", "quota-for")) {
+        let bad = || {
+            r.invalid(
+                "cof",
+                "quota-for",
+                &item,
+                "expected <user or token>:<per-minute>/<per-day>/<results>".into(),
+            )
+        };
+        let (who, limits) = item.rsplit_once(':').ok_or_else(bad)?;
+        let nums: Vec<u64> = limits
+            .split('/')
+            .map(|n| n.trim().parse::<u64>())
+            .collect::<Result<_, _>>()
+            .map_err(|_| bad())?;
+        let [per_minute, per_day, results] = nums[..] else {
+            return Err(bad());
+        };
+        overrides.push((
+            who.trim().to_string(),
+            Quota {
+                per_minute,
+                per_day,
+                results,
+            },
+        ));
+    }
+    Ok(Quotas { default, overrides })
+}
+
 fn list(v: Option<&str>) -> Vec<String> {
     v.map(|s| {
         s.split(',')
@@ -370,11 +461,11 @@ fn d4_endpoint(
 ) -> Result<RedisEndpoint, ConfigError> {
     let (host, port) = split_host_port(v)
         .ok_or_else(|| r.invalid("global", "d4-server", v, "expected host:port".into()))?;
-    Ok(RedisEndpoint {
-        host: env("D4_REDIS_METADATA_HOST").unwrap_or(host),
-        port: env_port(env, "D4_REDIS_METADATA_PORT")?.unwrap_or(port),
-        db: keys::QUEUE_DB,
-    })
+    Ok(RedisEndpoint::single(
+        env("D4_REDIS_METADATA_HOST").unwrap_or(host),
+        env_port(env, "D4_REDIS_METADATA_PORT")?.unwrap_or(port),
+        keys::QUEUE_DB,
+    ))
 }
 
 fn store_endpoint(
@@ -388,6 +479,7 @@ fn store_endpoint(
         host: env("D4_ANALYZER_REDIS_HOST").unwrap_or(host),
         port: env_port(env, "D4_ANALYZER_REDIS_PORT")?.unwrap_or(port),
         db,
+        cluster: RedisEndpoint::read_cluster(r, "store")?,
     })
 }
 
@@ -414,11 +506,7 @@ mod tests {
         );
         assert_eq!(
             c.d4_server,
-            Some(RedisEndpoint {
-                host: "127.0.0.1".into(),
-                port: 6380,
-                db: 2
-            })
+            Some(RedisEndpoint::single("127.0.0.1", 6380, 2))
         );
         assert_eq!(c.expiry(16), Some(24000));
         assert_eq!(c.expiry(99), Some(26000));
@@ -461,6 +549,40 @@ mod tests {
             "auth-failure-burst = 0",
             "auth-failure-rate = 0",
             "auth-failure-rate = x",
+        ] {
+            let key = bad.split(' ').next().unwrap_or_default();
+            let err = load(&format!("[cof]\n{bad}\n"), &[])
+                .expect_err(bad)
+                .to_string();
+            assert!(err.contains(key), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn quotas_default_and_per_credential() {
+        let c = load("[cof]\nquota-per-minute = 60\nquota-results = 100\nquota-for = alice:5/50/10, tok:en:0/0/0\n", &[])
+            .expect("cfg");
+        let default = Quota {
+            per_minute: 60,
+            per_day: 0,
+            results: 100,
+        };
+        assert_eq!(c.quotas.of("bob"), default);
+        assert_eq!(
+            c.quotas.of("alice"),
+            Quota {
+                per_minute: 5,
+                per_day: 50,
+                results: 10
+            }
+        );
+        assert!(!c.quotas.of("tok:en").limited(), "a token may hold ':'");
+        assert!(c.quotas.enabled());
+        assert!(!load("", &[]).expect("cfg").quotas.enabled());
+        for bad in [
+            "quota-per-day = -1",
+            "quota-for = alice:1/2",
+            "quota-for = alice",
         ] {
             let key = bad.split(' ').next().unwrap_or_default();
             let err = load(&format!("[cof]\n{bad}\n"), &[])

@@ -69,6 +69,48 @@ pub const SENSORS_SEEN: &str = "sensors:seen";
 /// d4-rs addition: hash reason → number of input lines rejected for that reason.
 pub const STATS_REJECTED: &str = "stats:rejected";
 
+/// Prefix of every d4-rs search index key (`ix:`): never read by upstream programs, rebuilt
+/// from the upstream keys by `pdns-reindex`.
+pub const INDEX_PREFIX: &str = "ix:";
+
+/// Left-hand wildcard index `ix:sub:<domain>` (sorted set): every indexed record of a name
+/// strictly under `domain` (two labels or more), scored by last seen.
+pub fn index_below(domain: &str) -> String {
+    format!("ix:sub:{domain}")
+}
+
+/// Right-hand wildcard index `ix:pre:<bucket>` (sorted set, bucket in 5 hex digits): every
+/// indexed record of a name made of leftmost labels (two or more) and at least one label more,
+/// for each such leftmost part hashing to this bucket (`index::prefix_bucket`), scored by last
+/// seen. Hashed buckets, not one key per leftmost part: most of those parts are one name, and a
+/// key of its own would cost more than the record's entry.
+pub fn index_starting(bucket: u32) -> String {
+    format!("ix:pre:{bucket:05x}")
+}
+
+/// IPv4 address index `ix:ip4:<a>.<b>.<c>` (sorted set): the A records of one /24, scored by
+/// last seen.
+pub fn index_ip4(a: u8, b: u8, c: u8) -> String {
+    format!("ix:ip4:{a}.{b}.{c}")
+}
+
+/// IPv6 address index `ix:ip6:<12 hex digits>` (sorted set): the AAAA records of one /48
+/// (its first 48 bits in hex), scored by last seen.
+pub fn index_ip6(first48: u64) -> String {
+    format!("ix:ip6:{first48:012x}")
+}
+
+/// Newly observed feed `ix:new` (stream, capped with `MAXLEN ~`): names and records seen for
+/// the first time, in ingestion order.
+pub const NEW_FEED: &str = "ix:new";
+
+/// State of `pdns-reindex` (hash: `cursor` = the `SCAN` cursor to resume from, `done` = keys
+/// read, `records` = records indexed, `finished` = epoch seconds of the last complete pass).
+pub const REINDEX_STATE: &str = "ix:reindex";
+
+/// `SCAN` pattern of the forward sets `r:<q>:<t>` that `pdns-reindex` walks.
+pub const FORWARD_PATTERN: &str = "r:*";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,6 +142,24 @@ mod tests {
             (STATS_SENSORS, SENSORS_SEEN),
             ("stats:sensors", "sensors:seen")
         );
+    }
+
+    #[test]
+    fn index_families_live_under_their_prefix() {
+        for k in [
+            index_below("example.com"),
+            index_starting(0xabcde),
+            index_ip4(192, 0, 2),
+            index_ip6(0x2001_0db8_0001),
+            NEW_FEED.to_string(),
+            REINDEX_STATE.to_string(),
+        ] {
+            assert!(k.starts_with(INDEX_PREFIX), "{k}");
+        }
+        assert_eq!(index_ip4(192, 0, 2), "ix:ip4:192.0.2");
+        assert_eq!(index_ip6(0x2001_0db8_0001), "ix:ip6:20010db80001");
+        assert_eq!(index_below("example.com"), "ix:sub:example.com");
+        assert_eq!(index_starting(0x1f), "ix:pre:0001f");
     }
 
     #[test]
