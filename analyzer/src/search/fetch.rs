@@ -9,11 +9,10 @@
 use std::cmp::Reverse;
 use std::net::IpAddr;
 
-use base64::Engine as _;
-use d4_core::store::{tolerant_pipe, value, Value};
+use d4_core::store::{tolerant_pipe, value, Store, Value};
 
 use super::subject::{self, Subject};
-use super::{Cursor, Engine, Page, Query, SearchError};
+use super::{Cursor, Page, Query, SearchError, Summary, MAX_LIMIT};
 use crate::cof::query::{complete, Found};
 use crate::cof::record::CofRecord;
 use crate::index;
@@ -48,25 +47,36 @@ impl Cand {
     }
 }
 
-/// `<time_last>.<base64url(member)>`.
-pub(super) fn encode_cursor(c: &Cursor) -> String {
-    format!(
-        "{}.{}",
-        c.time_last,
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&c.member)
-    )
+/// The engine: one store connection and the `origin` written in records.
+pub(crate) struct Engine<'a> {
+    /// Store connection (the HTTP worker's).
+    pub(crate) store: &'a Store,
+    /// Value of the records' `origin` field.
+    pub(crate) origin: &'a str,
 }
 
-/// Inverse of [`encode_cursor`].
-pub(super) fn decode_cursor(token: &str) -> Option<Cursor> {
-    let (score, m) = token.trim().split_once('.')?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(m)
-        .ok()?;
-    Some(Cursor {
-        time_last: score.parse().ok()?,
-        member: String::from_utf8(bytes).ok()?,
-    })
+impl Engine<'_> {
+    /// One page of records matching `q`, newest first, and the cursor of the next page.
+    pub(crate) async fn search(&self, q: &Query) -> Result<Page, SearchError> {
+        page(self, q).await
+    }
+
+    /// Counts, sum of counts and time bounds of every record matching `q` (its types and
+    /// fences apply; its limit and cursor do not). Reads the records page by page.
+    pub(crate) async fn summarize(&self, q: &Query) -> Result<Summary, SearchError> {
+        let mut sum = Summary::default();
+        let mut q = q.clone();
+        q.limit = MAX_LIMIT;
+        q.after = None;
+        loop {
+            let page = self.search(&q).await?;
+            page.records.iter().for_each(|r| sum.add(r));
+            match page.next {
+                Some(next) => q.after = Some(next),
+                None => return Ok(sum),
+            }
+        }
+    }
 }
 
 /// One page of `q`.
@@ -380,9 +390,9 @@ mod tests {
             time_last: 1_700_000_000,
             member: "1:7:a.b.org:192.0.2.1".into(),
         };
-        assert_eq!(decode_cursor(&encode_cursor(&c)), Some(c.clone()));
-        assert_eq!(decode_cursor("x"), None);
-        assert_eq!(decode_cursor("12.%%%"), None);
+        assert_eq!(Cursor::decode(&c.encode()), Some(c.clone()));
+        assert_eq!(Cursor::decode("x"), None);
+        assert_eq!(Cursor::decode("12.%%%"), None);
         let cand = |score, m: &str| Cand {
             score,
             member: m.into(),

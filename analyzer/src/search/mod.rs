@@ -23,10 +23,12 @@ mod fetch;
 pub(crate) mod params;
 mod subject;
 
-use d4_core::store::{Store, StoreError};
+use base64::Engine as _;
+use d4_core::store::StoreError;
 
 use crate::cof::record::CofRecord;
 
+pub(crate) use fetch::Engine;
 pub(crate) use params::Params;
 pub(crate) use subject::Subject;
 
@@ -94,12 +96,23 @@ pub(crate) struct Cursor {
 impl Cursor {
     /// The cursor as a header/URL-safe token: `<time_last>.<base64url(member)>`.
     pub(crate) fn encode(&self) -> String {
-        fetch::encode_cursor(self)
+        format!(
+            "{}.{}",
+            self.time_last,
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&self.member)
+        )
     }
 
     /// Parses a token made by [`Cursor::encode`]; `None` when it is not one.
     pub(crate) fn decode(token: &str) -> Option<Cursor> {
-        fetch::decode_cursor(token)
+        let (score, m) = token.trim().split_once('.')?;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(m)
+            .ok()?;
+        Some(Cursor {
+            time_last: score.parse().ok()?,
+            member: String::from_utf8(bytes).ok()?,
+        })
     }
 }
 
@@ -165,38 +178,6 @@ impl Summary {
                 .map_or(r.time_first, |t| t.min(r.time_first)),
         );
         self.time_last = Some(self.time_last.map_or(r.time_last, |t| t.max(r.time_last)));
-    }
-}
-
-/// The engine: one store connection and the `origin` written in records.
-pub(crate) struct Engine<'a> {
-    /// Store connection (the HTTP worker's).
-    pub(crate) store: &'a Store,
-    /// Value of the records' `origin` field.
-    pub(crate) origin: &'a str,
-}
-
-impl Engine<'_> {
-    /// One page of records matching `q`, newest first, and the cursor of the next page.
-    pub(crate) async fn search(&self, q: &Query) -> Result<Page, SearchError> {
-        fetch::page(self, q).await
-    }
-
-    /// Counts, sum of counts and time bounds of every record matching `q` (its types and
-    /// fences apply; its limit and cursor do not). Reads the records page by page.
-    pub(crate) async fn summarize(&self, q: &Query) -> Result<Summary, SearchError> {
-        let mut sum = Summary::default();
-        let mut q = q.clone();
-        q.limit = MAX_LIMIT;
-        q.after = None;
-        loop {
-            let page = self.search(&q).await?;
-            page.records.iter().for_each(|r| sum.add(r));
-            match page.next {
-                Some(next) => q.after = Some(next),
-                None => return Ok(sum),
-            }
-        }
     }
 }
 
