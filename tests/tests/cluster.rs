@@ -550,3 +550,206 @@ async fn the_pdns_chain_on_a_resharded_cluster_matches_one_server() {
         queries.len()
     );
 }
+
+/// `XREAD BLOCK` of streams in several slots on `store`: the entries already there, then
+/// nil after the `BLOCK` time, then (with `BLOCK 0`) an entry added 300 ms later, with how
+/// long that last read waited. `writer` is another connection to the same store (a
+/// blocked connection runs nothing else).
+async fn xread_rounds(store: &Store, writer: Store) -> (Value, Value, Value, Duration) {
+    let keys = ["xr:a", "xr:b", "xr:c"];
+    for (k, id) in [("xr:c", "3-1"), ("xr:a", "1-1")] {
+        let _: Value = store
+            .query(cmd("XADD").arg(k).arg(id).arg("f").arg(k))
+            .await
+            .unwrap();
+    }
+    let read = |block: u64, ids: [&str; 3]| {
+        let mut c = cmd("XREAD");
+        c.arg("COUNT")
+            .arg(10)
+            .arg("BLOCK")
+            .arg(block)
+            .arg("STREAMS")
+            .arg(&keys)
+            .arg(&ids);
+        c
+    };
+    let present: Value = store.query(&read(200, ["0", "0", "0"])).await.unwrap();
+    let last = ["1-1", "0", "3-1"];
+    let started = std::time::Instant::now();
+    let none: Value = store.query(&read(300, last)).await.unwrap();
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(300) && waited < Duration::from_secs(2),
+        "BLOCK 300 with nothing new answered after {waited:?}"
+    );
+    let add = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let _: Value = writer
+            .query(cmd("XADD").arg("xr:b").arg("2-1").arg("f").arg("late"))
+            .await
+            .unwrap();
+    });
+    let started = std::time::Instant::now();
+    let late: Value = store.query(&read(0, last)).await.unwrap();
+    let waited = started.elapsed();
+    add.await.unwrap();
+    (present, none, late, waited)
+}
+
+/// Issue 18: `XREAD BLOCK` over streams of several slots answers on a cluster what one
+/// redis-server answers (streams with entries, in the command's order; nil when nothing
+/// came), and an entry written while it waits arrives at most a poll interval late.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xread_of_several_slots_answers_as_one_server() {
+    let Some(cluster) = Cluster::start(3) else {
+        return;
+    };
+    let Some(single) = d4_testkit::Store::start_kind(d4_testkit::StoreKind::Redis) else {
+        return;
+    };
+    let port = cluster.ports()[0];
+    let slots: std::collections::BTreeSet<i64> = ["xr:a", "xr:b", "xr:c"]
+        .iter()
+        .map(|k| {
+            d4_testkit::send_cmd(port, None, &["CLUSTER", "KEYSLOT", k])
+                .as_int()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(slots.len(), 3, "the streams must live in three slots");
+    let on_cluster = connect_cluster(&cluster).await;
+    let single_ep = RedisEndpoint::single("127.0.0.1", single.port, 0);
+    let connect_single = || async {
+        Store::connect(&single_ep, Policy::DAEMON)
+            .await
+            .expect("connect to redis-server")
+    };
+    let (want_present, want_none, want_late, _) =
+        xread_rounds(&connect_single().await, connect_single().await).await;
+    let (present, none, late, waited) =
+        xread_rounds(&on_cluster, connect_cluster(&cluster).await).await;
+    assert!(normalize(&want_present).contains("xr:a") && normalize(&want_present).contains("xr:c"));
+    assert_eq!(normalize(&present), normalize(&want_present));
+    assert_eq!(none, Value::Nil);
+    assert_eq!(want_none, Value::Nil);
+    assert!(normalize(&want_late).contains("late"));
+    assert_eq!(normalize(&late), normalize(&want_late));
+    eprintln!("entry written 300 ms into XREAD BLOCK 0 on the cluster, read after {waited:?}");
+    // Written 300 ms after the read started: seen within one poll interval (25 ms) plus
+    // the round trips of a loaded test machine.
+    assert!(
+        waited >= Duration::from_millis(290) && waited < Duration::from_millis(800),
+        "the entry arrived after {waited:?}"
+    );
+}
+
+/// Sensors sending at once in the STREAM-on-a-cluster chain test.
+const STREAM_SENSORS: [&str; 4] = [
+    "3c8d0e5f6a7b4c2d9e3f4a5b6c7d8e9f",
+    "4d9e1f6a7b8c4d3e8f4a5b6c7d8e9fa0",
+    "5e0f2a7b8c9d4e4f9a5b6c7d8e9fa0b1",
+    "6f1a3b8c9d0e4f5a8b6c7d8e9fa0b1c2",
+];
+
+/// Issue 18: the STREAM role on a 3-master cluster (the other D4 roles on one
+/// redis-server, as `docs/scaling.md` recommends): lines of four sensors sending at once
+/// go through d4-server and d4-workers (one `XREAD` over session streams of several
+/// slots) into the analyzer queue, every line exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_role_on_a_cluster_delivers_every_line_once() {
+    for bin in ["d4-server", "d4-workers"] {
+        if !d4_testkit::require_path(bin, &d4_testkit::bin_path(bin)) {
+            return;
+        }
+    }
+    let Some(cluster) = Cluster::start(3) else {
+        return;
+    };
+    let Some(mut stack) = common::Stack::start(common::Mode::SharedSecret, false).await else {
+        return;
+    };
+    // Move the STREAM role to the cluster and restart d4-server on it.
+    let conf = std::fs::read_to_string(stack.conf()).unwrap();
+    let single_stream = format!(
+        "[Redis_STREAM]\nhost = 127.0.0.1\nport = {}\n",
+        stack.stream.port
+    );
+    assert!(conf.contains(&single_stream), "{conf}");
+    let on_cluster = conf.replace(
+        &single_stream,
+        &format!(
+            "[Redis_STREAM]\nhost = 127.0.0.1\ncluster = {}\n",
+            cluster.seeds()
+        ),
+    );
+    std::fs::write(stack.conf(), on_cluster).unwrap();
+    if let Some(mut old) = stack.server.take() {
+        old.terminate(Duration::from_secs(5));
+    }
+    stack.start_server();
+    stack.start_workers();
+    let queue = d4_core::queues::NewQueue {
+        format_type: "8".into(),
+        uuid: Some(QUEUE_SINGLE.into()),
+        ..Default::default()
+    };
+    stack.queues().create(&queue).await.unwrap();
+
+    let mut conns = Vec::new();
+    let mut waves = Vec::new();
+    for (w, uuid) in STREAM_SENSORS.iter().enumerate() {
+        let sensor = common::Sensor::new(uuid);
+        conns.push((sensor.connect(stack.port).await, sensor));
+        waves.push(wave(w, 2000));
+    }
+    let mut all = Vec::new();
+    for c in 0..40 {
+        for ((conn, sensor), lines) in conns.iter_mut().zip(&waves) {
+            let chunk = &lines[c * 50..(c + 1) * 50];
+            let payload: Vec<u8> = chunk
+                .iter()
+                .flat_map(|l| l.bytes().chain([b'\n']))
+                .collect();
+            common::send(conn, &sensor.packet(&payload)).await;
+            all.extend(chunk.iter().cloned());
+        }
+        if c == 0 {
+            // Every session has a stream by now: they live in several slots.
+            stack.wait_until("four session streams", Duration::from_secs(20), || {
+                stream_slots(&cluster).len() == STREAM_SENSORS.len()
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let list = format!("analyzer:8:{QUEUE_SINGLE}");
+    stack.wait_until("every line queued", Duration::from_secs(60), || {
+        stack.meta.cmd_db(2, &["LLEN", &list]).as_int() == Some(all.len() as i64)
+    });
+    // A little longer: a line delivered twice would show up now.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut got = stack
+        .meta
+        .cmd_db(2, &["LRANGE", &list, "0", "-1"])
+        .as_strings();
+    got.sort();
+    all.sort();
+    assert_eq!(got.len(), all.len(), "items in the queue");
+    assert!(got == all, "the queue holds other lines than those sent");
+    drop(conns);
+}
+
+/// The slots of the session streams (`stream:*`) on every node of `cluster`.
+fn stream_slots(cluster: &Cluster) -> std::collections::BTreeSet<i64> {
+    let mut slots = std::collections::BTreeSet::new();
+    for port in cluster.ports() {
+        for key in d4_testkit::send_cmd(port, None, &["KEYS", "stream:*"]).as_strings() {
+            if let Some(s) =
+                d4_testkit::send_cmd(port, None, &["CLUSTER", "KEYSLOT", &key]).as_int()
+            {
+                slots.insert(s);
+            }
+        }
+    }
+    slots
+}

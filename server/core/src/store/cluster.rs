@@ -17,10 +17,14 @@
 //! `TRYAGAIN`/`CLUSTERDOWN` (after a short wait) did not run, so it is sent again, in
 //! pipeline order, up to [`ATTEMPTS`] times; it is never returned as a value. Replies go
 //! back in pipeline order.
+//!
+//! An `XREAD BLOCK` of streams in several slots cannot block on one node: its per-slot
+//! reads go without `BLOCK` and the whole round is repeated every [`POLL`] until a stream
+//! has entries or the `BLOCK` time is over ([`Cluster::poll`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
@@ -37,6 +41,9 @@ const ATTEMPTS: u32 = 30;
 /// Shortest and longest wait before re-sending commands answered `TRYAGAIN`/`CLUSTERDOWN`.
 const MIN_WAIT: Duration = Duration::from_millis(10);
 const MAX_WAIT: Duration = Duration::from_millis(500);
+/// Interval between the rounds of a split `XREAD BLOCK` that found nothing (see
+/// [`Cluster::poll`]): the most it adds to a line's latency.
+const POLL: Duration = Duration::from_millis(25);
 /// Keys asked per `SCAN` step.
 const SCAN_COUNT: usize = 1000;
 
@@ -134,12 +141,42 @@ impl Cluster {
             return conn.req_packed_commands(pipe, offset, count).await;
         }
         let plan = Plan::new(pipe.cmd_iter());
+        let Some(block) = plan.block() else {
+            return self.run(&plan).await;
+        };
+        self.poll(&plan, block).await
+    }
+
+    /// Runs a split `XREAD` until some stream has entries or `block` milliseconds (0: no
+    /// limit) have passed, one round of per-slot reads every [`POLL`]: a single server
+    /// would block instead, so entries are seen at most one interval later.
+    async fn poll(&self, plan: &Plan, block: u64) -> RedisResult<Vec<Value>> {
+        let deadline = (block > 0).then(|| Instant::now() + Duration::from_millis(block));
+        loop {
+            let replies = self.run(plan).await?;
+            if !matches!(replies.as_slice(), [Value::Nil]) {
+                return Ok(replies);
+            }
+            let pause = match deadline {
+                None => POLL,
+                Some(d) => match d.saturating_duration_since(Instant::now()) {
+                    left if left.is_zero() => return Ok(replies),
+                    left => left.min(POLL),
+                },
+            };
+            tokio::time::sleep(pause).await;
+        }
+    }
+
+    /// Sends the pieces of `plan` until none is redirected and returns the replies of its
+    /// commands in order.
+    async fn run(&self, plan: &Plan) -> RedisResult<Vec<Value>> {
         let mut replies: Vec<Option<Value>> = vec![None; plan.pieces.len()];
         let mut pending: Vec<(usize, Target)> =
             (0..plan.pieces.len()).map(|i| (i, Target::Owner)).collect();
         let mut wait = MIN_WAIT;
         for _ in 0..ATTEMPTS {
-            let (again, must_wait) = self.attempt(&plan, &pending, &mut replies).await?;
+            let (again, must_wait) = self.attempt(plan, &pending, &mut replies).await?;
             pending = again;
             if pending.is_empty() {
                 return Ok(plan.merge(

@@ -7,8 +7,9 @@
 //! - the client library (`redis-rs`, multiplexed, self-reconnecting connections): no other
 //!   module names a connection type. An endpoint with `cluster = host:port,...` gets a
 //!   cluster connection behind the same calls (`cluster`: pipelines cut per slot, multi-key
-//!   commands split per slot and recombined, redirects followed, [`Store::scan_match`] on
-//!   every primary); a single server keeps exactly its commands and round trips;
+//!   commands and `XREAD` split per slot and recombined, redirects followed,
+//!   [`Store::scan_match`] on every primary); a single server keeps exactly its commands and
+//!   round trips;
 //! - the timeouts and reconnect policy ([`Policy`]);
 //! - the error classification ([`StoreError::class`]: transient vs refused);
 //! - the back-off between retries, which also stops on shutdown ([`Backoff`]);

@@ -1,7 +1,9 @@
 //! How a pipeline is cut for a cluster: each command goes to the slot of its key, and a
 //! multi-key command whose keys live in several slots (`MGET`, `MSET`, `DEL`, `EXISTS`,
 //! `UNLINK`, `TOUCH`) is split into one command per slot whose replies are put back
-//! together as the whole command's reply.
+//! together as the whole command's reply. An `XREAD` of streams in several slots is split
+//! the same way, without its `BLOCK` (the cluster connection polls instead, see
+//! [`Plan::block`]).
 //!
 //! Pure functions only (no I/O): [`Plan::new`] cuts, [`Plan::merge`] recombines. The
 //! cluster connection runs the pieces (`super::cluster`).
@@ -31,6 +33,9 @@ enum Merge {
     Sum,
     /// `MSET`: `OK` when every piece said so.
     AllOk,
+    /// `XREAD` split per slot: the streams of every piece's reply, in the order of these
+    /// keys (the command's order, as one server answers); nil when no stream has entries.
+    Streams(Vec<Vec<u8>>),
 }
 
 /// One command of the pipeline: its pieces (a range of [`Plan::pieces`]) and the merge.
@@ -47,6 +52,8 @@ pub(super) struct Plan {
     /// Every piece, in pipeline order.
     pub(super) pieces: Vec<Piece>,
     parts: Vec<Part>,
+    /// The `BLOCK` milliseconds of a split `XREAD` (0: no limit).
+    block: Option<u64>,
 }
 
 impl Plan {
@@ -55,6 +62,7 @@ impl Plan {
         let mut plan = Plan {
             pieces: Vec::new(),
             parts: Vec::new(),
+            block: None,
         };
         for cmd in cmds {
             plan.add(cmd);
@@ -71,15 +79,18 @@ impl Plan {
             .unwrap_or_default();
         let first = self.pieces.len();
         let split = match name.as_slice() {
-            b"MGET" => self.split(&name, &args[1..], 1),
-            b"DEL" | b"EXISTS" | b"UNLINK" | b"TOUCH" => self.split(&name, &args[1..], 1),
-            b"MSET" if args.len() % 2 == 1 => self.split(&name, &args[1..], 2),
+            b"MGET" => self.split(&name, &args[1..], 1).map(Merge::Gather),
+            b"DEL" | b"EXISTS" | b"UNLINK" | b"TOUCH" => {
+                self.split(&name, &args[1..], 1).map(|_| Merge::Sum)
+            }
+            b"MSET" if args.len() % 2 == 1 => {
+                self.split(&name, &args[1..], 2).map(|_| Merge::AllOk)
+            }
+            b"XREAD" => self.split_xread(&args),
             _ => None,
         };
         let merge = match split {
-            Some(positions) if name == b"MGET" => Merge::Gather(positions),
-            Some(_) if name == b"MSET" => Merge::AllOk,
-            Some(_) => Merge::Sum,
+            Some(merge) => merge,
             None => {
                 let slot = key_slot(&name, &args);
                 self.pieces.push(Piece {
@@ -142,6 +153,62 @@ impl Plan {
         Some(positions)
     }
 
+    /// Splits an `XREAD` whose streams live in several slots into one `XREAD` per slot
+    /// (same `COUNT`, no `BLOCK`: a piece must not hold its node's connection while
+    /// another slot has entries) and remembers the `BLOCK` for [`Plan::block`]. `None`
+    /// (sent whole) when the streams share a slot or the command is malformed (the server
+    /// then answers for it).
+    fn split_xread(&mut self, args: &[&[u8]]) -> Option<Merge> {
+        let x = XRead::parse(args)?;
+        let slots: Vec<u16> = x.keys.iter().map(|k| slot(k)).collect();
+        if slots.windows(2).all(|w| w[0] == w[1]) {
+            return None;
+        }
+        let block = match x.block {
+            Some(ms) => Some(std::str::from_utf8(ms).ok()?.parse::<u64>().ok()?),
+            None => None,
+        };
+        let mut order: Vec<u16> = Vec::new();
+        for s in &slots {
+            if !order.contains(s) {
+                order.push(*s);
+            }
+        }
+        for s in order {
+            let mut cmd = redis::cmd("XREAD");
+            if let Some(count) = x.count {
+                cmd.arg("COUNT").arg(count);
+            }
+            cmd.arg("STREAMS");
+            let mine: Vec<usize> = (0..slots.len()).filter(|&i| slots[i] == s).collect();
+            for &i in &mine {
+                cmd.arg(x.keys[i]);
+            }
+            for &i in &mine {
+                cmd.arg(x.ids[i]);
+            }
+            self.pieces.push(Piece {
+                cmd,
+                slot: Some(s),
+                everywhere: false,
+            });
+        }
+        self.block = block;
+        Some(Merge::Streams(x.keys.iter().map(|k| k.to_vec()).collect()))
+    }
+
+    /// How long the cluster connection polls a split `XREAD` that found no entries: the
+    /// command's `BLOCK` (`Some(0)`: until entries arrive), `None` when it must not (no
+    /// `BLOCK`, not split, or not the pipeline's only command: re-sending a pipeline
+    /// would run its other commands again).
+    pub(super) fn block(&self) -> Option<u64> {
+        if self.parts.len() == 1 {
+            self.block
+        } else {
+            None
+        }
+    }
+
     /// The replies of the pipeline's commands, in order, from the replies of the pieces
     /// (same order as [`Plan::pieces`]). A refused piece makes its command's reply that
     /// refusal.
@@ -191,6 +258,88 @@ fn merge(how: &Merge, mut replies: Vec<Value>) -> Value {
                 .collect();
             Value::Array(gathered)
         }
+        Merge::Streams(keys) => streams(keys, replies),
+    }
+}
+
+/// The reply of a split `XREAD` from its pieces' replies (each nil, an array of
+/// `[key, entries]` or, in RESP3, a map): every stream with entries, in the order of
+/// `keys`, in the shape of the pieces' replies; nil when none has entries.
+fn streams(keys: &[Vec<u8>], replies: Vec<Value>) -> Value {
+    let mut map = false;
+    let mut found: Vec<(Value, Value)> = Vec::new();
+    for reply in replies {
+        match reply {
+            Value::Array(items) => found.extend(items.into_iter().filter_map(|item| match item {
+                Value::Array(mut kv) if kv.len() == 2 => {
+                    let entries = kv.pop()?;
+                    Some((kv.pop()?, entries))
+                }
+                _ => None,
+            })),
+            Value::Map(pairs) => {
+                map = true;
+                found.extend(pairs);
+            }
+            _ => {}
+        }
+    }
+    if found.is_empty() {
+        return Value::Nil;
+    }
+    let rank = |key: &Value| match key {
+        Value::BulkString(k) => keys.iter().position(|x| x == k),
+        Value::SimpleString(k) => keys.iter().position(|x| x == k.as_bytes()),
+        _ => None,
+    };
+    found.sort_by_key(|(k, _)| rank(k).unwrap_or(usize::MAX));
+    if map {
+        Value::Map(found)
+    } else {
+        Value::Array(
+            found
+                .into_iter()
+                .map(|(k, e)| Value::Array(vec![k, e]))
+                .collect(),
+        )
+    }
+}
+
+/// The parts of `XREAD [COUNT n] [BLOCK ms] STREAMS key... id...`.
+struct XRead<'a> {
+    count: Option<&'a [u8]>,
+    block: Option<&'a [u8]>,
+    keys: &'a [&'a [u8]],
+    ids: &'a [&'a [u8]],
+}
+
+impl<'a> XRead<'a> {
+    /// Reads the arguments (command name first); `None` for an option this facade does not
+    /// know or an odd number of keys and ids.
+    fn parse(args: &'a [&'a [u8]]) -> Option<XRead<'a>> {
+        let (mut count, mut block) = (None, None);
+        let mut i = 1;
+        loop {
+            let opt = args.get(i)?.to_ascii_uppercase();
+            match opt.as_slice() {
+                b"COUNT" => count = Some(*args.get(i + 1)?),
+                b"BLOCK" => block = Some(*args.get(i + 1)?),
+                b"STREAMS" => break,
+                _ => return None,
+            }
+            i += 2;
+        }
+        let rest = &args[i + 1..];
+        if rest.is_empty() || rest.len() % 2 == 1 {
+            return None;
+        }
+        let (keys, ids) = rest.split_at(rest.len() / 2);
+        Some(XRead {
+            count,
+            block,
+            keys,
+            ids,
+        })
     }
 }
 
@@ -422,5 +571,117 @@ mod tests {
         let refusal = redis::parse_redis_value(b"-WRONGTYPE nope\r\n").unwrap();
         let out = plan.merge(vec![Value::Array(vec![bulk("x")]), refusal.clone()]);
         assert_eq!(out, [refusal]);
+    }
+
+    fn entries(id: &str) -> Value {
+        Value::Array(vec![Value::Array(vec![
+            bulk(id),
+            Value::Array(vec![bulk("f"), bulk("v")]),
+        ])])
+    }
+
+    fn stream(key: &str, id: &str) -> Value {
+        Value::Array(vec![bulk(key), entries(id)])
+    }
+
+    /// `XREAD COUNT 5 BLOCK 250 STREAMS a b {a}x 1-0 2-0 3-0`: `a` and `{a}x` share a slot.
+    fn three_stream_xread() -> Plan {
+        let (a, b) = two_slot_keys();
+        let mut p = redis::pipe();
+        p.cmd("xread")
+            .arg("COUNT")
+            .arg(5)
+            .arg("block")
+            .arg(250)
+            .arg("STREAMS")
+            .arg(&[a, b, "{a}x"])
+            .arg(&["1-0", "2-0", "3-0"]);
+        Plan::new(p.cmd_iter())
+    }
+
+    #[test]
+    fn xread_is_split_per_slot_without_block() {
+        let plan = three_stream_xread();
+        let pieces: Vec<Vec<&[u8]>> = plan.pieces.iter().map(|p| args(&p.cmd)).collect();
+        let want: [&[&[u8]]; 2] = [
+            &[
+                b"XREAD", b"COUNT", b"5", b"STREAMS", b"a", b"{a}x", b"1-0", b"3-0",
+            ],
+            &[b"XREAD", b"COUNT", b"5", b"STREAMS", b"b", b"2-0"],
+        ];
+        assert_eq!(pieces, want);
+        let slots: Vec<Option<u16>> = plan.pieces.iter().map(|p| p.slot).collect();
+        assert_eq!(slots, [Some(slot(b"a")), Some(slot(b"b"))]);
+        assert_eq!(plan.block(), Some(250), "the cluster connection polls");
+    }
+
+    #[test]
+    fn xread_replies_keep_the_command_order_and_skip_empty_slots() {
+        let plan = three_stream_xread();
+        let both = vec![
+            Value::Array(vec![stream("{a}x", "3-1"), stream("a", "1-1")]),
+            Value::Array(vec![stream("b", "2-1")]),
+        ];
+        let want = Value::Array(vec![
+            stream("a", "1-1"),
+            stream("b", "2-1"),
+            stream("{a}x", "3-1"),
+        ]);
+        assert_eq!(plan.merge(both), [want]);
+        let one = vec![Value::Nil, Value::Array(vec![stream("b", "2-1")])];
+        assert_eq!(plan.merge(one), [Value::Array(vec![stream("b", "2-1")])]);
+        assert_eq!(plan.merge(vec![Value::Nil, Value::Nil]), [Value::Nil]);
+        let resp3 = vec![
+            Value::Map(vec![(bulk("{a}x"), entries("3-1"))]),
+            Value::Map(vec![(bulk("b"), entries("2-1"))]),
+        ];
+        let want = Value::Map(vec![
+            (bulk("b"), entries("2-1")),
+            (bulk("{a}x"), entries("3-1")),
+        ]);
+        assert_eq!(plan.merge(resp3), [want]);
+    }
+
+    #[test]
+    fn xread_blocks_on_its_node_when_not_split_and_polls_only_alone() {
+        let mut one_slot = redis::pipe();
+        one_slot
+            .cmd("XREAD")
+            .arg("BLOCK")
+            .arg(0)
+            .arg("STREAMS")
+            .arg(&["a", "{a}x"])
+            .arg(&["0", "0"]);
+        let plan = Plan::new(one_slot.cmd_iter());
+        assert_eq!(plan.pieces.len(), 1);
+        assert_eq!(args(&plan.pieces[0].cmd).len(), 8, "sent whole, BLOCK kept");
+        assert_eq!(plan.block(), None);
+        let (a, b) = two_slot_keys();
+        let mut with_other = redis::pipe();
+        with_other.cmd("PING");
+        with_other
+            .cmd("XREAD")
+            .arg("BLOCK")
+            .arg(0)
+            .arg("STREAMS")
+            .arg(&[a, b])
+            .arg(&["0", "0"]);
+        let plan = Plan::new(with_other.cmd_iter());
+        assert_eq!(plan.pieces.len(), 3);
+        assert_eq!(plan.block(), None, "a pipeline is never re-sent");
+        let mut no_block = redis::pipe();
+        no_block
+            .cmd("XREAD")
+            .arg("STREAMS")
+            .arg(&[a, b])
+            .arg(&["0", "0"]);
+        assert_eq!(Plan::new(no_block.cmd_iter()).block(), None);
+        let mut odd = redis::pipe();
+        odd.cmd("XREAD").arg("STREAMS").arg(&[a, b]).arg("0");
+        assert_eq!(
+            Plan::new(odd.cmd_iter()).pieces.len(),
+            1,
+            "the server refuses it"
+        );
     }
 }
