@@ -257,7 +257,7 @@ pub(crate) fn http_request(
     headers: &[(&str, &str)],
 ) -> HttpResponse {
     let s = std::net::TcpStream::connect(addr).expect("connect COF server");
-    http_exchange(s, addr, method, path, headers)
+    http_exchange(s, addr, method, path, headers, "")
 }
 
 /// `GET path` from the local address `src` (e.g. 127.0.0.2: another client of a loopback
@@ -275,25 +275,30 @@ pub(crate) fn http_get_from(
         .expect("bind source address");
     sock.connect(&SockAddr::from(to))
         .expect("connect COF server");
-    http_exchange(sock.into(), addr, "GET", path, headers)
+    http_exchange(sock.into(), addr, "GET", path, headers, "")
 }
 
-fn http_exchange(
+/// One HTTP exchange on `s` (`body` sent with its length), the connection closed after it;
+/// a chunked answer (streamed) is reassembled.
+pub(crate) fn http_exchange(
     mut s: std::net::TcpStream,
     addr: &str,
     method: &str,
     path: &str,
     headers: &[(&str, &str)],
+    body: &str,
 ) -> HttpResponse {
     use std::io::{Read, Write};
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    s.set_read_timeout(Some(Duration::from_secs(60))).ok();
     let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
     );
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
     req.push_str("\r\n");
+    req.push_str(body);
     s.write_all(req.as_bytes()).expect("write");
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).expect("read");
@@ -305,13 +310,35 @@ fn http_exchange(
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let headers = lines
+    let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
         .collect();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
     HttpResponse {
         status,
         headers,
-        body: body.to_string(),
+        body,
     }
+}
+
+/// The payload of a chunked body.
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, tail)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).expect("chunk size");
+        if n == 0 {
+            break;
+        }
+        out.push_str(&tail[..n]);
+        rest = &tail[n + 2..];
+    }
+    out
 }

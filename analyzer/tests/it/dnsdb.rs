@@ -47,8 +47,7 @@ pub(crate) fn fixture(
     Some((store, dir, cof))
 }
 
-/// One HTTP exchange with a body, the connection closed after it; a chunked body (streamed
-/// answers) is reassembled.
+/// One HTTP exchange with a body, the connection closed after it.
 pub(crate) fn call(
     addr: &str,
     method: &str,
@@ -56,61 +55,8 @@ pub(crate) fn call(
     headers: &[(&str, &str)],
     body: &str,
 ) -> HttpResponse {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).expect("connect COF server");
-    s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
-        .ok();
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    s.write_all(req.as_bytes()).expect("write");
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).expect("read");
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect();
-    let chunked = headers
-        .iter()
-        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
-    let body = if chunked {
-        dechunk(body)
-    } else {
-        body.to_string()
-    };
-    HttpResponse {
-        status,
-        headers,
-        body,
-    }
-}
-
-/// The payload of a chunked body.
-fn dechunk(mut rest: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, tail)) = rest.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).expect("chunk size");
-        if n == 0 {
-            break;
-        }
-        out.push_str(&tail[..n]);
-        rest = &tail[n + 2..];
-    }
-    out
+    let s = std::net::TcpStream::connect(addr).expect("connect COF server");
+    http_exchange(s, addr, method, path, headers, body)
 }
 
 /// `GET path` with the fixture's API key.
