@@ -150,20 +150,12 @@ impl Page {
 }
 
 fn served_type(v: &str) -> Result<u16, WebError> {
-    let t = rrtype::number(v).or_else(|| v.parse::<u16>().ok());
-    match t {
-        Some(t) if rrtype::SERVED.contains(&t) => Ok(t),
-        _ => {
-            let valid: Vec<String> = rrtype::SERVED
-                .iter()
-                .map(|t| rrtype::mnemonic(*t))
-                .collect();
-            Err(bad(&format!(
-                "dribble-filter-rrtype: unsupported type {v:?}; valid types: {}",
-                valid.join(", ")
-            )))
-        }
-    }
+    rrtype::served(v).ok_or_else(|| {
+        bad(&format!(
+            "dribble-filter-rrtype: unsupported type {v:?}; valid types: {}",
+            rrtype::served_names()
+        ))
+    })
 }
 
 /// The search a `/query` or `/fquery` request asks for, or `None` for today's lookup

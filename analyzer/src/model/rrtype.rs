@@ -52,6 +52,22 @@ pub(crate) fn number(mnemonic: &str) -> Option<u16> {
     digits.parse().ok()
 }
 
+/// A type the COF server serves, by mnemonic (any case) or number; `None` for any other.
+pub(crate) fn served(v: &str) -> Option<u16> {
+    number(v)
+        .or_else(|| v.parse::<u16>().ok())
+        .filter(|t| SERVED.contains(t))
+}
+
+/// The served types' mnemonics, comma-separated (error messages name the valid choices).
+pub(crate) fn served_names() -> String {
+    SERVED
+        .iter()
+        .map(|t| mnemonic(*t))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Mnemonic of a number (`TYPE<n>` when unnamed).
 pub(crate) fn mnemonic(n: u16) -> String {
     TABLE

@@ -97,20 +97,12 @@ impl Params {
 
 /// A served type by mnemonic (any case) or number.
 pub(crate) fn parse_type(v: &str) -> Result<u16, SearchError> {
-    let t = rrtype::number(v).or_else(|| v.parse::<u16>().ok());
-    match t {
-        Some(t) if rrtype::SERVED.contains(&t) => Ok(t),
-        _ => {
-            let valid: Vec<String> = rrtype::SERVED
-                .iter()
-                .map(|t| rrtype::mnemonic(*t))
-                .collect();
-            Err(bad(format!(
-                "rrtype: unsupported type {v:?}; valid types: {}",
-                valid.join(", ")
-            )))
-        }
-    }
+    rrtype::served(v).ok_or_else(|| {
+        bad(format!(
+            "rrtype: unsupported type {v:?}; valid types: {}",
+            rrtype::served_names()
+        ))
+    })
 }
 
 #[cfg(test)]
