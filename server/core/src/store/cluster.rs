@@ -386,26 +386,36 @@ impl Cluster {
         let mut keys = Vec::new();
         for addr in self.primaries()? {
             let mut conn = self.node(&addr).await?;
-            let mut cursor = 0u64;
-            loop {
-                let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                    .arg(cursor)
-                    .arg("MATCH")
-                    .arg(pattern)
-                    .arg("COUNT")
-                    .arg(SCAN_COUNT)
-                    .query_async(&mut conn)
-                    .await?;
-                keys.extend(batch);
-                cursor = next;
-                if cursor == 0 {
-                    break;
-                }
-            }
+            scan_node(&mut conn, pattern, &mut keys).await?;
         }
         keys.sort_unstable();
         keys.dedup();
         Ok(keys)
+    }
+}
+
+/// Appends every key of one server matching the glob `pattern`, walking `SCAN` to its end
+/// (one server's part of [`crate::store::Store::scan_match`]).
+pub(super) async fn scan_node<C: ConnectionLike>(
+    conn: &mut C,
+    pattern: &str,
+    keys: &mut Vec<String>,
+) -> RedisResult<()> {
+    let mut cursor = 0u64;
+    loop {
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(SCAN_COUNT)
+            .query_async(conn)
+            .await?;
+        keys.extend(batch);
+        cursor = next;
+        if cursor == 0 {
+            return Ok(());
+        }
     }
 }
 

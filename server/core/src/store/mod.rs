@@ -210,24 +210,8 @@ impl Store {
         match &self.conn {
             Conn::Cluster(c) => Ok(c.scan_match(pattern).await?),
             Conn::Single(c) => {
-                let mut c = c.clone();
                 let mut keys = Vec::new();
-                let mut cursor = 0u64;
-                loop {
-                    let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                        .arg(cursor)
-                        .arg("MATCH")
-                        .arg(pattern)
-                        .arg("COUNT")
-                        .arg(1000)
-                        .query_async(&mut c)
-                        .await?;
-                    keys.extend(batch);
-                    cursor = next;
-                    if cursor == 0 {
-                        break;
-                    }
-                }
+                cluster::scan_node(&mut c.clone(), pattern, &mut keys).await?;
                 keys.sort_unstable();
                 keys.dedup();
                 Ok(keys)
