@@ -137,6 +137,15 @@ fn exit_code(p: &mut Proc, timeout: Duration) -> Option<i32> {
     p.terminate(Duration::from_secs(1))
 }
 
+/// Runs `pdns-ingestion --drain` to its end, checks its exit status and returns its output.
+fn drained(conf: &std::path::Path, extra: &[&str], want: i32) -> String {
+    let mut p = ingestion(conf, true, extra);
+    let code = exit_code(&mut p, Duration::from_secs(30));
+    let out = p.output();
+    assert_eq!(code, Some(want), "{out}");
+    out
+}
+
 fn processing_key() -> String {
     format!("{}:processing:default", queue_key())
 }
@@ -149,14 +158,7 @@ fn a_refused_batch_stops_the_ingestion_and_is_kept_until_the_store_is_fixed() {
     // Another program wrote a key of the layout with another type: SADD is refused.
     store.cmd(&["SET", "r:www.example.com:1", "not a set"]);
     push_lines(&store, GOLDEN_LINES);
-    let mut p = ingestion(&conf, true, &["--batch", "1000"]);
-    assert_eq!(
-        exit_code(&mut p, Duration::from_secs(30)),
-        Some(3),
-        "{}",
-        p.output()
-    );
-    let out = p.output();
+    let out = drained(&conf, &["--batch", "1000"], 3);
     for want in [
         "WRONGTYPE",
         "SADD r:www.example.com:1",
@@ -172,23 +174,11 @@ fn a_refused_batch_stops_the_ingestion_and_is_kept_until_the_store_is_fixed() {
         Reply::Int(GOLDEN_LINES.len() as i64)
     );
     // Restarted unchanged: refused again, same exit status.
-    let mut again = ingestion(&conf, true, &["--batch", "1000"]);
-    assert_eq!(
-        exit_code(&mut again, Duration::from_secs(30)),
-        Some(3),
-        "{}",
-        again.output()
-    );
+    drained(&conf, &["--batch", "1000"], 3);
     // Fixed: the kept batch is written first and the store is the golden one (the refused
     // attempts ran their other commands, so the counters and `o:` counted more).
     store.cmd(&["DEL", "r:www.example.com:1"]);
-    let mut fixed = ingestion(&conf, true, &["--batch", "1000"]);
-    assert_eq!(
-        exit_code(&mut fixed, Duration::from_secs(30)),
-        Some(0),
-        "{}",
-        fixed.output()
-    );
+    let fixed = drained(&conf, &["--batch", "1000"], 0);
     assert_eq!(
         store.cmd_db(2, &["EXISTS", &processing_key()]),
         Reply::Int(0)
@@ -201,7 +191,7 @@ fn a_refused_batch_stops_the_ingestion_and_is_kept_until_the_store_is_fixed() {
     };
     let want: Vec<String> = GOLDEN_STORE.iter().map(|s| s.to_string()).collect();
     let got = dump(store.port, 0);
-    assert_eq!(strip(got), strip(want), "{}", fixed.output());
+    assert_eq!(strip(got), strip(want), "{fixed}");
 }
 
 #[test]
@@ -214,14 +204,7 @@ fn a_first_seen_key_of_another_type_is_named_by_the_script() {
     let conf = write_conf(dir.path(), store.port, store.port, "");
     store.cmd(&["LPUSH", "s:www.example.com:93.184.216.34:1", "not a time"]);
     push_lines(&store, GOLDEN_LINES);
-    let mut p = ingestion(&conf, true, &["--batch", "1000"]);
-    assert_eq!(
-        exit_code(&mut p, Duration::from_secs(30)),
-        Some(3),
-        "{}",
-        p.output()
-    );
-    let out = p.output();
+    let out = drained(&conf, &["--batch", "1000"], 3);
     assert!(out.contains("WRONGTYPE"), "{out}");
     assert!(
         out.contains("(key s:www.example.com:93.184.216.34:1)"),
@@ -352,14 +335,7 @@ fn a_store_without_scripting_is_written_the_single_writer_way() {
             .map(|s| s.to_string())
             .collect::<Vec<_>>(),
     );
-    let mut p = ingestion(&conf, true, &["--batch", "3"]);
-    assert_eq!(
-        exit_code(&mut p, Duration::from_secs(30)),
-        Some(0),
-        "{}",
-        p.output()
-    );
-    let out = p.output();
+    let out = drained(&conf, &["--batch", "3"], 0);
     assert_eq!(occurrences(&out, "refuses SCRIPT LOAD"), 1, "{out}");
     assert!(out.contains("single writer"), "{out}");
     let want: Vec<String> = GOLDEN_STORE.iter().map(|s| s.to_string()).collect();
