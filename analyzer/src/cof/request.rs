@@ -89,15 +89,7 @@ pub(crate) struct Page {
 impl Page {
     /// Reads the headers; malformed values are a 400.
     pub(crate) fn from_headers(h: &HeaderMap) -> Result<Page, WebError> {
-        let get = |name: &str| -> Result<Option<String>, WebError> {
-            h.get(name)
-                .map(|v| {
-                    v.to_str()
-                        .map(|s| s.trim().to_string())
-                        .map_err(|_| bad(&format!("{name}: not ASCII")))
-                })
-                .transpose()
-        };
+        let get = |name: &str| header_text(h, name);
         let count = match get("dribble-paginate-count")? {
             None => None,
             Some(v) => Some(
