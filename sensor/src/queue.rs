@@ -2,6 +2,9 @@
 //! `mem_bytes`, then — only if a spool directory is configured — appended to a spool
 //! file up to `disk_bytes`; when both are full the producers wait (backpressure).
 //!
+//! An element is one or more whole D4 packets, concatenated (a stream source queues a
+//! few hundred KiB of packets at a time; the other sources one packet each).
+//!
 //! Order is kept: once something is on disk every new packet goes to disk too, and the
 //! sender reads memory first, then the file. The file holds plain concatenated D4
 //! packets (self-delimiting through their `size` field); it is truncated whenever it
@@ -188,7 +191,7 @@ impl QueueSender {
         Ok(Push::Done)
     }
 
-    /// Enqueues a packet, waiting while memory and spool are full.
+    /// Enqueues an element (whole packets), waiting while memory and spool are full.
     pub async fn send(&self, pkt: Vec<u8>) -> Result<(), Closed> {
         let mut pkt = Some(pkt);
         loop {
@@ -225,7 +228,7 @@ impl Drop for QueueSender {
 }
 
 impl QueueReceiver {
-    /// The next packet without waiting.
+    /// The next element without waiting (a spooled one comes back one packet at a time).
     pub fn try_recv(&mut self) -> Option<Vec<u8>> {
         let mut st = self.0.lock();
         let p = match st.mem.pop_front() {
@@ -252,7 +255,7 @@ impl QueueReceiver {
         p
     }
 
-    /// The next packet, waiting for one; `None` once every producer is gone and the queue is empty.
+    /// The next element, waiting for one; `None` once every producer is gone and the queue is empty.
     pub async fn recv(&mut self) -> Option<Vec<u8>> {
         let inner = self.0.clone();
         loop {

@@ -112,8 +112,13 @@ const MIN_BACKOFF: Duration = Duration::from_millis(100);
 /// A connection that lived this long resets the backoff.
 const STABLE_AFTER: Duration = Duration::from_secs(5);
 
-/// Most packets written in one batch (one flush).
+/// Most queue elements written in one batch (one flush).
 const BATCH: usize = 256;
+/// A batch stops growing past this many bytes.
+const BATCH_BYTES: usize = 1 << 20;
+/// rustls' limit on encrypted bytes waiting for the socket (default 64 KiB): with more,
+/// each `writev` carries up to this many bytes of TLS records instead of 64 KiB.
+const TLS_BUFFER: usize = 1 << 20;
 
 /// Writes every packet from `rx` to stdout; returns at the end of the input.
 pub async fn run_stdout(
@@ -127,30 +132,31 @@ pub async fn run_stdout(
     }
     let mut batch = Vec::new();
     while let Some(first) = rx.recv().await {
-        batch.clear();
-        let n = collect_batch(&mut rx, first, &mut batch);
-        out.write_all(&batch).await.map_err(SendError::Stdout)?;
+        collect_batch(&mut rx, first, &mut batch);
+        for e in batch.drain(..) {
+            out.write_all(&e).await.map_err(SendError::Stdout)?;
+            Stats::add(&stats.d4_packets, count_packets(&e));
+            Stats::add(&stats.d4_bytes, e.len() as u64);
+        }
         out.flush().await.map_err(SendError::Stdout)?;
-        Stats::add(&stats.d4_packets, n as u64);
-        Stats::add(&stats.d4_bytes, batch.len() as u64);
     }
     out.flush().await.map_err(SendError::Stdout)
 }
 
-/// Appends `first` and whatever else is immediately available (up to [`BATCH`]).
-fn collect_batch(rx: &mut QueueReceiver, first: Vec<u8>, batch: &mut Vec<u8>) -> usize {
-    batch.extend_from_slice(&first);
-    let mut n = 1;
-    while n < BATCH {
+/// Puts `first` and the elements immediately available into `batch` (up to [`BATCH`]
+/// elements or about [`BATCH_BYTES`]): they are written with one flush at the end.
+fn collect_batch(rx: &mut QueueReceiver, first: Vec<u8>, batch: &mut Vec<Vec<u8>>) {
+    let mut bytes = first.len();
+    batch.push(first);
+    while batch.len() < BATCH && bytes < BATCH_BYTES {
         match rx.try_recv() {
-            Some(p) => {
-                batch.extend_from_slice(&p);
-                n += 1;
+            Some(e) => {
+                bytes += e.len();
+                batch.push(e);
             }
             None => break,
         }
     }
-    n
 }
 
 /// The network sender: one connection at a time, plus the replay window.
@@ -235,9 +241,8 @@ impl NetSender {
                 }
                 p = rx.recv() => match p {
                     Some(first) => {
-                        batch.clear();
-                        let n = collect_batch(&mut rx, first, &mut batch);
-                        if let Err(e) = self.write_batch(c, &batch, n).await {
+                        collect_batch(&mut rx, first, &mut batch);
+                        if let Err(e) = self.write_batch(c, &mut batch).await {
                             self.server_closed(&e.to_string())?;
                             conn = None;
                         }
@@ -315,20 +320,26 @@ impl NetSender {
         (b * 2).min(self.opts.retry_max.max(MIN_BACKOFF))
     }
 
-    /// Writes a batch of `n` packets, then records it in the replay window.
+    /// Writes the elements of `batch` (emptying it) with one flush at the end. They go
+    /// into the replay window (moved, not copied) before anything is written: if the
+    /// write fails, their bytes are replayed.
     async fn write_batch(
         &mut self,
         c: &mut Box<dyn Io>,
-        batch: &[u8],
-        n: usize,
+        batch: &mut Vec<Vec<u8>>,
     ) -> std::io::Result<()> {
         self.first_write.get_or_insert_with(Instant::now);
-        // Into the window first: if the write fails these bytes are replayed.
-        self.window.push_back((Instant::now(), batch.to_vec()));
-        self.window_bytes += batch.len();
-        Stats::add(&self.stats.d4_packets, n as u64);
-        Stats::add(&self.stats.d4_bytes, batch.len() as u64);
-        c.write_all(batch).await?;
+        let now = Instant::now();
+        let first = self.window.len();
+        for e in batch.drain(..) {
+            Stats::add(&self.stats.d4_packets, count_packets(&e));
+            Stats::add(&self.stats.d4_bytes, e.len() as u64);
+            self.window_bytes += e.len();
+            self.window.push_back((now, e));
+        }
+        for (_, e) in self.window.range(first..) {
+            c.write_all(e).await?;
+        }
         c.flush().await?;
         self.prune_window();
         Ok(())
@@ -408,7 +419,8 @@ pub async fn dial(opts: &NetOptions) -> std::io::Result<Box<dyn Io>> {
     };
     let name = crate::tls::server_name(&opts.host)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-    let stream = tls.connect(name, tcp).await?;
+    let mut stream = tls.connect(name, tcp).await?;
+    stream.get_mut().1.set_buffer_limit(Some(TLS_BUFFER));
     tracing::info!(%peer, tls = true, "Connected to the D4 server.");
     Ok(Box::new(stream))
 }

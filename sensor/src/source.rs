@@ -3,6 +3,7 @@
 //! source is [`crate::folder`]). Every source pushes signed packets into the sender's bounded
 //! channel and waits when it is full.
 
+use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +14,7 @@ use d4_proto::DataType;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio_util::sync::CancellationToken;
 
-use crate::packetizer::{now_secs, Chunker, Signer};
+use crate::packetizer::{now_secs, Chunker, PacketBuf, Signer};
 use crate::stats::Stats;
 
 /// Why a source stopped early.
@@ -66,6 +67,86 @@ impl Emitter {
         }
         Ok(())
     }
+
+    /// Queues the packets signed into `packets` as one element (waits while the
+    /// channel is full).
+    pub async fn emit_packets(&self, packets: &mut PacketBuf) -> Result<(), SourceError> {
+        if packets.is_empty() {
+            return Ok(());
+        }
+        self.tx
+            .send(packets.take())
+            .await
+            .map_err(|_| SourceError::SenderGone)
+    }
+}
+
+/// Largest read from a stream source. Reads return what is available, so this adds no
+/// delay; on a file or a busy pipe it makes one read (and one hand-off from tokio's
+/// blocking pool) per MiB instead of per 64 KiB.
+const READ_SIZE: usize = 1 << 20;
+/// Signed packets are handed to the sender in elements of about this size: large enough
+/// that the queue's lock and wake-up cost nothing per packet, small enough that the
+/// sender encrypts one while the next one is signed.
+const ELEMENT_BYTES: usize = 256 << 10;
+
+/// Cuts a byte stream into payloads, signs them into shared buffers and queues them
+/// [`ELEMENT_BYTES`] at a time.
+struct StreamPacker<'a> {
+    em: &'a Emitter,
+    snaplen: usize,
+    chunker: Chunker,
+    packets: PacketBuf,
+    /// Slices of whole payloads, so a binary read is cut exactly as if in one piece.
+    step: usize,
+}
+
+impl<'a> StreamPacker<'a> {
+    fn new(em: &'a Emitter, snaplen: usize) -> StreamPacker<'a> {
+        let snaplen = snaplen.max(1);
+        StreamPacker {
+            em,
+            snaplen,
+            chunker: Chunker::new(snaplen, em.data_type.is_line_based()),
+            packets: PacketBuf::new(&em.signer, em.data_type),
+            step: (ELEMENT_BYTES / snaplen).max(1) * snaplen,
+        }
+    }
+
+    /// One read's worth of bytes: its packets are queued before this returns (a
+    /// trailing partial line waits for the next read).
+    async fn feed(&mut self, mut data: &[u8]) -> Result<(), SourceError> {
+        Stats::add(&self.em.stats.source_bytes, data.len() as u64);
+        let ts = now_secs();
+        // In slices, so a full element is queued before the next slice is signed.
+        while !data.is_empty() {
+            let (slice, rest) = data.split_at(data.len().min(self.step));
+            let packets = &mut self.packets;
+            self.chunker
+                .push_with(slice, &mut |p: &[u8]| packets.push(ts, p));
+            data = rest;
+            if self.packets.len() >= ELEMENT_BYTES {
+                self.em.emit_packets(&mut self.packets).await?;
+            }
+        }
+        self.em.emit_packets(&mut self.packets).await
+    }
+
+    /// End of the input: the partial line left, if any, goes out as is.
+    async fn finish(mut self) -> Result<(), SourceError> {
+        let ts = now_secs();
+        let packets = &mut self.packets;
+        self.chunker
+            .finish_with(&mut |p: &[u8]| packets.push(ts, p));
+        if self.chunker.split_lines > 0 {
+            tracing::warn!(
+                lines = self.chunker.split_lines,
+                snaplen = self.snaplen,
+                "Lines longer than snaplen were split across packets."
+            );
+        }
+        self.em.emit_packets(&mut self.packets).await
+    }
 }
 
 /// Streams a reader to the end: every read goes through the chunker.
@@ -75,9 +156,8 @@ pub async fn copy_stream<R: AsyncRead + Unpin>(
     snaplen: usize,
     em: &Emitter,
 ) -> Result<(), SourceError> {
-    let mut chunker = Chunker::new(snaplen, em.data_type.is_line_based());
-    let mut buf = vec![0u8; snaplen.max(64 * 1024)];
-    let mut out = Vec::new();
+    let mut packer = StreamPacker::new(em, snaplen);
+    let mut buf = vec![0u8; snaplen.max(READ_SIZE)];
     loop {
         let n = match r.read(&mut buf).await {
             Ok(0) => break,
@@ -90,19 +170,47 @@ pub async fn copy_stream<R: AsyncRead + Unpin>(
                 })
             }
         };
-        Stats::add(&em.stats.source_bytes, n as u64);
-        chunker.push(buf.get(..n).unwrap_or_default(), &mut out);
-        em.emit(&mut out).await?;
+        packer.feed(buf.get(..n).unwrap_or_default()).await?;
     }
-    chunker.finish(&mut out);
-    if chunker.split_lines > 0 {
-        tracing::warn!(
-            lines = chunker.split_lines,
-            snaplen,
-            "Lines longer than snaplen were split across packets."
-        );
+    packer.finish().await
+}
+
+/// [`copy_stream`] for a blocking reader (stdin, a file): each read runs on tokio's
+/// blocking pool straight into the buffer the chunker then reads (tokio's own stdin and
+/// file types read into a buffer of theirs and copy it over, one more pass over every
+/// byte).
+pub async fn copy_blocking<R: Read + Send + 'static>(
+    reader: R,
+    what: &str,
+    snaplen: usize,
+    em: &Emitter,
+) -> Result<(), SourceError> {
+    let failed = |source| SourceError::Read {
+        what: what.to_string(),
+        source,
+    };
+    let mut packer = StreamPacker::new(em, snaplen);
+    let mut state = (reader, vec![0u8; snaplen.max(READ_SIZE)]);
+    loop {
+        let (mut r, mut buf) = state;
+        let (r, buf, n) = tokio::task::spawn_blocking(move || {
+            let n = loop {
+                match r.read(&mut buf) {
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    n => break n,
+                }
+            };
+            (r, buf, n)
+        })
+        .await
+        .map_err(|e| failed(std::io::Error::other(e)))?;
+        match n.map_err(failed)? {
+            0 => break,
+            n => packer.feed(buf.get(..n).unwrap_or_default()).await?,
+        }
+        state = (r, buf);
     }
-    em.emit(&mut out).await
+    packer.finish().await
 }
 
 /// Reads a whole file once.
@@ -114,7 +222,7 @@ pub async fn copy_file(path: &Path, snaplen: usize, em: &Emitter) -> Result<(), 
             what: what.clone(),
             source,
         })?;
-    copy_stream(f, &what, snaplen, em).await
+    copy_blocking(f.into_std().await, &what, snaplen, em).await
 }
 
 /// goclient's d4server source: `LPOP queue` in a loop on the configured database; every

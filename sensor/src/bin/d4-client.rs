@@ -85,7 +85,7 @@ async fn async_main(cfg: ClientConfig, flags: ClientFlags) -> anyhow::Result<()>
     let snaplen = cfg.snaplen;
     let feed = async {
         match &cfg.source {
-            Source::Stdin => source::copy_stream(tokio::io::stdin(), "stdin", snaplen, &em).await,
+            Source::Stdin => source::copy_blocking(std::io::stdin(), "stdin", snaplen, &em).await,
             Source::File(p) => source::copy_file(p, snaplen, &em).await,
             Source::Pcap => {
                 source::copy_file(std::path::Path::new("capture.pcap"), snaplen, &em).await

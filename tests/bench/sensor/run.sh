@@ -5,6 +5,9 @@
 #     upstream C-client path reference (`d4 | socat OPENSSL`), played here by Python's ssl module
 #     (OpenSSL) sending the same pre-built D4 stream with sendall.
 # Usage: tests/bench/sensor/run.sh [N_EXCHANGES] [CLIENT_MB]   (defaults 500000 and 200)
+# ROUNDS=n (default 5): client rounds; every round runs each variant once, and the table gives
+# medians of wall time, MB/s, CPU microseconds per MB of the client and of the sink, and the rate
+# ratio to python. CLIENT_BEFORE=/path/to/old/d4-client adds that binary to every round.
 # PASSIVEDNS_REF=/path/to/passivedns (gamelinux passivedns 1.2.1, built by hand outside the
 # repository) adds the reference: the same pcap through `passivedns -r`, its time, the ratio
 # of the rates, and whether both wrote the same answer and NXDOMAIN lines.
@@ -83,18 +86,9 @@ printf 'private key to change\n' >"$tmp/conf/key"
 echo ff7ba400-e76c-4053-982d-feec42bdef38 >"$tmp/conf/uuid"
 echo 8 >"$tmp/conf/type"; echo 4096 >"$tmp/conf/snaplen"; echo 1 >"$tmp/conf/version"
 echo stdin >"$tmp/conf/source"; echo "127.0.0.1:$PORT" >"$tmp/conf/destination"
-mark=$(host_window)
-t0=$(now)
-"$T/d4-client" -c "$tmp/conf" <"$tmp/lines.txt" 2>"$tmp/client.err"
-t1=$(now)
-printf 'd4-client:            %d MB in %.2fs = %s MB/s\n' "$((size / 1000000))" "$(python3 -c "print($t1-$t0)")" \
-  "$(python3 -c "print(f'{$size/1e6/($t1-$t0):.1f}')")"
-host_since "$mark"
 cp -r "$tmp/conf" "$tmp/conf-stdout"; echo stdout >"$tmp/conf-stdout/destination"
 "$T/d4-client" -c "$tmp/conf-stdout" <"$tmp/lines.txt" >"$tmp/stream.d4" 2>/dev/null
-mark=$(host_window)
-t0=$(now)
-python3 - "$PORT" "$tmp/stream.d4" <<'PY'
+cat >"$tmp/ref.py" <<'PY'
 import socket, ssl, sys
 ctx = ssl.create_default_context()
 ctx.check_hostname = False
@@ -108,12 +102,76 @@ s.shutdown(socket.SHUT_WR)
 while s.recv(65536):
     pass
 PY
-t1=$(now)
-printf 'reference python ssl sendall (pre-built D4 stream, like d4 | socat): %.2fs = %s MB/s\n' \
-  "$(python3 -c "print($t1-$t0)")" "$(python3 -c "print(f'{$size/1e6/($t1-$t0):.1f}')")"
+# measure.py SINK_PID STDIN CMD...: runs one client, prints "wall_s client_cpu_us sink_cpu_us":
+# the client's user+system time from wait4, the sink's from its threads' schedstat (ns).
+cat >"$tmp/measure.py" <<'PY'
+import glob, os, subprocess, sys, time
+def sink_ns(pid):
+    t = 0
+    for f in glob.glob(f"/proc/{pid}/task/*/schedstat"):
+        try:
+            t += int(open(f).read().split()[0])
+        except (OSError, ValueError):
+            pass
+    return t
+pid, stdin, cmd = sys.argv[1], sys.argv[2], sys.argv[3:]
+s0 = sink_ns(pid)
+with open(stdin, "rb") as i, open(os.devnull, "wb") as o:
+    t0 = time.monotonic()
+    p = subprocess.Popen(cmd, stdin=i, stdout=o, stderr=subprocess.DEVNULL)
+    _, status, ru = os.wait4(p.pid, 0)
+    wall = time.monotonic() - t0
+time.sleep(0.05)
+if status != 0:
+    sys.exit(f"{cmd[0]} failed: status {status}")
+print(f"{wall:.4f} {(ru.ru_utime + ru.ru_stime) * 1e6:.0f} {(sink_ns(pid) - s0) / 1e3:.0f}")
+PY
+ROUNDS=${ROUNDS:-5}
+# The variants, each measured once per round, in this order: label and command.
+labels=("d4-client" "d4-client --accept-wait 0")
+cmds=("$T/d4-client -c $tmp/conf" "$T/d4-client -c $tmp/conf --accept-wait 0")
+if [ -n "${CLIENT_BEFORE:-}" ]; then
+  labels+=("before: d4-client" "before: d4-client --accept-wait 0")
+  cmds+=("$CLIENT_BEFORE -c $tmp/conf" "$CLIENT_BEFORE -c $tmp/conf --accept-wait 0")
+fi
+labels+=("python ssl sendall")
+cmds+=("python3 $tmp/ref.py $PORT $tmp/stream.d4")
+echo "$((size / 1000000)) MB of passivedns lines, $ROUNDS rounds; python sends the same lines," \
+  "signed beforehand by d4-client (like d4 | socat OPENSSL)"
+echo "d4-client waits at the end of its input until its first packet is --accept-wait (1s) old," \
+  "watching for a rejection: a fixed delay, not a rate; with --accept-wait 0 the run is the transfer alone"
+mark=$(host_window)
+for r in $(seq "$ROUNDS"); do
+  rmark=$(host_window)
+  line="round $r:"
+  for i in "${!cmds[@]}"; do
+    stdin=$tmp/lines.txt
+    case ${labels[$i]} in python*) stdin=/dev/null ;; esac
+    # shellcheck disable=SC2086  # the command is a word list
+    m=$(python3 "$tmp/measure.py" "$SINK" "$stdin" ${cmds[$i]})
+    echo "$i $m" >>"$tmp/results"
+    line+=" ${labels[$i]} $(echo "$m" | cut -d' ' -f1)s;"
+  done
+  echo "$line"
+  echo "   host: $(host_window_report "$rmark")"
+done
+python3 - "$tmp/results" "$size" "${labels[@]}" <<'PY'
+import statistics, sys
+path, size, labels = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+rows = {}
+for l in open(path):
+    i, wall, cpu, sink = l.split()
+    rows.setdefault(int(i), []).append((float(wall), float(cpu), float(sink)))
+mb = size / 1e6
+med = {i: [statistics.median(c) for c in zip(*v)] for i, v in rows.items()}
+ref = med[len(labels) - 1][0]
+print(f"{'medians':34} {'wall s':>7} {'MB/s':>7} {'client CPU us/MB':>17} {'sink CPU us/MB':>15} {'rate / python':>14}")
+for i, (wall, cpu, sink) in sorted(med.items()):
+    print(f"{labels[i]:34} {wall:7.3f} {mb / wall:7.1f} {cpu / mb:17.0f} {sink / mb:15.0f} {ref / wall:14.2f}")
+PY
 host_since "$mark"
 sleep 0.3
-echo "sink: $(tail -n 2 "$tmp/sink.log" | tr '\n' ' ')"
+echo "sink (last two connections): $(tail -n 2 "$tmp/sink.log" | tr '\n' ' ')"
 
 # Optional: the same client run against a real d4-server (D4_SERVER_BIN=path/to/d4-server), with two
 # throw-away redis-servers, in shared-secret mode.
