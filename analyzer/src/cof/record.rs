@@ -41,15 +41,16 @@ pub(crate) struct Format {
 impl CofRecord {
     /// Appends the record as one NDJSON line (with `\n`).
     pub(crate) fn write_line(&self, out: &mut String, fmt: Format) {
-        let _ = write!(
-            out,
-            "{{\"time_first\": {}, \"time_last\": {}, \"count\": {}",
-            self.time_first, self.time_last, self.count
-        );
-        for (key, val) in [("rrtype", &self.rrtype), ("rrname", &self.rrname)] {
-            let _ = write!(out, ", \"{key}\": ");
-            py_json_str(out, val);
-        }
+        out.push_str("{\"time_first\": ");
+        push_int(out, self.time_first);
+        out.push_str(", \"time_last\": ");
+        push_int(out, self.time_last);
+        out.push_str(", \"count\": ");
+        push_int(out, self.count);
+        out.push_str(", \"rrtype\": ");
+        py_json_str(out, &self.rrtype);
+        out.push_str(", \"rrname\": ");
+        py_json_str(out, &self.rrname);
         out.push_str(", \"rdata\": ");
         if fmt.rdata_list {
             out.push('[');
@@ -77,9 +78,41 @@ pub(crate) fn ndjson(records: &[CofRecord], fmt: Format) -> String {
     out
 }
 
+/// Appends an integer in decimal, without the formatting machinery (a large answer writes
+/// three per record).
+fn push_int(out: &mut String, n: i64) {
+    let mut buf = [0u8; 20];
+    let mut at = buf.len();
+    let mut u = n.unsigned_abs();
+    loop {
+        at -= 1;
+        if let Some(d) = buf.get_mut(at) {
+            *d = b'0' + (u % 10) as u8;
+        }
+        u /= 10;
+        if u == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        out.push('-');
+    }
+    for &d in buf.get(at..).unwrap_or_default() {
+        out.push(char::from(d));
+    }
+}
+
 /// A JSON string as Python `json.dumps(ensure_ascii=True)` writes it.
 pub(crate) fn py_json_str(out: &mut String, s: &str) {
     out.push('"');
+    // Most names and answers need no escape: copied whole.
+    if s.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
@@ -160,6 +193,15 @@ mod tests {
             bailiwick: false,
         };
         assert!(ndjson(&[rec()], only_list).contains("\"rdata\": [\"93.184.216.34\"], \"origin\""));
+    }
+
+    #[test]
+    fn integers_are_written_in_decimal() {
+        for n in [0, 7, -7, 10, 1_700_000_000, i64::MAX, i64::MIN] {
+            let mut out = String::new();
+            push_int(&mut out, n);
+            assert_eq!(out, n.to_string());
+        }
     }
 
     #[test]

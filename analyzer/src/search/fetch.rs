@@ -4,8 +4,16 @@
 //! `v:<v>:<t>`), small by nature, and sort in memory. Wildcards, prefixes and ranges read the
 //! index sorted sets newest first (`ZREVRANGEBYSCORE` with the time fence on `time_last` as
 //! score bounds), merging several keys (network buckets) by position, round after round, until
-//! the page is full: one pipeline per round for the index, one for the `s:`/`l:`/`o:` values.
+//! the page is full: one pipeline per round for the index, one for the record values.
+//!
+//! Values: candidates from the upstream sets read `s:`/`l:`/`o:`. Candidates from an index
+//! read only `s:` and `o:`: their index score is their last seen (the writers keep it equal
+//! to `l:`: `ZADD GT` of the same time the `l:` script keeps the latest of, `pdns-reindex`
+//! copies `l:`), which saves a third of the store's key lookups, its main cost. A candidate
+//! without `s:` (expired, or partial keys) reads its `l:` in one more round trip, so that it is
+//! completed or skipped exactly as `/query` does.
 
+use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::net::IpAddr;
 
@@ -18,22 +26,51 @@ use crate::cof::record::CofRecord;
 use crate::index;
 use crate::model::{keys, rrtype};
 
-/// Candidates per `MGET` (three keys each).
-const MGET_CANDIDATES: usize = 1000;
+/// Keys per `MGET`, keeping single commands of a large answer small.
+const MGET_KEYS: usize = 3000;
 /// Largest number of members one index key gives per round.
 const MAX_CHUNK: usize = 10_000;
 
-/// A record to read: its sort score (index score, or `time_last`) and identity.
+/// A record to read: its sort score (index score, or `time_last`) and its index member, which
+/// holds its name and answer (read through [`Cand::q`] and [`Cand::v`], not copied).
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Cand {
     score: i64,
     member: String,
-    q: String,
-    v: String,
+    /// Byte offset of the name in `member`.
+    q_at: usize,
+    /// Byte offset of the answer in `member` (after the name and its `:`).
+    v_at: usize,
     t: u16,
 }
 
 impl Cand {
+    /// The candidate of an index member (`None` when it is not one).
+    fn parse(member: String, score: i64) -> Option<Cand> {
+        let (q, v, t) = index::parse_member(&member)?;
+        let v_at = member.len() - v.len();
+        let q_at = v_at - 1 - q.len();
+        Some(Cand {
+            score,
+            q_at,
+            v_at,
+            t,
+            member,
+        })
+    }
+
+    /// Name.
+    fn q(&self) -> &str {
+        self.member
+            .get(self.q_at..self.v_at.saturating_sub(1))
+            .unwrap_or_default()
+    }
+
+    /// Answer.
+    fn v(&self) -> &str {
+        self.member.get(self.v_at..).unwrap_or_default()
+    }
+
     /// Sort key: newest score first, then member ascending.
     fn pos(&self) -> (Reverse<i64>, &str) {
         (Reverse(self.score), self.member.as_str())
@@ -128,19 +165,13 @@ async fn set_candidates(
     let mut out = Vec::new();
     for (&t, set) in types.iter().zip(sets) {
         for m in value::members(set) {
-            let m = m.trim().to_string();
-            let (q, v) = if forward {
-                (x.to_string(), m)
+            let m = m.trim();
+            let member = if forward {
+                index::member(x, m, t)
             } else {
-                (m, x.to_string())
+                index::member(m, x, t)
             };
-            out.push(Cand {
-                score: 0,
-                member: index::member(&q, &v, t),
-                q,
-                v,
-                t,
-            });
+            out.extend(Cand::parse(member, 0));
         }
     }
     out.sort_by(|a, b| a.member.cmp(&b.member));
@@ -150,7 +181,7 @@ async fn set_candidates(
 
 /// A page from candidates read whole: records sorted by `time_last`, fenced, after the cursor.
 async fn in_memory(e: &Engine<'_>, q: &Query, cands: Vec<Cand>) -> Result<Page, SearchError> {
-    let mut recs = fill(e, cands).await?;
+    let mut recs = fill(e, cands, Last::Read).await?;
     for (c, r) in recs.iter_mut() {
         c.score = r.time_last;
     }
@@ -230,7 +261,7 @@ async fn indexed(
         };
         let rest = pool.split_off(ready);
         let batch = std::mem::replace(&mut pool, rest);
-        for (c, r) in fill(e, batch).await? {
+        for (c, r) in fill(e, batch, Last::Score).await? {
             if q.fence.admits(r.time_first, r.time_last) {
                 out.push((c, r));
             }
@@ -262,14 +293,14 @@ fn admits(q: &Query, types: &[u16], c: &Cand) -> bool {
         return false;
     }
     match &q.subject {
-        Subject::Starting(p) => {
-            c.q.strip_prefix(p.as_str())
-                .is_some_and(|rest| rest.len() > 1 && rest.starts_with('.'))
-        }
-        Subject::Net(_) | Subject::Range(..) | Subject::Ip(_) => {
-            c.v.parse::<IpAddr>()
-                .is_ok_and(|ip| q.subject.admits_address(ip))
-        }
+        Subject::Starting(p) => c
+            .q()
+            .strip_prefix(p.as_str())
+            .is_some_and(|rest| rest.len() > 1 && rest.starts_with('.')),
+        Subject::Net(_) | Subject::Range(..) | Subject::Ip(_) => c
+            .v()
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| q.subject.admits_address(ip)),
         _ => true,
     }
 }
@@ -314,55 +345,64 @@ async fn read_round(
             s.last = Some((*score, m.clone()));
         }
         for (m, score) in pairs {
-            let Some((q, v, t)) =
-                index::parse_member(&m).map(|(q, v, t)| (q.to_string(), v.to_string(), t))
-            else {
-                continue;
-            };
-            take(Cand {
-                score,
-                member: m,
-                q,
-                v,
-                t,
-            });
+            if let Some(c) = Cand::parse(m, score) {
+                take(c);
+            }
         }
     }
     Ok(())
 }
 
-/// Reads `s:`/`l:`/`o:` of each candidate (one pipeline of `MGET`s) and keeps those with a
-/// time, as COF records (partial keys completed as `/query` does).
-async fn fill(e: &Engine<'_>, cands: Vec<Cand>) -> Result<Vec<(Cand, CofRecord)>, SearchError> {
+/// Where a candidate's last seen comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Last {
+    /// Its `l:` key (candidates from the upstream sets, which have no score).
+    Read,
+    /// Its index score (see the module doc); `l:` is read only when `s:` is missing.
+    Score,
+}
+
+/// Reads the values of each candidate (`s:`, `l:` as `last` says, `o:`: one pipeline of
+/// `MGET`s) and keeps those with a time, as COF records (partial keys completed as `/query`
+/// does).
+async fn fill(
+    e: &Engine<'_>,
+    cands: Vec<Cand>,
+    last: Last,
+) -> Result<Vec<(Cand, CofRecord)>, SearchError> {
     if cands.is_empty() {
         return Ok(Vec::new());
     }
-    let mut pipe = tolerant_pipe();
-    for chunk in cands.chunks(MGET_CANDIDATES) {
-        let mut ks = Vec::with_capacity(chunk.len() * 3);
-        for c in chunk {
-            let (lq, lv) = (c.q.to_lowercase(), c.v.to_lowercase());
-            ks.push(keys::first_seen(&lq, &lv, c.t));
-            ks.push(keys::last_seen(&lq, &lv, c.t));
-            ks.push(keys::occurrences(&lq, &lv, c.t));
-        }
-        pipe.mget(ks);
-    }
-    let replies = e.store.run::<Vec<Value>>(&pipe).await?;
-    let mut vals: Vec<Value> = Vec::with_capacity(cands.len() * 3);
-    for r in replies {
-        if let Value::Array(v) = r {
-            vals.extend(v);
-        }
+    let fields: &[fn(&str, &str, u16) -> String] = match last {
+        Last::Read => &[keys::first_seen, keys::last_seen, keys::occurrences],
+        Last::Score => &[keys::first_seen, keys::occurrences],
+    };
+    let vals = mget(e, &cands, fields).await?;
+    let mut found: Vec<Found> = cands
+        .iter()
+        .zip(vals.chunks(fields.len()))
+        .map(|(c, v)| {
+            let int = |i: usize| v.get(i).and_then(value::int);
+            match last {
+                Last::Read => Found {
+                    first: int(0),
+                    last: int(1),
+                    count: int(2),
+                },
+                Last::Score => Found {
+                    first: int(0),
+                    last: Some(c.score),
+                    count: int(1),
+                },
+            }
+        })
+        .collect();
+    if last == Last::Score {
+        read_missing_last(e, &cands, &mut found).await?;
     }
     let mut out = Vec::with_capacity(cands.len());
-    for (c, v) in cands.into_iter().zip(vals.chunks(3)) {
-        let found = Found {
-            first: v.first().and_then(value::int),
-            last: v.get(1).and_then(value::int),
-            count: v.get(2).and_then(value::int),
-        };
-        let Some((time_first, time_last, count)) = complete(found) else {
+    for (c, f) in cands.into_iter().zip(found) {
+        let Some((time_first, time_last, count)) = complete(f) else {
             continue;
         };
         let rec = CofRecord {
@@ -370,14 +410,78 @@ async fn fill(e: &Engine<'_>, cands: Vec<Cand>) -> Result<Vec<(Cand, CofRecord)>
             time_last,
             count,
             rrtype: rrtype::mnemonic(c.t),
-            rrname: c.q.clone(),
-            rdata: c.v.clone(),
+            rrname: c.q().to_string(),
+            rdata: c.v().to_string(),
             origin: e.origin.to_string(),
             bailiwick: None,
         };
         out.push((c, rec));
     }
     Ok(out)
+}
+
+/// For the candidates without `s:`, reads `l:` in place of the index score (one more round
+/// trip, none when every candidate has `s:`): such a record is completed from `l:` or, with
+/// neither time (its keys expired), skipped, as `/query` does.
+async fn read_missing_last(
+    e: &Engine<'_>,
+    cands: &[Cand],
+    found: &mut [Found],
+) -> Result<(), SearchError> {
+    let missing: Vec<usize> = (0..found.len())
+        .filter(|&i| found.get(i).is_some_and(|f| f.first.is_none()))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let some: Vec<Cand> = missing
+        .iter()
+        .filter_map(|&i| cands.get(i).cloned())
+        .collect();
+    let vals = mget(e, &some, &[keys::last_seen]).await?;
+    for (&i, v) in missing.iter().zip(vals.iter()) {
+        if let Some(f) = found.get_mut(i) {
+            f.last = value::int(v);
+        }
+    }
+    Ok(())
+}
+
+/// The values of the keys `field(q, v, t)` of each candidate, for each field in turn (one
+/// pipeline of `MGET`s; names and answers lower-cased as the writers wrote them).
+async fn mget(
+    e: &Engine<'_>,
+    cands: &[Cand],
+    fields: &[fn(&str, &str, u16) -> String],
+) -> Result<Vec<Value>, SearchError> {
+    let per = fields.len().max(1);
+    let mut pipe = tolerant_pipe();
+    for chunk in cands.chunks((MGET_KEYS / per).max(1)) {
+        let mut ks = Vec::with_capacity(chunk.len() * per);
+        for c in chunk {
+            let (lq, lv) = (lower(c.q()), lower(c.v()));
+            ks.extend(fields.iter().map(|f| f(&lq, &lv, c.t)));
+        }
+        pipe.mget(ks);
+    }
+    let replies = e.store.run::<Vec<Value>>(&pipe).await?;
+    let mut vals: Vec<Value> = Vec::with_capacity(cands.len() * per);
+    for r in replies {
+        if let Value::Array(v) = r {
+            vals.extend(v);
+        }
+    }
+    Ok(vals)
+}
+
+/// `s` lower-cased, borrowed when it is ASCII without capitals (names in the store usually
+/// are).
+fn lower(s: &str) -> Cow<'_, str> {
+    if s.is_ascii() && !s.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Borrowed(s)
+    } else {
+        Cow::Owned(s.to_lowercase())
+    }
 }
 
 #[cfg(test)]
@@ -396,8 +500,8 @@ mod tests {
         let cand = |score, m: &str| Cand {
             score,
             member: m.into(),
-            q: String::new(),
-            v: String::new(),
+            q_at: 0,
+            v_at: 0,
             t: 1,
         };
         let cur = Some(Cursor {
@@ -409,5 +513,24 @@ mod tests {
         assert!(!cand(100, "m").after(&cur));
         assert!(!cand(101, "z").after(&cur));
         assert!(cand(5, "a").pos() > cand(6, "z").pos());
+    }
+
+    #[test]
+    fn candidates_read_name_and_answer_from_their_member() {
+        let c = Cand::parse(index::member("a:b.example", "2001:db8::1", 28), 7).unwrap();
+        assert_eq!(
+            (c.q(), c.v(), c.t, c.score),
+            ("a:b.example", "2001:db8::1", 28, 7)
+        );
+        let c = Cand::parse(index::member("x.org", "", 16), 0).unwrap();
+        assert_eq!((c.q(), c.v()), ("x.org", ""));
+        assert_eq!(Cand::parse("1:99:short:x".into(), 0), None);
+    }
+
+    #[test]
+    fn keys_are_read_lower_cased() {
+        assert!(matches!(lower("www.example.com"), Cow::Borrowed(_)));
+        assert_eq!(lower("WWW.Example.com"), "www.example.com");
+        assert_eq!(lower("ÉTÉ.fr"), "été.fr");
     }
 }

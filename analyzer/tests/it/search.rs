@@ -395,3 +395,36 @@ fn newest_first_pages_return_every_record_once_while_ingestion_writes() {
     assert_eq!(distinct.len(), 300);
     ingestion.terminate(Duration::from_secs(10));
 }
+
+#[test]
+fn records_with_partial_keys_are_completed_or_skipped_as_query_does() {
+    // Index answers take last seen from the index score and read `l:` only for a record
+    // without `s:`: such a record must read as `/query` reads it, and one without any time
+    // must be skipped.
+    let Some((store, _dir, cof)) = fixture() else {
+        return;
+    };
+    store.cmd(&["DEL", "s:mail.example.com:192.0.2.20:1"]);
+    store.cmd(&["SET", "l:mail.example.com:192.0.2.20:1", "1700000250"]);
+    store.cmd(&[
+        "DEL",
+        "s:old.example.com:192.0.3.1:1",
+        "l:old.example.com:192.0.3.1:1",
+    ]);
+    let mail = http_get(&cof.addr, "/query/mail.example.com", &[]).body;
+    assert_eq!(
+        mail,
+        rec(
+            1700000250,
+            1700000250,
+            1,
+            "A",
+            "mail.example.com",
+            "192.0.2.20"
+        )
+    );
+    assert_eq!(http_get(&cof.addr, "/query/old.example.com", &[]).body, "");
+    let r = http_get(&cof.addr, "/query/*.example.com?rrtype=A", &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body, [www_a10(), www_a7(), mail].concat());
+}

@@ -10,7 +10,10 @@
 #      and after; a left-hand wildcard over a domain of 1,000 names (whole answer, and a first
 #      page of 100); a CIDR /24 (256 records); a time-fenced newest-first page of 50.
 # Record i: name h<i % 1000>.d<i / 1000>.test, A 10.x.y.z (i in the low 24 bits), see gen_upstream.py.
-# Env: RECORDS, CLIENTS, BENCH_SECONDS, ROUNDS.
+# With COF_BEFORE=<path of an older pdns-cof-server>, that server answers the same store too:
+# each round measures it ("before") then the built one ("after"), so that both are compared
+# on the same store under the same host load; each gets its median.
+# Env: RECORDS, CLIENTS, BENCH_SECONDS, ROUNDS, COF_BEFORE.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
 cd "$ROOT"
@@ -66,10 +69,24 @@ M1=$(used)
 echo "   upstream keys: $(redis-cli -p "$PORT" dbsize) keys, $(per_record $((M1 - M0))) bytes per record" \
   "(generated and loaded in $(awk -v a="$START" -v b="$END" 'BEGIN { printf "%.0f", b - a }') s)"
 
-"$BIN/pdns-cof-server" -c "$TMP/analyzer.conf" --port "$COF_PORT" >"$TMP/cof.log" 2>&1 &
-COF_PID=$!
-PIDS+=($COF_PID)
-until grep -q "listening" "$TMP/cof.log" 2>/dev/null; do sleep 0.05; done
+# serve <binary> <port> <log>: starts a COF server on the store; sets SERVED_PID.
+serve() {
+  "$1" -c "$TMP/analyzer.conf" --port "$2" >"$3" 2>&1 &
+  SERVED_PID=$!
+  PIDS+=("$SERVED_PID")
+  until grep -q "listening" "$3" 2>/dev/null; do sleep 0.05; done
+}
+serve "$BIN/pdns-cof-server" "$COF_PORT" "$TMP/cof.log"
+COF_PID=$SERVED_PID
+# Servers measured each round: "label port pid" lines.
+SERVERS="after $COF_PORT $COF_PID"
+if [ -n "${COF_BEFORE:-}" ]; then
+  BEFORE_PORT=$(free_port)
+  serve "$COF_BEFORE" "$BEFORE_PORT" "$TMP/cof-before.log"
+  SERVERS="before $BEFORE_PORT $SERVED_PID
+$SERVERS"
+  echo "== before: $COF_BEFORE ($(sha256sum "$COF_BEFORE" | cut -c1-12)), after: $BIN/pdns-cof-server ($(sha256sum "$BIN/pdns-cof-server" | cut -c1-12))"
+fi
 URL="http://127.0.0.1:$COF_PORT"
 
 # paths <file> <format with %d = domain, %e = name, %a = a /24 prefix> : 1,000 paths.
@@ -88,23 +105,28 @@ PY
 }
 # answer <path>: records in one answer.
 answer() { python3 -c "import urllib.request, sys; print(urllib.request.urlopen(sys.argv[1]).read().decode().count(chr(10)))" "$URL$1"; }
-# kind <label> <paths file>: ROUNDS wrk runs over the paths, each printed with the server's and
-# the store's CPU per query, then the median round by qps.
+# kind <label> <paths file>: ROUNDS rounds; each round one wrk run over the paths per server
+# (see SERVERS), each printed with the server's and the store's CPU per query; then each
+# server's median round by qps.
 kind() {
-  local label=$1 file=$2 c0 r0 w out req
+  local label=$1 file=$2 c0 r0 w out req name port pid
   echo "== $label: $(answer "$(head -1 "$file")") records per answer, e.g. $(head -1 "$file")"
   : >"$TMP/rounds"
   for _ in $(seq "$ROUNDS"); do
-    c0=$(proc_cpu_ticks "$COF_PID"); r0=$(proc_cpu_ticks "$REDIS_PID"); w=$(host_window)
-    out=$(PATHS="$file" wrk -t2 -c"$CLIENTS" -d"${SECONDS_PER_RUN}s" -s "$HERE/wrk_paths.lua" "$URL" | grep 'requests=' | tail -1)
-    req=$(echo "$out" | sed -n 's/.*requests=\([0-9]*\).*/\1/p')
-    echo "clients=$CLIENTS $out | cpu per query: server $(per_unit_us $(($(proc_cpu_ticks "$COF_PID") - c0)) "${req:-0}")us," \
-      "redis $(per_unit_us $(($(proc_cpu_ticks "$REDIS_PID") - r0)) "${req:-0}")us | steal $(host_window_steal "$w")%" |
-      tee -a "$TMP/rounds" | sed 's/^/   /'
-    host_steal_warning "$(host_window_steal "$w")" "during this run"
+    while read -r name port pid; do
+      c0=$(proc_cpu_ticks "$pid"); r0=$(proc_cpu_ticks "$REDIS_PID"); w=$(host_window)
+      out=$(PATHS="$file" wrk -t2 -c"$CLIENTS" -d"${SECONDS_PER_RUN}s" -s "$HERE/wrk_paths.lua" "http://127.0.0.1:$port" | grep 'requests=' | tail -1)
+      req=$(echo "$out" | sed -n 's/.*requests=\([0-9]*\).*/\1/p')
+      echo "$name clients=$CLIENTS $out | cpu per query: server $(per_unit_us $(($(proc_cpu_ticks "$pid") - c0)) "${req:-0}")us," \
+        "redis $(per_unit_us $(($(proc_cpu_ticks "$REDIS_PID") - r0)) "${req:-0}")us | steal $(host_window_steal "$w")%" |
+        tee -a "$TMP/rounds" | sed 's/^/   /'
+      host_steal_warning "$(host_window_steal "$w")" "during this run"
+    done <<<"$SERVERS"
   done
-  echo "   median of $ROUNDS: $(awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^qps=/) print substr($i, 5), $0 }' "$TMP/rounds" |
-    sort -n | cut -d' ' -f2- | sed -n "$(((ROUNDS + 1) / 2))p")"
+  while read -r name _; do
+    echo "   median of $ROUNDS: $(grep "^$name " "$TMP/rounds" | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^qps=/) print substr($i, 5), $0 }' |
+      sort -n | cut -d' ' -f2- | sed -n "$(((ROUNDS + 1) / 2))p")"
+  done <<<"$SERVERS"
 }
 
 paths "$TMP/plain" "/query/%e"
