@@ -288,7 +288,8 @@ pub struct KvConfig {
     pub logfile: String,
     /// PID file.
     pub pidfile: String,
-    /// Worker threads of the async runtime (`io-threads`; 0: half the CPUs, at least 1).
+    /// Worker threads of the async runtime (`io-threads`; 0: half the CPUs, at least 1;
+    /// 1: one current-thread runtime).
     pub io_threads: usize,
     /// Refuse writes while the last snapshot failed (and save rules exist).
     pub stop_writes_on_bgsave_error: bool,

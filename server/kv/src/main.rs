@@ -102,12 +102,25 @@ fn real_main() -> anyhow::Result<()> {
     } else {
         d4_kv::half_the_cpus()
     };
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    builder.worker_threads(workers);
-    let rt = builder.enable_all().build().context("tokio runtime")?;
+    let rt = runtime(workers).context("tokio runtime")?;
     let res = rt.block_on(d4_kv::run(cfg, file));
     // Data is flushed by now; do not wait on connection tasks that are still running.
     rt.shutdown_timeout(std::time::Duration::from_secs(1));
     res.context("d4-kv")?;
     Ok(())
+}
+
+/// The async runtime with `workers` threads. One worker is a current-thread runtime, as
+/// redis-server's single event loop: socket readiness, the connection tasks and their
+/// replies stay on one thread, and a request skips the bookkeeping of a scheduler shared
+/// with other threads (work stealing, idle workers, queue-interval tuning).
+fn runtime(workers: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = if workers == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(workers);
+        b
+    };
+    builder.enable_all().build()
 }

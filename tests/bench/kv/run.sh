@@ -8,6 +8,7 @@
 #   KV_BEFORE=/tmp/d4-kv.before tests/bench/kv/run.sh  # also an older d4-kv, same rounds
 #   MEM_KEYS=200000 tests/bench/kv/run.sh    # keys per type in the memory part (0: skip it)
 #   MEM_SETTLE=11 tests/bench/kv/run.sh      # seconds between loading and reading memory
+#   TESTS="SADD XADD" PIPELINES=1 tests/bench/kv/run.sh  # only these lines (default: all)
 #
 # Tests: SET GET INCR LPUSH RPOP SADD HSET ZADD (redis-benchmark -t) and XADD (custom
 # command, MAXLEN ~ 10000 so memory stays flat), each with -P 1 and -P 16. Both servers
@@ -31,6 +32,8 @@ ROUNDS="${ROUNDS:-3}"
 AOF="${AOF:-}"
 MEM_KEYS="${MEM_KEYS:-200000}"
 MEM_SETTLE="${MEM_SETTLE:-11}"
+TESTS="${TESTS:-SET GET INCR LPUSH RPOP SADD HSET ZADD XADD}"
+PIPELINES="${PIPELINES:-1 16}"
 bin="${D4KV_BIN:-$root/target/release/d4-kv}"
 before="${KV_BEFORE:-}"
 [ -x "$bin" ] || (cd "$root" && cargo build --release -p d4-kv --bin d4-kv)
@@ -115,8 +118,8 @@ echo "steal = CPU time the hypervisor took during the line's rounds"
 [ -z "$before" ] || echo "before = $before (KV_BEFORE) in the same rounds: its median req/s and ratio to redis-server"
 printf '%-6s %3s %12s %12s %6s %11s %9s %9s %6s' test P redis-rps d4-kv-rps ratio range redis-ns kv-ns steal
 [ -z "$before" ] && echo || printf ' %12s %6s %9s\n' before-rps ratio before-ns
-for p in 1 16; do
-    for t in SET GET INCR LPUSH RPOP SADD HSET ZADD XADD; do
+for p in $PIPELINES; do
+    for t in $TESTS; do
         mark="$(host_window)"
         if [ "$t" = XADD ]; then
             args=(XADD bench:stream MAXLEN '~' 10000 '*' field value)

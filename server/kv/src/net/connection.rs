@@ -26,6 +26,11 @@ use crate::shared::Shared;
 /// Read buffer bound while a client is blocked (requests are only buffered then).
 const MAX_BLOCKED_BUFFER: usize = 64 * 1024 * 1024;
 
+/// Whether this task runs on a multi-thread runtime (`block_in_place` is allowed).
+fn multi_thread() -> bool {
+    tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+}
+
 /// Serves a connection until it closes or the server stops.
 pub(crate) async fn serve(sh: Arc<Shared>, mut sock: TcpStream, peer: SocketAddr) {
     let id = sh
@@ -198,9 +203,10 @@ impl Conn {
         }
         drop(st);
         if after > before {
-            // fsync (`always`) blocks for milliseconds: let the runtime move the other
-            // connections to another thread meanwhile. A plain write(2) is cheap.
-            let durable = if *sh.persist.fsync.lock() == Fsync::Always {
+            // fsync (`always`) blocks for milliseconds: let a multi-thread runtime move
+            // the other connections to another thread meanwhile. A plain write(2) is
+            // cheap; a current-thread runtime waits, as redis-server's event loop does.
+            let durable = if *sh.persist.fsync.lock() == Fsync::Always && multi_thread() {
                 tokio::task::block_in_place(|| sh.persist.flush(&sh.store, after))
             } else {
                 sh.persist.flush(&sh.store, after)

@@ -69,6 +69,22 @@ fn append_only_file_restores_everything() {
     check(&s);
 }
 
+/// `appendfsync always` on both runtimes: one io-thread runs everything on one thread
+/// (the fsync waits in place there), more run a multi-thread runtime (the fsync moves the
+/// other connections away). Each must acknowledge, persist and restore every write.
+#[test]
+fn appendfsync_always_works_on_one_and_on_two_io_threads() {
+    for threads in ["1", "2"] {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = [AOF, &["--io-threads", threads]].concat();
+        let mut s = Server::start_in(dir.path(), &opts);
+        fill(&s);
+        s.proc.kill();
+        let s = Server::start_in(dir.path(), &opts);
+        check(&s);
+    }
+}
+
 #[test]
 fn truncated_tail_is_dropped_and_logging_continues() {
     let dir = tempfile::tempdir().unwrap();
