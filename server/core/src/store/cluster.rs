@@ -262,8 +262,9 @@ impl Cluster {
     }
 
     /// Sends one node's pieces as one pipeline (`ASKING` right before the pieces that need
-    /// it) and returns their replies in order. A lost connection is dropped so the next
-    /// call reconnects.
+    /// it) and returns their replies in order. A lost or refused connection is dropped so
+    /// the next call reconnects, and the slot map is read again (a killed master's slots
+    /// move to its replica: without a new map every later call would go to the dead node).
     async fn send(
         &self,
         addr: &Arc<str>,
@@ -278,8 +279,11 @@ impl Cluster {
             p.add_command(plan.pieces[*i].cmd.clone());
         }
         p.ignore_errors();
-        let mut conn = self.node(addr).await?;
-        match p.query_async::<Vec<Value>>(&mut conn).await {
+        let reply = match self.node(addr).await {
+            Ok(mut conn) => p.query_async::<Vec<Value>>(&mut conn).await,
+            Err(e) => Err(e),
+        };
+        match reply {
             Ok(v) => Ok(v),
             Err(e) => {
                 if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() {
