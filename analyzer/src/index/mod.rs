@@ -22,7 +22,7 @@
 
 pub mod reindex;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 use d4_core::store::{self, value, Pipeline, Store, StoreError, Value};
@@ -87,6 +87,13 @@ pub fn record_keys(q: &str, v: &str, t: u16) -> Vec<String> {
     if !indexed(t) {
         return Vec::new();
     }
+    let mut out = name_keys(q);
+    out.extend(address_key(v, t));
+    out
+}
+
+/// The index keys of every record of the name `q`: its parents, then its leftmost parts.
+fn name_keys(q: &str) -> Vec<String> {
     let labels: Vec<&str> = q.split('.').collect();
     let n = labels.len();
     let mut out = Vec::new();
@@ -101,13 +108,17 @@ pub fn record_keys(q: &str, v: &str, t: u16) -> Vec<String> {
             out.push(key);
         }
     }
+    out
+}
+
+/// The network bucket key of an A or AAAA record's address.
+fn address_key(v: &str, t: u16) -> Option<String> {
     let ip = match t {
         1 => v.parse::<std::net::Ipv4Addr>().ok().map(IpAddr::V4),
         28 => v.parse::<std::net::Ipv6Addr>().ok().map(IpAddr::V6),
         _ => None,
     };
-    out.extend(ip.map(ip_bucket));
-    out
+    ip.map(ip_bucket)
 }
 
 /// Queues the index writes of one record seen last at `last`: `ZADD <key> GT <last> <member>`
@@ -125,61 +136,163 @@ pub fn queue_record(pipe: &mut Pipeline, q: &str, v: &str, t: u16, last: u64) ->
     ks.len()
 }
 
-/// Writes the index entries and the newly observed feed of a batch. Called before the batch's
-/// upstream keys are written: a crash in between leaves index members without `s:`/`l:`,
-/// which the engine skips and the retried batch completes.
+/// The index writes of a batch, queued at the start of the batch's one pipeline (before its
+/// upstream keys), and where to read which records they added.
 ///
-/// A record is new when a `ZADD` added it to one of its index keys (its keys are written
-/// together; a store written before the indexes must be reindexed first, or its known records
-/// count as new once); a record without index keys (a two-label name other than A/AAAA, e.g.
-/// `example.com NS`) is new when `SISMEMBER r:<q>:<t> <v>` says its upstream set lacks it.
-/// Round trips: one when every record is known; when some are new, one more for their names
-/// (`EXISTS r:<q>:<t>` over the served types: a name is new when it has none) and one for the
-/// feed entries.
-pub(crate) async fn write(store: &Store, sightings: &[Sighting<'_>]) -> Result<(), StoreError> {
-    let tuples: Vec<&Sighting<'_>> = sightings.iter().filter(|tu| indexed(tu.t)).collect();
-    if tuples.is_empty() {
-        return Ok(());
-    }
-    let mut pipe = store::tolerant_pipe();
-    let mut spans = Vec::with_capacity(tuples.len());
-    for tu in &tuples {
-        let n = queue_record(&mut pipe, tu.q, tu.v, tu.t, tu.last);
-        if n == 0 {
-            pipe.cmd("SISMEMBER")
-                .arg(keys::forward(tu.q, tu.t))
-                .arg(tu.v);
+/// Per index key, one `ZADD <key> GT <last> <member> ...` for every record of the batch in it
+/// except the record's *witness* key (the last of [`record_keys`]), then one `ZADD` per record
+/// to its witness key: a record is new when that `ZADD` added it. A store runs a pipeline in
+/// order, so a record in its witness key is in all its keys; a crash in the middle leaves index
+/// members without `s:`/`l:` (which the engine skips) and the retried batch, still in the
+/// processing list, completes them. On a cluster each node runs its part on its own: after a
+/// crash either side may be partial until the retry. A record without index keys (a two-label
+/// name other than A/AAAA, e.g. `example.com NS`) is new when `SISMEMBER r:<q>:<t> <v>`, queued
+/// before the batch's `SADD`s, says its upstream set lacks it. A store written before the
+/// indexes must be reindexed first, or its known records count as new once.
+pub(crate) struct Queued {
+    /// The witness command of each indexed sighting.
+    witnesses: Vec<Witness>,
+    /// Positions of the index commands in the pipeline.
+    range: std::ops::Range<usize>,
+}
+
+/// Where to read whether one sighting is new.
+struct Witness {
+    /// Its position in the batch.
+    sighting: usize,
+    /// Position of its `ZADD` (or `SISMEMBER`) in the pipeline.
+    command: usize,
+    /// `ZADD` (new when it added 1), else `SISMEMBER` (new when it answered 0).
+    zadd: bool,
+}
+
+/// Queues the index writes of a batch's `sightings` (see [`Queued`]).
+pub(crate) fn queue(pipe: &mut Pipeline, sightings: &[Sighting<'_>]) -> Queued {
+    let start = pipe.len();
+    // Per indexed sighting: its position, and its witness key and member (none: no index key).
+    let mut records: Vec<(usize, Option<(String, String)>)> = Vec::new();
+    // Index key -> the records (positions in `records`) it gets besides witnesses.
+    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+    let mut group_of: HashMap<String, usize> = HashMap::new();
+    // The name keys of each name of the batch, computed once per name.
+    let mut names: HashMap<&str, Vec<String>> = HashMap::new();
+    for (i, s) in sightings.iter().enumerate() {
+        if !indexed(s.t) {
+            continue;
         }
-        spans.push(n);
-    }
-    let replies: Vec<Value> = store.run(&pipe).await?;
-    let mut fresh: Vec<Fresh<'_>> = Vec::new();
-    let mut at = 0;
-    for (tu, n) in tuples.iter().zip(spans) {
-        let own = replies.get(at..at + n.max(1)).unwrap_or_default();
-        at += n.max(1);
-        let added = |v: &Value| value::int(v).is_some_and(|x| x > 0);
-        let new = if n == 0 {
-            own.first()
-                .is_some_and(|v| !added(v) && !matches!(v, Value::ServerError(_)))
-        } else {
-            own.iter().any(added)
+        let name_keys = names.entry(s.q).or_insert_with(|| name_keys(s.q));
+        let address = address_key(s.v, s.t);
+        let (grouped, witness) = match &address {
+            Some(_) => (&name_keys[..], address),
+            None => match name_keys.split_last() {
+                Some((last, rest)) => (rest, Some(last.clone())),
+                None => (&name_keys[..], None),
+            },
         };
-        if new {
-            fresh.push(Fresh {
-                q: tu.q,
-                v: tu.v,
-                t: tu.t,
-                first: tu.first,
-            });
+        let Some(witness) = witness else {
+            records.push((i, None));
+            continue;
+        };
+        for k in grouped {
+            match group_of.get(k) {
+                Some(&g) => groups[g].1.push(records.len()),
+                None => {
+                    group_of.insert(k.clone(), groups.len());
+                    groups.push((k.clone(), vec![records.len()]));
+                }
+            }
+        }
+        records.push((i, Some((witness, member(s.q, s.v, s.t)))));
+    }
+    for (k, rs) in &groups {
+        let c = pipe.cmd("ZADD").arg(k).arg("GT");
+        for &r in rs {
+            if let (i, Some((_, m))) = &records[r] {
+                c.arg(sightings[*i].last).arg(m);
+            }
         }
     }
-    check_replies(replies)?;
+    let mut witnesses = Vec::with_capacity(records.len());
+    for (i, w) in &records {
+        let s = &sightings[*i];
+        match w {
+            Some((k, m)) => pipe.cmd("ZADD").arg(k).arg("GT").arg(s.last).arg(m),
+            None => pipe.cmd("SISMEMBER").arg(keys::forward(s.q, s.t)).arg(s.v),
+        };
+        witnesses.push(Witness {
+            sighting: *i,
+            command: pipe.len() - 1,
+            zadd: w.is_some(),
+        });
+    }
+    Queued {
+        witnesses,
+        range: start..pipe.len(),
+    }
+}
+
+impl Queued {
+    /// The records the index writes found new, given the pipeline's `replies`; logs the
+    /// index writes the store refused and fails on a transient error among them.
+    pub(crate) fn fresh<'a>(
+        &self,
+        sightings: &[Sighting<'a>],
+        replies: &[Value],
+    ) -> Result<Vec<Fresh<'a>>, StoreError> {
+        check_replies(replies.get(self.range.clone()).unwrap_or_default())?;
+        let mut fresh = Vec::new();
+        for w in &self.witnesses {
+            let s = &sightings[w.sighting];
+            let reply = replies.get(w.command).and_then(value::int);
+            let new = if w.zadd {
+                reply.is_some_and(|x| x > 0)
+            } else {
+                reply == Some(0)
+            };
+            if new {
+                fresh.push(Fresh {
+                    q: s.q,
+                    v: s.v,
+                    t: s.t,
+                    first: s.first,
+                });
+            }
+        }
+        Ok(fresh)
+    }
+}
+
+/// Appends the newly observed feed entries of a batch whose index writes found `fresh`
+/// records, after the batch was written: one entry per new name (with the first time of its
+/// records), then one per new record. A name is new when none of its forward sets `r:<q>:<t>`
+/// of a served type held anything before the batch: each holds exactly what the batch added
+/// to it, `added(q, t)` (the `SADD` replies). Round trips: one for the names (`SCARD`), one
+/// for the entries.
+pub(crate) async fn feed(
+    store: &Store,
+    fresh: &[Fresh<'_>],
+    added: impl Fn(&str, u16) -> i64,
+) -> Result<(), StoreError> {
     if fresh.is_empty() {
         return Ok(());
     }
-    let names = new_names(store, &fresh).await?;
-    feed(store, &names, &fresh).await
+    let names = new_names(store, fresh, added).await?;
+    let mut pipe = store::tolerant_pipe();
+    for &(name, first) in &names {
+        feed_entry(&mut pipe, &[("kind", "name"), ("rrname", name)], first);
+    }
+    for f in fresh {
+        let mnemonic = rrtype::mnemonic(f.t);
+        let fields = [
+            ("kind", "record"),
+            ("rrname", f.q),
+            ("rrtype", mnemonic.as_str()),
+            ("rdata", f.v),
+        ];
+        feed_entry(&mut pipe, &fields, f.first);
+    }
+    let replies: Vec<Value> = store.run(&pipe).await?;
+    check_replies(&replies)
 }
 
 /// One record of a batch as the indexes see it: the write path's aggregate of its lines.
@@ -197,32 +310,11 @@ pub(crate) struct Sighting<'a> {
 }
 
 /// A record seen for the first time, with the time of its first line in the batch.
-struct Fresh<'a> {
+pub(crate) struct Fresh<'a> {
     q: &'a str,
     v: &'a str,
     t: u16,
     first: u64,
-}
-
-/// Appends the feed entries of the new names (with their first time) and records of a batch
-/// (one round trip).
-async fn feed(store: &Store, names: &[(&str, u64)], fresh: &[Fresh<'_>]) -> Result<(), StoreError> {
-    let mut pipe = store::tolerant_pipe();
-    for &(name, first) in names {
-        feed_entry(&mut pipe, &[("kind", "name"), ("rrname", name)], first);
-    }
-    for f in fresh {
-        let mnemonic = rrtype::mnemonic(f.t);
-        let fields = [
-            ("kind", "record"),
-            ("rrname", f.q),
-            ("rrtype", mnemonic.as_str()),
-            ("rdata", f.v),
-        ];
-        feed_entry(&mut pipe, &fields, f.first);
-    }
-    let replies: Vec<Value> = store.run(&pipe).await?;
-    check_replies(replies)
 }
 
 /// Queues one feed entry: `XADD ix:new MAXLEN ~ <FEED_MAX> * <fields...> time_first <ts>`.
@@ -240,11 +332,13 @@ fn feed_entry(pipe: &mut Pipeline, fields: &[(&str, &str)], time_first: u64) {
     cmd.arg("time_first").arg(time_first);
 }
 
-/// Names of the new records that have no `r:<q>:<t>` of a served type in the store yet
-/// (read before the batch writes its own), sorted, with the first time of their records.
+/// Names of the new records whose forward sets of the served types hold only what the batch
+/// added (`SCARD r:<q>:<t>` equal to `added(q, t)`, zero for a type the batch did not
+/// write), sorted, with the first time of their records.
 async fn new_names<'a>(
     store: &Store,
     fresh: &[Fresh<'a>],
+    added: impl Fn(&str, u16) -> i64,
 ) -> Result<Vec<(&'a str, u64)>, StoreError> {
     let mut names: BTreeMap<&str, u64> = BTreeMap::new();
     for f in fresh {
@@ -254,28 +348,33 @@ async fn new_names<'a>(
     let mut pipe = store::tolerant_pipe();
     for n in names.keys() {
         for &t in rrtype::SERVED.iter() {
-            pipe.exists(keys::forward(n, t));
+            pipe.cmd("SCARD").arg(keys::forward(n, t));
         }
     }
     let replies: Vec<Value> = store.run(&pipe).await?;
     Ok(names
         .into_iter()
         .zip(replies.chunks(rrtype::SERVED.len()))
-        .filter(|(_, chunk)| !chunk.iter().any(|v| value::int(v).is_some_and(|x| x > 0)))
+        .filter(|((n, _), chunk)| {
+            rrtype::SERVED
+                .iter()
+                .zip(chunk.iter())
+                .all(|(&t, v)| value::int(v) == Some(added(n, t)))
+        })
         .map(|(n, _)| n)
         .collect())
 }
 
 /// Fails on a transient error among the replies; logs refused commands (e.g. `WRONGTYPE` on
 /// a key an operator reused) once.
-fn check_replies(replies: Vec<Value>) -> Result<(), StoreError> {
+fn check_replies(replies: &[Value]) -> Result<(), StoreError> {
     let mut refused = 0usize;
     let mut first = None;
     for reply in replies {
         let Value::ServerError(_) = reply else {
             continue;
         };
-        let Err(e) = reply.extract_error() else {
+        let Err(e) = reply.clone().extract_error() else {
             continue;
         };
         let e = StoreError::from(e);
@@ -348,5 +447,72 @@ mod tests {
             record_keys("localhost", "127.0.0.1", 1),
             vec!["ix:ip4:127.0.0"]
         );
+    }
+
+    fn sighting<'a>(q: &'a str, v: &'a str, t: u16) -> Sighting<'a> {
+        Sighting {
+            q,
+            v,
+            t,
+            first: 10,
+            last: 20,
+        }
+    }
+
+    #[test]
+    fn a_batch_shares_its_index_keys_and_each_record_has_one_witness() {
+        let batch = [
+            sighting("a.b.example.com", "192.0.2.7", 1),
+            sighting("a.b.example.com", "x.example.net", 5),
+            sighting("example.com", "ns.example.net", 2),
+            sighting("4.3.2.1.in-addr.arpa", "x", 12),
+        ];
+        let mut pipe = store::pipe();
+        let q = queue(&mut pipe, &batch);
+        let cmds: Vec<String> = pipe
+            .cmd_iter()
+            .map(|c| String::from_utf8_lossy(&c.get_packed_command()).into_owned())
+            .collect();
+        let a = member("a.b.example.com", "192.0.2.7", 1);
+        let cname = member("a.b.example.com", "x.example.net", 5);
+        // The name's keys once each, with both records except where a key is a witness.
+        let sub = cmds
+            .iter()
+            .find(|c| c.contains("ix:sub:example.com\r\n"))
+            .expect("ix:sub:example.com");
+        assert!(sub.contains(&a) && sub.contains(&cname), "{sub}");
+        assert_eq!(
+            cmds.iter()
+                .filter(|c| c.contains("ix:sub:example.com\r\n"))
+                .count(),
+            1
+        );
+        // Witnesses last, one per indexed record: the /24 of the A record, the last name key
+        // of the CNAME, SISMEMBER for the two-label NS; PTR is not indexed.
+        assert_eq!(q.witnesses.len(), 3);
+        let w: Vec<&String> = q.witnesses.iter().map(|w| &cmds[w.command]).collect();
+        assert!(
+            w[0].contains("ix:ip4:192.0.2\r\n") && w[0].contains(&a),
+            "{}",
+            w[0]
+        );
+        assert!(
+            w[1].contains(&starting_key("a.b.example")) && w[1].contains(&cname),
+            "{}",
+            w[1]
+        );
+        assert!(
+            w[2].contains("SISMEMBER") && w[2].contains("r:example.com:2"),
+            "{}",
+            w[2]
+        );
+        assert!(q.witnesses.iter().all(|w| w.command >= cmds.len() - 3));
+        // New: the A record's ZADD added it, the NS record's set lacked it.
+        let mut replies = vec![Value::Int(1); cmds.len()];
+        replies[q.witnesses[1].command] = Value::Int(0);
+        replies[q.witnesses[2].command] = Value::Int(0);
+        let fresh = q.fresh(&batch, &replies).expect("fresh");
+        let got: Vec<(&str, u16)> = fresh.iter().map(|f| (f.v, f.t)).collect();
+        assert_eq!(got, vec![("192.0.2.7", 1), ("ns.example.net", 2)]);
     }
 }

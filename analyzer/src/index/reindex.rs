@@ -140,7 +140,7 @@ async fn index_sets(store: &Store, sets: &[(String, u16)]) -> Result<u64, StoreE
     }
     if !pipe.is_empty() {
         let replies: Vec<Value> = store.run(&pipe).await?;
-        super::check_replies(replies)?;
+        super::check_replies(&replies)?;
     }
     Ok(n)
 }

@@ -4,12 +4,14 @@
 //! - `batch`: lines or COF observations aggregated into the writes they cause (pure, no I/O).
 //! - `script`: first and last seen as atomic per-key updates (a Lua script by `EVALSHA`).
 //! - `error`: why a batch was not written: transient (retry) or refused (stop and say why).
-//! - [`Writer`]: one pipeline per batch (after the search indexes' writes): `SADD` per set,
-//!   `INCRBY`/`SET` of `o:`, script calls updating `s:` and `l:` (the earliest and the latest
-//!   time, atomically, so several writers give the same store as one; up to [`SCRIPT_KEYS`]
-//!   keys per call on a single server, one on a cluster), `EXPIRE`s, the counters. On a store
-//!   without scripting (`d4-kv`) first and last seen are read first (`MGET`) and written with
-//!   `MSET` in the pipeline: exact with one writer only.
+//! - [`Writer`]: one pipeline per batch: the search indexes' writes first
+//!   ([`crate::index::Queued`]), then `SADD` per set, `INCRBY`/`SET` of `o:`, script calls
+//!   updating `s:` and `l:` (the earliest and the latest time, atomically, so several writers
+//!   give the same store as one; up to [`SCRIPT_KEYS`] keys per call on a single server, one on
+//!   a cluster), `EXPIRE`s, the counters. On a store without scripting (`d4-kv`) first and
+//!   last seen are read first (`MGET`) and written with `MSET` in the pipeline: exact with one
+//!   writer only. A batch with newly observed records then appends their feed entries
+//!   ([`crate::index::feed`], two more round trips).
 //!
 //! Errors: a transient failure (connection, timeout, `LOADING`, `MISCONF`, ...) in the call or
 //! in any reply fails the batch and the caller retries it; a command the store refuses
@@ -21,13 +23,15 @@ pub(crate) mod batch;
 mod error;
 mod script;
 
+use std::collections::HashMap;
+
 use d4_core::store::{self, value, Pipeline, Store, StoreError, Value};
 
 pub(crate) use batch::{Batch, Observation, Tuple};
 pub(crate) use error::WriteError;
-use script::{Keep, Scripting, Update};
+use script::{Call, Scripting};
 
-use crate::index::Sighting;
+use crate::index::{self, Sighting};
 use crate::model::config::AnalyzerConfig;
 use crate::model::keys;
 
@@ -57,7 +61,7 @@ enum SeenWrites<'a> {
     /// keys per call.
     Script(&'a str, usize),
     /// Compared with these current `(s:, l:)` values, one per tuple (one writer only).
-    Compared(&'a [Seen]),
+    Compared(Vec<Seen>),
 }
 
 /// Current first and last seen of one tuple (`None` when absent or not an integer).
@@ -73,13 +77,14 @@ impl Writer {
     }
 
     /// Writes one batch (one round trip with scripting; two without: the `MGET` of the
-    /// tuples' `s:`/`l:`, then the writes). Idempotent except for the counters.
+    /// tuples' `s:`/`l:`, then the writes; two more when it has newly observed records: the
+    /// feed). Idempotent except for the counters.
     pub(crate) async fn write(
         &self,
         b: &Batch,
         cfg: &AnalyzerConfig,
     ) -> Result<WriteReport, WriteError> {
-        // Search indexes and the newly observed feed (d4-rs), before the upstream keys.
+        // Search indexes and the newly observed feed (d4-rs) beside the upstream keys.
         let sightings: Vec<Sighting<'_>> = b
             .tuples
             .iter()
@@ -91,8 +96,7 @@ impl Writer {
                 last: tu.last,
             })
             .collect();
-        crate::index::write(&self.store, &sightings).await?;
-        let pipe = match self.scripting.sha(&self.store).await? {
+        let seen = match self.scripting.sha(&self.store).await? {
             Some(sha) => {
                 // A cluster runs each call on one node: one key per call there.
                 let per_call = if self.store.is_cluster() {
@@ -100,18 +104,32 @@ impl Writer {
                 } else {
                     SCRIPT_KEYS
                 };
-                write_pipeline(b, cfg, &SeenWrites::Script(sha, per_call))
+                SeenWrites::Script(sha, per_call)
             }
-            None => {
-                let seen = current_seen(&self.store, b).await?;
-                write_pipeline(b, cfg, &SeenWrites::Compared(&seen))
-            }
+            None => SeenWrites::Compared(current_seen(&self.store, b).await?),
         };
+        let mut pipe = store::tolerant_pipe();
+        let queued = index::queue(&mut pipe, &sightings);
+        let upstream = pipe.len();
+        let forward = write_pipeline(&mut pipe, b, cfg, &seen);
         if pipe.is_empty() {
             return Ok(WriteReport::default());
         }
         let replies: Vec<Value> = self.store.run(&pipe).await?;
-        let forgotten = check(&pipe, replies, true)?;
+        let fresh = queued.fresh(&sightings, &replies)?;
+        let checked = check(&pipe, &replies, upstream, true);
+        // The feed first: a retried batch finds its records in the indexes, no longer new.
+        if !fresh.is_empty() {
+            let added: HashMap<(&str, u16), i64> = forward
+                .iter()
+                .map(|&(k, at)| (k, replies.get(at).and_then(value::int).unwrap_or(0)))
+                .collect();
+            index::feed(&self.store, &fresh, |q, t| {
+                added.get(&(q, t)).copied().unwrap_or(0)
+            })
+            .await?;
+        }
+        let forgotten = checked?;
         if !forgotten.is_empty() {
             self.rerun_forgotten(&pipe, &forgotten).await?;
         }
@@ -139,30 +157,38 @@ impl Writer {
             }
         }
         let replies: Vec<Value> = self.store.run(&again).await?;
-        check(&again, replies, false).map(drop)
+        check(&again, &replies, 0, false).map(drop)
     }
 }
 
-/// Every write of a batch.
-fn write_pipeline(b: &Batch, cfg: &AnalyzerConfig, seen: &SeenWrites<'_>) -> Pipeline {
-    let mut pipe = store::tolerant_pipe();
+/// Queues every upstream write of a batch; returns the forward sets `(q, t)` and the
+/// positions of their `SADD`s in the pipeline.
+fn write_pipeline<'b>(
+    pipe: &mut Pipeline,
+    b: &'b Batch,
+    cfg: &AnalyzerConfig,
+    seen: &SeenWrites<'_>,
+) -> Vec<((&'b str, u16), usize)> {
     let (fwd, rev) = b.sets();
+    let mut forward = Vec::with_capacity(fwd.len());
     for ((q, t), members) in &fwd {
-        sadd_expire(&mut pipe, keys::forward(q, *t), members, cfg.expiry(*t));
+        forward.push(((*q, *t), pipe.len()));
+        sadd_expire(pipe, keys::forward(q, *t), members, cfg.expiry(*t));
     }
     for ((v, t), members) in &rev {
-        sadd_expire(&mut pipe, keys::reverse(v, *t), members, cfg.expiry(*t));
+        sadd_expire(pipe, keys::reverse(v, *t), members, cfg.expiry(*t));
     }
     match seen {
-        SeenWrites::Script(sha, per_call) => scripted_tuples(&mut pipe, b, sha, *per_call, cfg),
-        SeenWrites::Compared(current) => compared_tuples(&mut pipe, b, current, cfg),
+        SeenWrites::Script(sha, per_call) => scripted_tuples(pipe, b, sha, *per_call, cfg),
+        SeenWrites::Compared(current) => compared_tuples(pipe, b, current, cfg),
     }
-    counters(&mut pipe, b);
-    pipe
+    counters(pipe, b);
+    forward
 }
 
 /// Every tuple's writes with the script: `o:` and its expiry per tuple, then the `s:` and
-/// `l:` updates, `per_call` keys per script call (each key re-expired by the script).
+/// `l:` updates of the tuples sharing an expiry, `per_call` keys per script call (each key
+/// re-expired by the script).
 fn scripted_tuples(
     pipe: &mut Pipeline,
     b: &Batch,
@@ -170,7 +196,11 @@ fn scripted_tuples(
     per_call: usize,
     cfg: &AnalyzerConfig,
 ) {
-    let mut updates = Vec::with_capacity(2 * b.tuples.len());
+    // Tuples per call: half the keys are `s:`, half `l:`; on a cluster one key per call.
+    let tuples_per_call = (per_call / 2).max(1);
+    let mut calls: Vec<Call> = Vec::new();
+    // Expiry -> the call being filled for it.
+    let mut open: HashMap<Option<i64>, usize> = HashMap::new();
     for tu in &b.tuples {
         let expiry = cfg.expiry(tu.t);
         let o = keys::occurrences(&tu.q, &tu.v, tu.t);
@@ -178,21 +208,51 @@ fn scripted_tuples(
         if let Some(e) = expiry {
             pipe.cmd("EXPIRE").arg(o).arg(e);
         }
-        updates.push(Update {
-            key: keys::first_seen(&tu.q, &tu.v, tu.t),
-            time: tu.first,
-            keep: Keep::Min,
-            expiry,
-        });
-        updates.push(Update {
-            key: keys::last_seen(&tu.q, &tu.v, tu.t),
-            time: tu.last,
-            keep: Keep::Max,
-            expiry,
-        });
+        let at = match open.get(&expiry) {
+            Some(&at) if calls[at].firsts.len() < tuples_per_call => at,
+            _ => {
+                calls.push(Call {
+                    expiry,
+                    ..Call::default()
+                });
+                open.insert(expiry, calls.len() - 1);
+                calls.len() - 1
+            }
+        };
+        let call = &mut calls[at];
+        call.firsts
+            .push((keys::first_seen(&tu.q, &tu.v, tu.t), tu.first));
+        call.lasts
+            .push((keys::last_seen(&tu.q, &tu.v, tu.t), tu.last));
     }
-    for chunk in updates.chunks(per_call.max(1)) {
-        script::queue(pipe, sha, chunk);
+    for call in &calls {
+        if per_call > 1 {
+            script::queue(pipe, sha, call);
+            continue;
+        }
+        // One key per call: each key on its own (cluster) node.
+        for (k, t) in &call.firsts {
+            script::queue(
+                pipe,
+                sha,
+                &Call {
+                    expiry: call.expiry,
+                    firsts: vec![(k.clone(), *t)],
+                    lasts: Vec::new(),
+                },
+            );
+        }
+        for (k, t) in &call.lasts {
+            script::queue(
+                pipe,
+                sha,
+                &Call {
+                    expiry: call.expiry,
+                    firsts: Vec::new(),
+                    lasts: vec![(k.clone(), *t)],
+                },
+            );
+        }
     }
 }
 
@@ -245,20 +305,25 @@ fn occurrences(pipe: &mut Pipeline, o: &str, tu: &Tuple) {
     };
 }
 
-/// Checks the replies of a write pipeline. Returns the positions of script calls the store
-/// answered `NOSCRIPT` (when `noscript_ok`); a refused command is a [`WriteError::Refused`]
-/// (whatever else happened), else a transient refusal fails the batch for a retry.
+/// Checks the replies of a write pipeline from its command `from` on. Returns the
+/// positions of script calls the store answered `NOSCRIPT` (when `noscript_ok`); a refused
+/// command is a [`WriteError::Refused`] (whatever else happened), else a transient refusal
+/// fails the batch for a retry.
 fn check(
     pipe: &Pipeline,
-    replies: Vec<Value>,
+    replies: &[Value],
+    from: usize,
     noscript_ok: bool,
 ) -> Result<Vec<usize>, WriteError> {
     let mut forgotten = Vec::new();
     let mut transient: Option<StoreError> = None;
     let mut refused: Option<(usize, StoreError)> = None;
     let mut count = 0;
-    for (i, reply) in replies.into_iter().enumerate() {
-        let Err(e) = reply.extract_error() else {
+    for (i, reply) in replies.iter().enumerate().skip(from) {
+        let Value::ServerError(_) = reply else {
+            continue;
+        };
+        let Err(e) = reply.clone().extract_error() else {
             continue;
         };
         let e = StoreError::from(e);
@@ -406,6 +471,13 @@ mod tests {
         String::from_utf8_lossy(&pipe.get_packed_pipeline()).into_owned()
     }
 
+    /// The upstream writes of a batch, alone in a pipeline.
+    fn upstream(b: &Batch, c: &AnalyzerConfig, seen: &SeenWrites<'_>) -> Pipeline {
+        let mut pipe = store::tolerant_pipe();
+        write_pipeline(&mut pipe, b, c, seen);
+        pipe
+    }
+
     fn txt_batch() -> Batch {
         Batch::from_lines(
             [b"100||c||s||IN||a.org||TXT||x||60||1".as_slice()],
@@ -416,7 +488,7 @@ mod tests {
     #[test]
     fn without_scripting_a_new_tuple_is_set_and_expired_after_the_mset() {
         let c = cfg("[expiration]\n16 = 24000\n");
-        let pipe = write_pipeline(&txt_batch(), &c, &SeenWrites::Compared(&[(None, None)]));
+        let pipe = upstream(&txt_batch(), &c, &SeenWrites::Compared(vec![(None, None)]));
         let got = wire(&pipe);
         for want in ["SADD", "EXPIRE", "INCRBY", "MSET", "HINCRBY"] {
             assert!(got.contains(&format!("\r\n{want}\r\n")), "{want}: {got}");
@@ -432,15 +504,15 @@ mod tests {
     #[test]
     fn with_scripting_first_and_last_seen_are_script_calls_of_one_key() {
         let c = cfg("[expiration]\n16 = 24000\n");
-        let pipe = write_pipeline(&txt_batch(), &c, &SeenWrites::Script("f00", 1));
+        let pipe = upstream(&txt_batch(), &c, &SeenWrites::Script("f00", 1));
         let got = wire(&pipe);
         assert!(!got.contains("MGET") && !got.contains("MSET"), "{got}");
         assert!(
-            got.contains("EVALSHA\r\n$3\r\nf00\r\n$1\r\n1\r\n$12\r\ns:a.org:x:16\r\n$3\r\n100\r\n$3\r\nmin\r\n$5\r\n24000"),
+            got.contains("EVALSHA\r\n$3\r\nf00\r\n$1\r\n1\r\n$12\r\ns:a.org:x:16\r\n$5\r\n24000\r\n$1\r\n1\r\n$3\r\n100\r\n"),
             "{got}"
         );
         assert!(
-            got.contains("l:a.org:x:16\r\n$3\r\n100\r\n$3\r\nmax"),
+            got.contains("l:a.org:x:16\r\n$5\r\n24000\r\n$1\r\n0\r\n$3\r\n100\r\n"),
             "{got}"
         );
         let incr = got
@@ -455,7 +527,7 @@ mod tests {
     #[test]
     fn on_a_single_server_one_script_call_updates_a_chunk_of_keys() {
         let c = cfg("");
-        let pipe = write_pipeline(&txt_batch(), &c, &SeenWrites::Script("f00", SCRIPT_KEYS));
+        let pipe = upstream(&txt_batch(), &c, &SeenWrites::Script("f00", SCRIPT_KEYS));
         let got = wire(&pipe);
         assert_eq!(got.matches("EVALSHA").count(), 1, "{got}");
         assert!(
@@ -494,7 +566,7 @@ mod tests {
     #[test]
     fn a_refused_command_is_permanent_and_names_its_key() {
         let c = cfg("[expiration]\n16 = 24000\n");
-        let pipe = write_pipeline(&txt_batch(), &c, &SeenWrites::Script("f00", 1));
+        let pipe = upstream(&txt_batch(), &c, &SeenWrites::Script("f00", 1));
         let mut replies: Vec<Value> = (0..pipe.len()).map(|_| Value::Int(1)).collect();
         // The first script call (s:) refused, a later one transient: permanent wins.
         let s = pipe
@@ -503,7 +575,7 @@ mod tests {
             .expect("a script call");
         replies[s] = refusal("WRONGTYPE Operation against a key holding the wrong kind of value");
         replies[s + 1] = refusal("LOADING Redis is loading the dataset in memory");
-        let err = check(&pipe, replies, true).expect_err("refused");
+        let err = check(&pipe, &replies, 0, true).expect_err("refused");
         assert!(!err.is_transient());
         assert_eq!(err.code(), Some("WRONGTYPE"));
         let text = err.to_string();
@@ -514,19 +586,16 @@ mod tests {
     #[test]
     fn transient_refusals_retry_and_noscript_is_reloaded() {
         let c = cfg("");
-        let pipe = write_pipeline(&txt_batch(), &c, &SeenWrites::Script("f00", 1));
+        let pipe = upstream(&txt_batch(), &c, &SeenWrites::Script("f00", 1));
         let mut replies: Vec<Value> = (0..pipe.len()).map(|_| Value::Int(1)).collect();
         replies[0] = refusal("MISCONF Errors writing to the AOF file");
-        assert!(check(&pipe, replies.clone(), true)
+        assert!(check(&pipe, &replies, 0, true)
             .expect_err("transient")
             .is_transient());
         replies[0] = Value::Int(1);
         replies[2] = refusal("NOSCRIPT No matching script. Please use EVAL.");
-        assert_eq!(
-            check(&pipe, replies.clone(), true).expect("reload"),
-            vec![2]
-        );
-        let again = check(&pipe, replies, false).expect_err("NOSCRIPT twice");
+        assert_eq!(check(&pipe, &replies, 0, true).expect("reload"), vec![2]);
+        let again = check(&pipe, &replies, 0, false).expect_err("NOSCRIPT twice");
         assert_eq!(again.code(), Some("NOSCRIPT"));
     }
 

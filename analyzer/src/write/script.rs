@@ -8,10 +8,13 @@
 //! or not a number, then re-apply the type's expiry. Minimum and maximum do not depend on the
 //! order in which batches arrive, so any number of writers give the same store as one.
 //!
-//! The script takes any number of keys, each with its own time, direction and expiry; every
-//! key it touches is named in `KEYS`. On a Redis Cluster each call names one key (so it runs
-//! on that key's node); on a single server one call updates a whole chunk of the batch's keys,
-//! which costs the server far less than a call per key. It is called by hash (`EVALSHA`) in
+//! The script takes any number of keys sharing one expiry: first the `s:` keys, then the `l:`
+//! keys; every key it touches is named in `KEYS`. Per key it reads the stored value (`GET`),
+//! then sends one more command only when needed: `SET` (with the expiry, `EX`) when the time
+//! changes or the key is new, else `EXPIRE` when the type expires, else nothing. On a Redis
+//! Cluster each call names one key (so it runs on that key's node); on a single server one
+//! call updates a whole chunk of the batch's keys, which costs the server far less than a call
+//! per key. It is called by hash (`EVALSHA`) in
 //! the batch's one pipeline and loaded once ([`Scripting::sha`]); a store that forgot it
 //! (restart, `SCRIPT FLUSH`, fail-over) answers `NOSCRIPT` to those calls only, and the writer
 //! loads it again and repeats just them ([`Scripting::reload`]). A key holding another type
@@ -23,68 +26,61 @@
 use d4_core::store::{cmd, Pipeline, Store, StoreError};
 use tokio::sync::OnceCell;
 
-/// For each `KEYS[i]` (an `s:` or `l:` key), `ARGV[3i-2]` is the batch's time, `ARGV[3i-1]`
-/// `min` (first seen) or `max` (last seen), `ARGV[3i]` the seconds until the key expires (`0`:
-/// never). Returns the number of keys.
-const FIRST_LAST: &str = r"for i, key in ipairs(KEYS) do
+/// `ARGV[1]` is the seconds until every key expires (`0`: never), `ARGV[2]` how many of the
+/// `KEYS` are first-seen keys (kept at the minimum; the others are last-seen keys, kept at the
+/// maximum), `ARGV[2 + i]` the batch's time for `KEYS[i]`. Returns the number of keys.
+const FIRST_LAST: &str = r"local ttl = tonumber(ARGV[1])
+local firsts = tonumber(ARGV[2])
+for i, key in ipairs(KEYS) do
   local cur = redis.pcall('GET', key)
   if type(cur) == 'table' and cur.err then
     return redis.error_reply(cur.err .. ' (key ' .. key .. ')')
   end
   cur = tonumber(cur)
-  local new = tonumber(ARGV[3 * i - 2])
-  local keep = ARGV[3 * i - 1]
-  if cur == nil or (keep == 'min' and new < cur) or (keep == 'max' and new > cur) then
-    redis.call('SET', key, ARGV[3 * i - 2])
-  end
-  if ARGV[3 * i] ~= '0' then
-    redis.call('EXPIRE', key, ARGV[3 * i])
+  local arg = ARGV[2 + i]
+  local new = tonumber(arg)
+  if cur == nil or (i <= firsts and new < cur) or (i > firsts and new > cur) then
+    if ttl > 0 then
+      redis.call('SET', key, arg, 'EX', ttl)
+    else
+      redis.call('SET', key, arg)
+      if ttl < 0 then redis.call('EXPIRE', key, ttl) end
+    end
+  elseif ttl ~= 0 then
+    redis.call('EXPIRE', key, ttl)
   end
 end
 return #KEYS
 ";
 
-/// Which way a time is kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Keep {
-    /// First seen: the earliest time.
-    Min,
-    /// Last seen: the latest time.
-    Max,
-}
-
-impl Keep {
-    fn arg(self) -> &'static str {
-        match self {
-            Keep::Min => "min",
-            Keep::Max => "max",
-        }
-    }
-}
-
-/// One `s:` or `l:` key to update.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Update {
-    /// The key.
-    pub(crate) key: String,
-    /// The batch's time for it.
-    pub(crate) time: u64,
-    /// Earliest or latest.
-    pub(crate) keep: Keep,
-    /// The type's expiry.
+/// The first- and last-seen keys of one script call, with the batch's times, and their
+/// expiry.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Call {
+    /// The type's expiry (seconds), shared by every key of the call.
     pub(crate) expiry: Option<i64>,
+    /// `s:` keys and the batch's earliest time for each.
+    pub(crate) firsts: Vec<(String, u64)>,
+    /// `l:` keys and the batch's latest time for each.
+    pub(crate) lasts: Vec<(String, u64)>,
 }
 
-/// Queues one script call updating `updates` atomically.
-pub(crate) fn queue(pipe: &mut Pipeline, sha: &str, updates: &[Update]) {
-    let call = pipe.cmd("EVALSHA").arg(sha).arg(updates.len());
-    for u in updates {
-        call.arg(&u.key);
+impl Call {
+    /// Keys in the call.
+    pub(crate) fn len(&self) -> usize {
+        self.firsts.len() + self.lasts.len()
     }
-    for u in updates {
-        call.arg(u.time)
-            .arg(u.keep.arg())
-            .arg(u.expiry.unwrap_or(0));
+}
+
+/// Queues one script call updating the keys of `call` atomically.
+pub(crate) fn queue(pipe: &mut Pipeline, sha: &str, call: &Call) {
+    let c = pipe.cmd("EVALSHA").arg(sha).arg(call.len());
+    for (k, _) in call.firsts.iter().chain(&call.lasts) {
+        c.arg(k);
+    }
+    c.arg(call.expiry.unwrap_or(0)).arg(call.firsts.len());
+    for (_, t) in call.firsts.iter().chain(&call.lasts) {
+        c.arg(*t);
     }
 }
 
@@ -134,26 +130,17 @@ mod tests {
     #[test]
     fn a_call_names_every_key_it_updates() {
         let mut pipe = d4_core::store::pipe();
-        let up = |key: &str, time, keep, expiry| Update {
-            key: key.into(),
-            time,
-            keep,
-            expiry,
+        let call = Call {
+            expiry: Some(60),
+            firsts: vec![("s:a.org:x:16".into(), 100)],
+            lasts: vec![("l:a.org:x:16".into(), 200)],
         };
-        queue(
-            &mut pipe,
-            "abc",
-            &[
-                up("s:a.org:x:16", 100, Keep::Min, Some(60)),
-                up("l:a.org:x:16", 200, Keep::Max, None),
-            ],
-        );
+        queue(&mut pipe, "abc", &call);
         let wire = String::from_utf8_lossy(&pipe.get_packed_pipeline()).into_owned();
         assert_eq!(
             wire,
-            "*11\r\n$7\r\nEVALSHA\r\n$3\r\nabc\r\n$1\r\n2\r\n$12\r\ns:a.org:x:16\r\n\
-             $12\r\nl:a.org:x:16\r\n$3\r\n100\r\n$3\r\nmin\r\n$2\r\n60\r\n$3\r\n200\r\n\
-             $3\r\nmax\r\n$1\r\n0\r\n"
+            "*9\r\n$7\r\nEVALSHA\r\n$3\r\nabc\r\n$1\r\n2\r\n$12\r\ns:a.org:x:16\r\n\
+             $12\r\nl:a.org:x:16\r\n$2\r\n60\r\n$1\r\n1\r\n$3\r\n100\r\n$3\r\n200\r\n"
         );
     }
 }

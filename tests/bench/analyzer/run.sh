@@ -18,7 +18,10 @@
 # query" is near 1 or more did not keep the server busy (starved load generator, stolen CPU) and
 # measured wake-ups, not the request path.
 # Env: LINES (default 500000), NAMES (49999), BENCH_SECONDS per COF run (5), ROUNDS of each COF
-# run (3, the median is reported), REF_LINES (5000).
+# run (3, the median is reported), REF_LINES (5000). INGEST_BEFORE=<path of an older
+# pdns-ingestion> runs it on the same lines (same fill, store emptied first) before each
+# single-ingestion run, for a before/after in the same run; INGEST_ROUNDS (1) repeats each of those
+# runs; INGEST_ONLY=1 stops after the ingestion part.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
 cd "$ROOT"
@@ -74,17 +77,18 @@ cp "$TMP/analyzer-$PORT.conf" "$TMP/analyzer.conf"
 unset D4_ANALYZER_REDIS_HOST D4_ANALYZER_REDIS_PORT D4_REDIS_METADATA_HOST D4_REDIS_METADATA_PORT
 REDIS_PID=${PIDS[0]}
 
-# ingest_run <label> <port> <store pid> <ingestions>: fills the queue on <port> with $LINES lines,
-# drains it with <ingestions> pdns-ingestion processes (distinct --id) and prints lines/s and the
-# CPU per line of the ingestions (together) and of the store.
+# ingest_run <label> <port> <store pid> <ingestions> [binary]: fills the queue on <port> with
+# $LINES lines, drains it with <ingestions> processes of [binary] (default: this build's
+# pdns-ingestion; distinct --id) and prints lines/s and the CPU per line of the ingestions
+# (together) and of the store.
 ingest_run() {
-  local label=$1 port=$2 pid=$3 n=$4 r0 r1 w start end i cpu=0 u s ingestions=()
+  local label=$1 port=$2 pid=$3 n=$4 ingest_bin=${5:-$BIN/pdns-ingestion} r0 r1 w start end i cpu=0 u s ingestions=()
   "$BIN/examples/pdns_bench" fill --port "$port" --uuid "$UUID" --lines "$LINES" --names "$NAMES" >/dev/null
   r0=$(proc_cpu_ticks "$pid")
   w=$(host_window)
   start=$(date +%s.%N)
   for i in $(seq "$n"); do
-    /usr/bin/time -f "%U %S" -o "$TMP/ingest-$port-$i.time" "$BIN/pdns-ingestion" -c "$TMP/analyzer-$port.conf" \
+    /usr/bin/time -f "%U %S" -o "$TMP/ingest-$port-$i.time" "$ingest_bin" -c "$TMP/analyzer-$port.conf" \
       --drain --batch 2000 --id "bench$i" >"$TMP/ingest-$port-$i.log" 2>&1 &
     ingestions+=($!)
   done
@@ -101,6 +105,20 @@ ingest_run() {
   echo "   store: $(redis-cli -p "$port" get stats:processed) records, $(redis-cli -p "$port" dbsize | tr -d '\r') keys in db 0"
 }
 
+# ingest_compare <label> <port> <store pid>: INGEST_ROUNDS rounds of one ingestion on an emptied
+# store, each round the INGEST_BEFORE binary (when given) then this build, on the same lines.
+ingest_compare() {
+  local label=$1 port=$2 pid=$3 r
+  for r in $(seq "${INGEST_ROUNDS:-1}"); do
+    if [ -n "${INGEST_BEFORE:-}" ]; then
+      redis-cli -p "$port" flushdb >/dev/null
+      ingest_run "BEFORE ($INGEST_BEFORE) $label" "$port" "$pid" 1 "$INGEST_BEFORE"
+    fi
+    redis-cli -p "$port" flushdb >/dev/null
+    ingest_run "$label" "$port" "$pid" 1
+  done
+}
+
 host_begin
 echo "== ingestion: $LINES lines, $NAMES names, store: $("$STORE_BIN" --version | head -1)"
 if [ "$STORE" = redis-server ]; then
@@ -114,8 +132,8 @@ if [ "$STORE" = redis-server ]; then
   NOSCRIPT_PID=$!
   until redis-cli -p "$NOSCRIPT_PORT" ping >/dev/null 2>&1; do sleep 0.05; done
   write_conf "$NOSCRIPT_PORT"
-  ingest_run "d4-rs pdns-ingestion, single-writer path (MGET/MSET, no scripting)" "$NOSCRIPT_PORT" "$NOSCRIPT_PID" 1
-  ingest_run "d4-rs pdns-ingestion, script path (first/last seen by EVALSHA)" "$PORT" "$REDIS_PID" 1
+  ingest_compare "d4-rs pdns-ingestion, single-writer path (MGET/MSET, no scripting)" "$NOSCRIPT_PORT" "$NOSCRIPT_PID"
+  ingest_compare "d4-rs pdns-ingestion, script path (first/last seen by EVALSHA)" "$PORT" "$REDIS_PID"
   redis-cli -p "$PORT" flushdb >/dev/null
   ingest_run "d4-rs 2 pdns-ingestions on one queue, script path" "$PORT" "$REDIS_PID" 2
   echo "   same store as one ingestion: $(python3 - "$PORT" "$NOSCRIPT_PORT" <<'PY'
@@ -142,7 +160,11 @@ print("yes (%d s:/l: keys)" % len(a) if a == b else "NO: %d of %d s:/l: keys dif
 PY
 )"
 else
-  ingest_run "d4-rs pdns-ingestion (d4-kv: single-writer MGET/MSET path)" "$PORT" "$REDIS_PID" 1
+  ingest_compare "d4-rs pdns-ingestion (d4-kv: single-writer MGET/MSET path)" "$PORT" "$REDIS_PID"
+fi
+if [ "${INGEST_ONLY:-}" = 1 ]; then
+  host_end
+  exit 0
 fi
 
 "$BIN/examples/pdns_bench" fill --port "$PORT" --uuid "$UUID" --lines "$REF_LINES" --names "$NAMES" >/dev/null
