@@ -2,6 +2,7 @@
 //! running `d4-server`; the time until every line is in an analyzer queue (through
 //! `d4-workers`) gives the end-to-end lines/s. `--baseline` instead pushes the same
 //! lines straight into a Redis list with multi-value `LPUSH` (the store's ceiling).
+//! Both prepare their input (lines; signed packets) before the clock starts.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -75,14 +76,11 @@ fn tls(ca: &PathBuf) -> anyhow::Result<tokio_rustls::TlsConnector> {
     Ok(tokio_rustls::TlsConnector::from(Arc::new(cfg)))
 }
 
-async fn sensor(
-    cli: Arc<Cli>,
-    n: usize,
-    connector: tokio_rustls::TlsConnector,
-) -> anyhow::Result<()> {
+/// The D4 stream sensor `n` sends: its lines in signed packets of `cli.packet` bytes. Made
+/// before the clock starts, so the figure measures the chain, not the load generator.
+fn wire(cli: &Cli, n: usize) -> Vec<u8> {
     let data: String = (0..cli.lines).map(|i| line(n, i)).collect();
-    let wire: Vec<u8> = data
-        .as_bytes()
+    data.as_bytes()
         .chunks(cli.packet)
         .flat_map(|p| {
             encode_packet(
@@ -94,8 +92,16 @@ async fn sensor(
                 p,
             )
         })
-        .collect();
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", cli.port)).await?;
+        .collect()
+}
+
+/// One sensor: connects, sends its prepared stream and closes.
+async fn sensor(
+    port: u16,
+    wire: Vec<u8>,
+    connector: tokio_rustls::TlsConnector,
+) -> anyhow::Result<()> {
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
     let name = rustls::pki_types::ServerName::try_from("127.0.0.1")?;
     let mut s = connector.connect(name, tcp).await?;
     for chunk in wire.chunks(64 * 1024) {
@@ -120,12 +126,16 @@ async fn main() -> anyhow::Result<()> {
     if cli.baseline {
         let key = "bench:baseline";
         let () = analyzer.query(&Cmd::del(key)).await?;
+        let lines: Vec<Vec<String>> = (0..cli.sensors)
+            .map(|n| {
+                (0..cli.lines)
+                    .map(|i| line(n, i).trim_end().to_string())
+                    .collect()
+            })
+            .collect();
         let start = Instant::now();
-        for n in 0..cli.sensors {
-            let lines: Vec<String> = (0..cli.lines)
-                .map(|i| line(n, i).trim_end().to_string())
-                .collect();
-            for batch in lines.chunks(1000) {
+        for sensor_lines in &lines {
+            for batch in sensor_lines.chunks(1000) {
                 let () = analyzer.query(&Cmd::lpush(key, batch)).await?;
             }
         }
@@ -151,10 +161,11 @@ async fn main() -> anyhow::Result<()> {
     // uuid of the previous run would still be routed to that run's queue. Wait it out.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let connector = tls(&cli.ca)?;
+    let wires: Vec<Vec<u8>> = (0..cli.sensors).map(|n| wire(&cli, n)).collect();
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
-    for n in 0..cli.sensors {
-        tasks.spawn(sensor(cli.clone(), n, connector.clone()));
+    for w in wires {
+        tasks.spawn(sensor(cli.port, w, connector.clone()));
     }
     while let Some(r) = tasks.join_next().await {
         r??;

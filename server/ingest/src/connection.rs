@@ -3,7 +3,9 @@
 //!
 //! Each read appends to the session's buffer; then every action the session asks for is
 //! run against the stores, one round trip each (the checks of a batch, its write), until
-//! the session needs more bytes or is rejected. The loop ends on EOF, a rejection, a read
+//! the session needs more bytes or is rejected. Once the session has authenticated, the
+//! next read runs while those round trips do (the sensor's bytes are decrypted while the
+//! store works), and its bytes go to the session after them. The loop ends on EOF, a rejection, a read
 //! error, a store error (the sensor reconnects and resends), a kick, an eviction or
 //! shutdown, or the deadline of a connection that has not authenticated yet; an
 //! authenticated idle connection keeps its partial packet. The disconnect clean-up runs
@@ -18,6 +20,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
+use bytes::{BufMut, BytesMut};
 use d4_core::config::ServerMode;
 use d4_core::store::StoreError;
 use d4_proto::Limits;
@@ -205,9 +208,67 @@ async fn serve<S: AsyncRead + Unpin>(
             Ok(Some(r)) => return End::Rejected(r),
             Err(e) => return End::Store(e),
         }
-        if session.is_authenticated() && !ticket.authenticate() {
-            return End::Cancelled;
+        if session.is_authenticated() {
+            if !ticket.authenticate() {
+                return End::Cancelled;
+            }
+            return streamed(io, ctx, who, session, cancel).await;
         }
+    }
+}
+
+/// Bytes read ahead per socket read of an authenticated session.
+const READ_AHEAD: usize = 256 * 1024;
+
+/// The loop of an authenticated session: the next bytes are read (and decrypted) while
+/// the store round trips of the bytes before them run, instead of after. Order is kept:
+/// bytes read ahead go to the session only once it handled everything before them. A
+/// cancel is seen between two store writes, never in the middle of one.
+async fn streamed<S: AsyncRead + Unpin>(
+    io: &mut S,
+    ctx: &Ctx,
+    who: &Peer,
+    session: &mut Session,
+    cancel: &CancellationToken,
+) -> End {
+    let mut ahead = BytesMut::with_capacity(READ_AHEAD);
+    loop {
+        let read = {
+            let read = async {
+                tokio::select! {
+                    biased;
+                    _ = cancel.cancelled() => None,
+                    r = io.read_buf(&mut ahead) => Some(r),
+                }
+            };
+            let driving = drive(ctx, who, session);
+            tokio::pin!(read, driving);
+            let mut done = None;
+            let driven = loop {
+                tokio::select! {
+                    d = &mut driving => break d,
+                    r = &mut read, if done.is_none() => done = Some(r),
+                }
+            };
+            // A rejection or a store error ends the session at once, read or not.
+            match driven {
+                Ok(None) => {}
+                Ok(Some(r)) => return End::Rejected(r),
+                Err(e) => return End::Store(e),
+            }
+            match done {
+                Some(r) => r,
+                None => read.await,
+            }
+        };
+        match read {
+            None => return End::Cancelled,
+            Some(Ok(0)) => return End::Eof,
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return End::Io(e),
+        }
+        session.read_buffer().put_slice(&ahead);
+        ahead.clear();
     }
 }
 

@@ -5,8 +5,11 @@
 //! sleep-polling), hands entries to each session's worker, delivers the lines, and only
 //! then `XDEL`s the entries.
 //!
-//! Per loop: one `XREAD` round trip, per session with data one delivery round trip
-//! ([`Router`]: ANALYZER and META pipelines at once), one `XDEL` pipeline for all sessions.
+//! Per loop: one `XREAD` round trip, one delivery round trip for all the sessions with
+//! data (per session, [`Router`]: ANALYZER and META pipelines; all sessions' in flight
+//! together), one `XDEL` pipeline for all sessions.
+//! While a loop delivers, the next loop's `XREAD` is already sent, so the STREAM and the
+//! ANALYZER stores work at the same time.
 //! Every [`REFRESH`] the session list is re-read; a session that is in `ended_session`
 //! with all its streams empty is finished (last line pushed, file gzipped, keys cleaned).
 //! With each `XDEL` of delivered entries the session's unfinished last line is saved in
@@ -72,12 +75,22 @@ struct Batch {
     session: String,
     sensor: String,
     kind: Option<QueueKind>,
-    lines: Vec<Bytes>,
+    /// Shared with the push in flight ([`Family::push_at_once`]), not copied.
+    lines: Arc<Vec<Bytes>>,
     dels: Vec<(String, Vec<String>)>,
     /// The worker's state before this batch.
     checkpoint: Option<Bytes>,
     /// The worker's state after this batch, saved with the deletion of its entries.
     after: Option<Bytes>,
+}
+
+/// Which session and stream type each stream key of an `XREAD` belongs to.
+type Owners = HashMap<String, (String, u8)>;
+
+/// An `XREAD` of every session stream from the last ids read, and the owners of its keys.
+struct Read {
+    cmd: Cmd,
+    owners: Owners,
 }
 
 /// A worker family: the manager type (`session_uuid:<ty>`) and its sessions.
@@ -96,6 +109,9 @@ pub(crate) struct Family {
     last_renew: Instant,
     /// Items dropped by full queues since the last report, and when that was.
     trimmed: (u64, Option<Instant>),
+    /// The reply of the `XREAD` sent while the previous batch was delivered, not yet
+    /// processed (its entries are still in the streams).
+    prefetched: Option<(Value, Owners)>,
 }
 
 impl Family {
@@ -112,6 +128,7 @@ impl Family {
             pending_tails: HashMap::new(),
             last_renew: Instant::now(),
             trimmed: (0, None),
+            prefetched: None,
         }
     }
 
@@ -208,6 +225,11 @@ impl Family {
         let me = self.ctx.worker_id.as_str();
         let lost = claim::renew(&self.ctx.stream, self.ty, me, &held).await?;
         self.last_renew = Instant::now();
+        if !lost.is_empty() {
+            // A prefetched reply may hold entries of a lost session, read from where this
+            // worker was; if the session came back, it must read from its claim again.
+            self.prefetched = None;
+        }
         for s in lost {
             warn!(ty = self.ty, session = %s, "Claim lost: another worker reads this session now.");
             self.sessions.remove(&s);
@@ -240,16 +262,64 @@ impl Family {
         Ok(())
     }
 
-    /// One blocking `XREAD` over every session stream, then processing and delivery.
+    /// One blocking `XREAD` over every session stream (or the reply prefetched by the
+    /// previous loop), then processing and delivery. While a batch is delivered, the next
+    /// `XREAD` is already on its way: the STREAM store reads the next entries while the
+    /// ANALYZER store takes the lines, instead of one waiting for the other. Lines stay in
+    /// order: a batch is processed only after the previous one was delivered, and entries
+    /// are deleted only once their lines are queued.
     async fn read_once(
         &mut self,
         reader: &Store,
         stop: &CancellationToken,
     ) -> Result<(), StoreError> {
         self.ctx.metrics.sessions(self.ty, self.sessions.len());
+        let (resp, owners) = match self.prefetched.take() {
+            Some(p) => p,
+            None => {
+                let Some(read) = self.next_read() else {
+                    tokio::select! {
+                        _ = stop.cancelled() => {}
+                        _ = tokio::time::sleep(REFRESH) => {}
+                    }
+                    return Ok(());
+                };
+                (reader.query(&read.cmd).await?, read.owners)
+            }
+        };
+        let mut batches = Vec::new();
+        for (key, entries) in parse_xread(resp) {
+            let Some((s, ty)) = owners.get(&key).cloned() else {
+                continue;
+            };
+            if let Some(b) = self.process(&s, ty, &key, entries).await {
+                batches.push(b);
+            }
+        }
+        // Nothing read: the next loop refreshes the session list before it reads again.
+        let next = if batches.is_empty() {
+            None
+        } else {
+            self.next_read()
+        };
+        let Some(next) = next else {
+            return self.deliver(batches, stop).await;
+        };
+        let (delivered, resp) = tokio::join!(
+            self.deliver(batches, stop),
+            reader.query::<Value>(&next.cmd)
+        );
+        delivered?;
+        self.prefetched = Some((resp?, next.owners));
+        Ok(())
+    }
+
+    /// The `XREAD` of every stream the sessions read now, from their last ids; `None`
+    /// when there is no session.
+    fn next_read(&self) -> Option<Read> {
         let mut keys = Vec::new();
         let mut ids = Vec::new();
-        let mut owner: HashMap<String, (String, u8)> = HashMap::new();
+        let mut owners = Owners::new();
         for (s, sess) in &self.sessions {
             for ty in sess.reading(self.kind) {
                 let key = stream::stream(ty, s);
@@ -259,38 +329,23 @@ impl Family {
                         .cloned()
                         .unwrap_or_else(|| "0".into()),
                 );
-                owner.insert(key.clone(), (s.clone(), ty));
+                owners.insert(key.clone(), (s.clone(), ty));
                 keys.push(key);
             }
         }
         if keys.is_empty() {
-            tokio::select! {
-                _ = stop.cancelled() => {}
-                _ = tokio::time::sleep(REFRESH) => {}
-            }
-            return Ok(());
+            return None;
         }
         let count = (XREAD_BUDGET / keys.len() as u64).clamp(1, XREAD_COUNT);
-        let mut xread = cmd("XREAD");
-        xread
-            .arg("COUNT")
+        let mut cmd = cmd("XREAD");
+        cmd.arg("COUNT")
             .arg(count)
             .arg("BLOCK")
             .arg(XREAD_BLOCK.as_millis() as u64)
             .arg("STREAMS")
             .arg(&keys)
             .arg(&ids);
-        let resp: Value = reader.query(&xread).await?;
-        let mut batches = Vec::new();
-        for (key, entries) in parse_xread(resp) {
-            let Some((s, ty)) = owner.get(&key).cloned() else {
-                continue;
-            };
-            if let Some(b) = self.process(&s, ty, &key, entries).await {
-                batches.push(b);
-            }
-        }
-        self.deliver(batches, stop).await
+        Some(Read { cmd, owners })
     }
 
     /// Runs a session's worker over new entries of its `ty` stream.
@@ -321,7 +376,7 @@ impl Family {
             session: s.to_string(),
             sensor,
             kind: queue,
-            lines,
+            lines: Arc::new(lines),
             dels,
             checkpoint,
             after,
@@ -336,10 +391,21 @@ impl Family {
         batches: Vec<Batch>,
         stop: &CancellationToken,
     ) -> Result<(), StoreError> {
-        for b in batches {
-            if self
-                .push_lines(&b.session, &b.sensor, b.kind.as_ref(), &b.lines, stop)
-                .await
+        let Some(at_once) = self.push_at_once(&batches, stop).await else {
+            // Abandoned at shutdown: nothing is deleted, every session rolls back.
+            for b in batches {
+                if let Some(sess) = self.sessions.get_mut(&b.session) {
+                    sess.rollback.get_or_insert(b.checkpoint);
+                }
+            }
+            warn!(ty = self.ty, "Queue delivery still waiting for the store at shutdown; abandoned, the entries are kept for the next run.");
+            return Ok(());
+        };
+        for (b, queued) in batches.into_iter().zip(at_once) {
+            if queued
+                || self
+                    .push_lines(&b.session, &b.sensor, b.kind.as_ref(), &b.lines, stop)
+                    .await
             {
                 self.pending_dels.extend(b.dels);
                 self.pending_tails.insert(b.session, b.after);
@@ -349,6 +415,55 @@ impl Family {
             }
         }
         self.flush_dels().await
+    }
+
+    /// One attempt at every batch's delivery, all in flight together: with many sessions,
+    /// one round trip per loop instead of one per session (each session has one batch per
+    /// loop, so its lines keep their order). Per batch, whether its lines are queued (a
+    /// batch without queue or lines counts as queued); a batch that failed is retried on
+    /// its own by [`Self::push_lines`]. `None` when still unanswered [`STOP_GRACE`] after
+    /// the stop.
+    async fn push_at_once(
+        &mut self,
+        batches: &[Batch],
+        stop: &CancellationToken,
+    ) -> Option<Vec<bool>> {
+        let mut queued: Vec<bool> = batches
+            .iter()
+            .map(|b| b.kind.is_none() || b.lines.is_empty())
+            .collect();
+        let mut pushes = tokio::task::JoinSet::new();
+        for (i, b) in batches.iter().enumerate() {
+            let Some(kind) = b.kind.clone().filter(|_| !b.lines.is_empty()) else {
+                continue;
+            };
+            // A failure here leaves the batch to push_lines, which retries it.
+            let Ok(targets) = self.router.targets(&b.sensor, &kind).await else {
+                continue;
+            };
+            let queues = self.router.queues().clone();
+            let lines = b.lines.clone();
+            pushes.spawn(async move {
+                let r = queues.push(&kind, &targets, &lines).await;
+                (i, kind, r)
+            });
+        }
+        loop {
+            let next = tokio::select! {
+                r = pushes.join_next() => r,
+                _ = grace_after(stop) => return None,
+            };
+            let Some(done) = next else {
+                return Some(queued);
+            };
+            if let Ok((i, kind, Ok(d))) = done {
+                self.ctx.metrics.delivered(&kind, d);
+                self.note_trimmed(d.trimmed);
+                if let Some(q) = queued.get_mut(i) {
+                    *q = true;
+                }
+            }
+        }
     }
 
     /// Deletes the entries whose lines are queued and saves their sessions' unfinished

@@ -12,6 +12,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use bytes::{Bytes, BytesMut};
+use memchr::memchr;
 
 /// Longest line kept waiting for its end (upstream's default handler uses 100000).
 pub(crate) const MAX_LINE: usize = 100_000;
@@ -99,10 +100,6 @@ impl LineBuffer {
     pub(crate) fn restore(&mut self, tail: &[u8]) {
         self.pending.extend_from_slice(tail);
     }
-}
-
-fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
-    hay.iter().position(|b| *b == needle)
 }
 
 #[cfg(test)]

@@ -368,3 +368,60 @@ fn find(dir: &std::path::Path, suffix: &str) -> Option<std::path::PathBuf> {
     }
     None
 }
+
+/// Sessions whose streams take several `XREAD`s to read (more entries than one read
+/// returns per stream), from three sensors at once: every line reaches the queue exactly
+/// once and each sensor's lines keep their order, while the workers read the next entries
+/// during each delivery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_sessions_of_several_sensors_are_queued_once_each_in_order() {
+    let Some(stack) = Stack::start(Mode::SharedSecret, true).await else {
+        return;
+    };
+    queue(&stack, "8").await;
+    const SENSORS: [&str; 3] = [
+        "ff7ba400e76c4053982dfeec42bdef01",
+        "ff7ba400e76c4053982dfeec42bdef02",
+        "ff7ba400e76c4053982dfeec42bdef03",
+    ];
+    const PACKETS: usize = 1500;
+    const LINES_PER_PACKET: usize = 4;
+    let mut conns = Vec::new();
+    for (k, uuid) in SENSORS.iter().enumerate() {
+        let s = Sensor::new(uuid);
+        let wire: Vec<u8> = (0..PACKETS)
+            .flat_map(|p| {
+                let payload: String = (0..LINES_PER_PACKET)
+                    .map(|l| format!("s{k}-{}\n", p * LINES_PER_PACKET + l))
+                    .collect();
+                s.packet(payload.as_bytes())
+            })
+            .collect();
+        let mut c = s.connect(stack.port).await;
+        send(&mut c, &wire).await;
+        conns.push(c);
+    }
+    let list = format!("analyzer:8:{Q}");
+    let total = (SENSORS.len() * PACKETS * LINES_PER_PACKET) as i64;
+    stack.wait_until("all lines queued", Duration::from_secs(60), || {
+        stack.meta.cmd_db(2, &["LLEN", &list]) == Reply::Int(total)
+    });
+    drop(conns);
+    let lines = pop_all(&stack, &list);
+    for k in 0..SENSORS.len() {
+        let prefix = format!("s{k}-");
+        let got: Vec<usize> = lines
+            .iter()
+            .filter_map(|l| l.strip_prefix(&prefix)?.parse().ok())
+            .collect();
+        let want: Vec<usize> = (0..PACKETS * LINES_PER_PACKET).collect();
+        assert!(
+            got == want,
+            "sensor {k}: {} lines, not each once in order",
+            got.len()
+        );
+    }
+    // Nothing more arrives later (no batch delivered twice).
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(stack.meta.cmd_db(2, &["LLEN", &list]), Reply::Int(0));
+}

@@ -175,7 +175,9 @@ impl Router {
         self.queues.push(kind, &targets, lines).await
     }
 
-    async fn targets(
+    /// The queues that must receive `sensor`'s data of `kind`, from the cache while it
+    /// is fresh.
+    pub async fn targets(
         &mut self,
         sensor: &str,
         kind: &QueueKind,
