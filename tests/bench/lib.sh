@@ -102,3 +102,34 @@ proc_cpu_ticks() {
 per_unit_us() {
   awk -v t="$1" -v n="$2" -v hz="$HOST_TICK" 'BEGIN { printf "%.1f", (n > 0 ? t * 1e6 / hz / n : 0) }'
 }
+
+# d4_server_conf <data dir> <D4 port> <cert dir> <STREAM endpoint line> <META port>: a bench
+# server.conf (shared secret, TLS with <cert dir>/server.{crt,key}); STREAM at the given
+# endpoint line (`port = N` or `cluster = host:port,...`), METADATA/SERV/ANALYZER/CACHE on db
+# 0-3 of the META port.
+d4_server_conf() {
+  cat <<CONF
+[Save_Directories]
+use_default_save_directory = no
+save_directory = $1
+
+[D4_Server]
+server_port = $2
+server_host = 127.0.0.1
+server_mode = shared-secret
+default_hmac_key = private key to change
+analyzer_queues_max_size = 100000000
+tls_cert_file = $3/server.crt
+tls_key_file = $3/server.key
+
+[Redis_STREAM]
+host = 127.0.0.1
+$4
+db = 0
+CONF
+  local role db=0
+  for role in METADATA SERV ANALYZER CACHE; do
+    printf '\n[Redis_%s]\nhost = 127.0.0.1\nport = %s\ndb = %s\n' "$role" "$5" "$db"
+    db=$((db + 1))
+  done
+}

@@ -88,50 +88,6 @@ flush() {
   for p in ${L_PORTS[$1]} "$META"; do "$NODE_CLI" -p "$p" FLUSHALL >/dev/null; done
 }
 
-# server_conf <layout>: server.conf with STREAM on the layout, the other roles on META.
-server_conf() {
-  local dp=$1 store=$2
-  cat <<CONF
-[Save_Directories]
-use_default_save_directory = no
-save_directory = $WORK/data
-
-[D4_Server]
-server_port = $dp
-server_host = 127.0.0.1
-server_mode = shared-secret
-default_hmac_key = private key to change
-analyzer_queues_max_size = 100000000
-tls_cert_file = $WORK/server.crt
-tls_key_file = $WORK/server.key
-
-[Redis_STREAM]
-host = 127.0.0.1
-$store
-db = 0
-
-[Redis_METADATA]
-host = 127.0.0.1
-port = $META
-db = 0
-
-[Redis_SERV]
-host = 127.0.0.1
-port = $META
-db = 1
-
-[Redis_ANALYZER]
-host = 127.0.0.1
-port = $META
-db = 2
-
-[Redis_CACHE]
-host = 127.0.0.1
-port = $META
-db = 3
-CONF
-}
-
 # analyzer_conf <layout>: analyzer.conf with the queue on META and the pDNS store on the layout.
 analyzer_conf() {
   cat <<CONF
@@ -157,7 +113,7 @@ delivery() {
   local l=$1 dp w out s0 k0 st0 m0 s1 k1 st1 m1 srv wrk per
   flush "$l"
   dp=$(free_port)
-  server_conf "$dp" "${L_CONF[$l]}" >"$WORK/server-$l.conf"
+  d4_server_conf "$WORK/data" "$dp" "$WORK" "${L_CONF[$l]}" "$META" >"$WORK/server-$l.conf"
   "$BIN/d4-server" -c "$WORK/server-$l.conf" --log warn >"$WORK/server-$l.log" 2>&1 &
   srv=$!; DAEMONS+=("$srv")
   "$BIN/d4-workers" -c "$WORK/server-$l.conf" --log warn >"$WORK/workers-$l.log" 2>&1 &

@@ -57,45 +57,7 @@ start_chain() {
     PIDS+=($!)
     if [ "$p" = "${SP[$name]}" ]; then PID_SP[$name]=$!; else PID_MP[$name]=$!; fi
   done
-  cat >"$dir/server.conf" <<CONF
-[Save_Directories]
-use_default_save_directory = no
-save_directory = $dir/data
-
-[D4_Server]
-server_port = ${DP[$name]}
-server_host = 127.0.0.1
-server_mode = shared-secret
-default_hmac_key = private key to change
-analyzer_queues_max_size = 100000000
-tls_cert_file = $WORK/server.crt
-tls_key_file = $WORK/server.key
-
-[Redis_STREAM]
-host = 127.0.0.1
-port = ${SP[$name]}
-db = 0
-
-[Redis_METADATA]
-host = 127.0.0.1
-port = ${MP[$name]}
-db = 0
-
-[Redis_SERV]
-host = 127.0.0.1
-port = ${MP[$name]}
-db = 1
-
-[Redis_ANALYZER]
-host = 127.0.0.1
-port = ${MP[$name]}
-db = 2
-
-[Redis_CACHE]
-host = 127.0.0.1
-port = ${MP[$name]}
-db = 3
-CONF
+  d4_server_conf "$dir/data" "${DP[$name]}" "$WORK" "port = ${SP[$name]}" "${MP[$name]}" >"$dir/server.conf"
   for p in "${SP[$name]}" "${MP[$name]}"; do
     for _ in $(seq 50); do redis-cli -p "$p" ping >/dev/null 2>&1 && break; sleep 0.1; done
   done
